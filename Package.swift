@@ -1,0 +1,60 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Where Debian puts OpenCV 4.6's headers; only the C++ shim sees them.
+let openCVInclude = "/usr/include/opencv4"
+
+let package = Package(
+    name: "redact",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "redact", targets: ["redact"]),
+        .library(name: "RedactKit", targets: ["RedactKit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // 4.5.2 or later: the 3.x line has an open CVE.
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+    ],
+    targets: [
+        // FFmpeg 5.1 from Debian (libavformat-dev libavcodec-dev libswscale-dev libavutil-dev).
+        .systemLibrary(
+            name: "CFFmpeg",
+            pkgConfig: "libavformat libavcodec libswscale libavutil",
+            providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libavutil-dev"])]
+        ),
+        // OpenCV 4.6 behind a pure C header: prefixed names, opaque handles, no exception escapes.
+        .target(
+            name: "CRedactCV",
+            cxxSettings: [.unsafeFlags(["-I\(openCVInclude)", "-O2"])],
+            linkerSettings: [
+                .linkedLibrary("opencv_core"),
+                .linkedLibrary("opencv_imgproc"),
+                .linkedLibrary("opencv_dnn"),
+                .linkedLibrary("opencv_video"),
+                .linkedLibrary("stdc++"),
+            ]
+        ),
+        .target(
+            name: "RedactKit",
+            dependencies: [
+                "CFFmpeg",
+                "CRedactCV",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+        ),
+        .executableTarget(
+            name: "redact",
+            dependencies: [
+                "RedactKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "RedactKitTests",
+            dependencies: ["RedactKit", "redact"]
+        ),
+    ],
+    swiftLanguageModes: [.v5],
+    cxxLanguageStandard: .cxx17
+)

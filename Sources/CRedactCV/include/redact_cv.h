@@ -1,0 +1,57 @@
+// Pure C interface to the few OpenCV 4.6 features redact uses.
+//
+// Rules (after swift-nio's C shims and gocv): every symbol is prefixed `rcv_`,
+// OpenCV objects travel as opaque handles created by `*_new`/`*_open` and freed by
+// `*_close`, and no C++ exception ever crosses this boundary: every entry point
+// returns RCV_OK or an error code and writes a message into the caller's buffer.
+#ifndef REDACT_CV_H
+#define REDACT_CV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RCV_OK 0
+#define RCV_ERR_ARGUMENT 1
+#define RCV_ERR_OPENCV 2
+#define RCV_ERR_UNKNOWN 3
+
+/// Opaque handle around a cv::dnn::Net.
+typedef struct rcv_net rcv_net;
+
+/// Loads an ONNX model. On success *out is a handle to be released with rcv_net_close.
+int rcv_net_open_onnx(const char *path, rcv_net **out, char *err, size_t err_len);
+void rcv_net_close(rcv_net *net);
+
+/// Runs the network on one packed 8-bit, 3-channel image (channel order as given:
+/// the model sees the bytes as they are; no scaling, no mean). The image size is the
+/// network input size. Output blobs are requested by name; output i is copied (as
+/// float32, C order) into outputs[i], which has room for output_capacity[i] floats;
+/// its element count is written to output_count[i].
+int rcv_net_forward(rcv_net *net,
+                    const uint8_t *pixels, int width, int height, int stride,
+                    const char *const *output_names, int output_len,
+                    float *const *outputs, const size_t *output_capacity, size_t *output_count,
+                    char *err, size_t err_len);
+
+/// Sets OpenCV's worker thread count (0: OpenCV's default).
+int rcv_set_num_threads(int threads, char *err, size_t err_len);
+
+/// Rotates a packed 8-bit, 3-channel image clockwise by quarter_turns * 90 degrees
+/// into dst (which must hold the rotated image, rows of dst_stride bytes).
+int rcv_rotate_rgb(const uint8_t *src, int width, int height, int src_stride,
+                   uint8_t *dst, int dst_stride, int quarter_turns,
+                   char *err, size_t err_len);
+
+/// Gaussian-blurs the rectangle (x, y, w, h) of one 8-bit plane in place.
+int rcv_blur_plane(uint8_t *plane, int plane_width, int plane_height, int stride,
+                   int x, int y, int w, int h, double sigma,
+                   char *err, size_t err_len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,27 @@
+/// What each stage did to one job; recorded in the receipt so a reader can see the machine's work.
+public struct StageCounts: Codable, Equatable, Sendable {
+    /// Video frames decoded (= frames encoded; the pipeline never drops or adds frames).
+    public var frames: Int = 0
+    /// Frames the detector ran on.
+    public var detectedFrames: Int = 0
+    /// Boxes the detector returned above threshold.
+    public var detections: Int = 0
+    /// Tracks the tracker formed.
+    public var tracks: Int = 0
+    /// Boxes painted over (detected, interpolated and extended, after padding).
+    public var redactedBoxes: Int = 0
+    /// Frames with at least one box painted.
+    public var redactedFrames: Int = 0
+    /// Audio packets copied unchanged.
+    public var audioPackets: Int = 0
+
+    public init() {}
+    enum CodingKeys: String, CodingKey {
+        case frames
+        case detectedFrames = "detected_frames"
+        case detections, tracks
+        case redactedBoxes = "redacted_boxes"
+        case redactedFrames = "redacted_frames"
+        case audioPackets = "audio_packets"
+    }
+}

@@ -1,0 +1,19 @@
+import Foundation
+
+/// One frame's detections in detections.json.
+public struct FrameDetections: Codable, Equatable, Sendable {
+    public var frame: Int
+    public var pts: Int64
+    public var detections: [Detection]
+}
+
+/// detections.json: what `redact detect` writes and `redact track` reads.
+public struct DetectionsFile: Codable, Equatable, Sendable {
+    public var version = 1
+    public var kind = "redact.detections"
+    public var input: InputReference
+    public var geometry: FrameGeometry
+    public var model: ModelReference
+    public var detector: DetectorConfig
+    public var frames: [FrameDetections]
+}

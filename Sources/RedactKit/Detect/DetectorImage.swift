@@ -1,0 +1,84 @@
+import CFFmpeg
+import CRedactCV
+import Foundation
+
+/// Makes the detector's input from a decoded frame: scaled with libswscale so the display's
+/// longer side is `longSide` pixels, turned to display orientation, converted to packed RGB,
+/// and letterboxed (black right/bottom) to multiples of 32. Buffers are reused across frames.
+final class DetectorImage {
+    let geometry: FrameGeometry
+    /// Scaled display-oriented size (before letterboxing).
+    let scaledWidth: Int
+    let scaledHeight: Int
+    /// Network input size (multiples of 32).
+    let inputWidth: Int
+    let inputHeight: Int
+    /// display pixels per input pixel.
+    let scaleX: Double
+    let scaleY: Double
+    private(set) var pixels: [UInt8]
+    private var rotationBuffer: [UInt8]
+    private var sws: OpaquePointer?
+    private let path: String
+
+    init(geometry: FrameGeometry, longSide: Int, path: String) {
+        self.geometry = geometry
+        self.path = path
+        let dw = Double(geometry.displayWidth), dh = Double(geometry.displayHeight)
+        let s = min(1.0, Double(longSide) / max(dw, dh))
+        // Even sizes keep swscale's chroma handling simple.
+        scaledWidth = max(2, Int((dw * s / 2).rounded()) * 2)
+        scaledHeight = max(2, Int((dh * s / 2).rounded()) * 2)
+        inputWidth = (scaledWidth + 31) / 32 * 32
+        inputHeight = (scaledHeight + 31) / 32 * 32
+        scaleX = dw / Double(scaledWidth)
+        scaleY = dh / Double(scaledHeight)
+        pixels = [UInt8](repeating: 0, count: inputWidth * inputHeight * 3)
+        rotationBuffer = geometry.quarterTurns == 0 ? [] : [UInt8](repeating: 0, count: scaledWidth * scaledHeight * 3)
+    }
+
+    deinit { sws_freeContext(sws) }
+
+    func load(_ frame: VideoFrame) throws {
+        let turned = geometry.quarterTurns % 2 == 1
+        let storedScaledW = turned ? scaledHeight : scaledWidth
+        let storedScaledH = turned ? scaledWidth : scaledHeight
+        sws = sws_getCachedContext(sws, Int32(frame.width), Int32(frame.height), frame.pixelFormat,
+                                   Int32(storedScaledW), Int32(storedScaledH), AV_PIX_FMT_RGB24,
+                                   SWS_BILINEAR, nil, nil, nil)
+        guard let sws else {
+            throw RedactError.detector(path: path, frame: frame.number, detail: "cannot convert pixel format for the detector")
+        }
+        let src = frame.pointer
+        let srcData: [UnsafePointer<UInt8>?] = withUnsafePointer(to: &src.pointee.data) {
+            $0.withMemoryRebound(to: UnsafeMutablePointer<UInt8>?.self, capacity: 8) { p in (0..<8).map { UnsafePointer(p[$0]) } }
+        }
+        let srcStride: [Int32] = withUnsafePointer(to: &src.pointee.linesize) {
+            $0.withMemoryRebound(to: Int32.self, capacity: 8) { p in (0..<8).map { p[$0] } }
+        }
+        if geometry.quarterTurns == 0 {
+            let stride = Int32(inputWidth * 3)
+            let rows = pixels.withUnsafeMutableBufferPointer { buf -> Int32 in
+                var dst: [UnsafeMutablePointer<UInt8>?] = [buf.baseAddress, nil, nil, nil]
+                var dstStride: [Int32] = [stride, 0, 0, 0]
+                return sws_scale(sws, srcData, srcStride, 0, Int32(frame.height), &dst, &dstStride)
+            }
+            if rows <= 0 { throw RedactError.detector(path: path, frame: frame.number, detail: "scaling for the detector failed") }
+            return
+        }
+        let rows = rotationBuffer.withUnsafeMutableBufferPointer { buf -> Int32 in
+            var dst: [UnsafeMutablePointer<UInt8>?] = [buf.baseAddress, nil, nil, nil]
+            var dstStride: [Int32] = [Int32(storedScaledW * 3), 0, 0, 0]
+            return sws_scale(sws, srcData, srcStride, 0, Int32(frame.height), &dst, &dstStride)
+        }
+        if rows <= 0 { throw RedactError.detector(path: path, frame: frame.number, detail: "scaling for the detector failed") }
+        var err = [CChar](repeating: 0, count: 512)
+        let r = rotationBuffer.withUnsafeBufferPointer { src in
+            pixels.withUnsafeMutableBufferPointer { dst in
+                rcv_rotate_rgb(src.baseAddress, Int32(storedScaledW), Int32(storedScaledH), Int32(storedScaledW * 3),
+                               dst.baseAddress, Int32(inputWidth * 3), Int32(geometry.quarterTurns), &err, err.count)
+            }
+        }
+        if r != RCV_OK { throw RedactError.detector(path: path, frame: frame.number, detail: String(cString: err)) }
+    }
+}

@@ -1,0 +1,457 @@
+import Foundation
+
+/// A batch manifest (format version 1) as read by `redact run MANIFEST.json`. See docs/manifest.md.
+public struct Manifest: Equatable, Sendable {
+    public var version: Int
+    /// The receipt signing key, resolved against the manifest's directory; nil when not given.
+    public var signingKey: URL?
+    /// At least one job; ids and outputs are unique.
+    public var jobs: [ManifestJob]
+    /// The manifest file (absolute, standardized).
+    public var sourceURL: URL
+
+    public init(version: Int, signingKey: URL?, jobs: [ManifestJob], sourceURL: URL) {
+        self.version = version
+        self.signingKey = signingKey
+        self.jobs = jobs
+        self.sourceURL = sourceURL
+    }
+}
+
+/// One job of a manifest: paths are absolute and standardized; `config` is the fully merged
+/// configuration (built-in defaults, then the manifest's `defaults`, then the job's own sections).
+public struct ManifestJob: Equatable, Sendable {
+    public var id: String
+    public var input: URL
+    public var output: URL
+    /// 64 lowercase hexadecimal characters when given.
+    public var expectedInputSHA256: String?
+    public var config: JobConfig
+
+    public init(id: String, input: URL, output: URL, expectedInputSHA256: String?, config: JobConfig) {
+        self.id = id
+        self.input = input
+        self.output = output
+        self.expectedInputSHA256 = expectedInputSHA256
+        self.config = config
+    }
+}
+
+/// Strict loader for manifests and config-override documents. Every problem is reported as
+/// `RedactError.badJSON(path:jsonPath:detail:)` naming the exact key; a missing manifest file is
+/// `RedactError.inputNotFound(path:)`.
+public enum ManifestLoader {
+    /// The only manifest format version this build reads.
+    public static let supportedVersion = 1
+    /// Larger files are rejected before being read (a video passed by mistake, for instance).
+    public static let maxManifestBytes = 16 * 1024 * 1024
+
+    static let x264Presets = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"]
+    static let supportedModels = ["centerface"]
+
+    static let topLevelKeys = ["version", "defaults", "signing_key", "jobs"]
+    static let sectionKeys = ["detector", "tracker", "render"]
+    static let jobKeys = ["id", "input", "output", "input_sha256", "detector", "tracker", "render"]
+    static let detectorKeys = ["model", "threshold", "input_width", "threads"]
+    static let trackerKeys = ["iou_threshold", "max_gap", "extend_frames"]
+    static let renderKeys = ["style", "padding", "crf", "preset", "keep_audio"]
+
+    // MARK: Public API
+
+    /// Reads and validates the manifest at `url`. Relative paths inside resolve against the
+    /// manifest's directory. Errors name the manifest as given (`url`'s path relative to the
+    /// current directory when it was given that way).
+    public static func load(contentsOf url: URL) throws -> Manifest {
+        let display = displayPath(of: url)
+        let fileURL = URL(fileURLWithPath: url.absoluteURL.path, isDirectory: false).standardized
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: fileURL.path, isDirectory: &isDirectory),
+              !isDirectory.boolValue,
+              FileManager.default.isReadableFile(atPath: fileURL.path)
+        else {
+            throw RedactError.inputNotFound(path: display)
+        }
+        if let attributes = try? FileManager.default.attributesOfItem(atPath: fileURL.path),
+           (attributes[.type] as? FileAttributeType) == .typeRegular,
+           let size = (attributes[.size] as? NSNumber)?.int64Value,
+           size > Int64(maxManifestBytes) {
+            throw RedactError.badJSON(path: display, jsonPath: "$",
+                                      detail: "file is \(size) bytes; a manifest is at most \(maxManifestBytes) bytes (is this really a manifest?)")
+        }
+        let data: Data
+        do {
+            data = try Data(contentsOf: fileURL)
+        } catch {
+            throw RedactError.inputNotFound(path: display)
+        }
+        var manifest = try parse(data, path: display, baseDirectory: fileURL.deletingLastPathComponent())
+        manifest.sourceURL = fileURL
+        return manifest
+    }
+
+    /// Validates manifest JSON. `path` is used in errors and, resolved against the current
+    /// directory, as `sourceURL`; relative paths inside resolve against `baseDirectory`.
+    public static func parse(_ data: Data, path: String, baseDirectory: URL) throws -> Manifest {
+        let v = ManifestValidator(path: path)
+        let root = try v.parseJSON(data)
+        let base = URL(fileURLWithPath: baseDirectory.absoluteURL.path, isDirectory: true).standardized
+        let members = try v.members(root, at: "$", what: "a manifest object")
+
+        // The version decides the schema, so it is checked before anything else.
+        let index = v.lookup(members)
+        guard let versionValue = index["version"] else {
+            throw v.fail("$.version", "missing required key (expected integer \(supportedVersion))")
+        }
+        guard case .number(let n) = versionValue, let version = n.intValue else {
+            throw v.fail("$.version", "expected integer \(supportedVersion), found \(versionValue.foundDescription)")
+        }
+        guard version == supportedVersion else {
+            throw v.fail("$.version", "unsupported manifest version \(version); this redact reads version \(supportedVersion)")
+        }
+        try v.rejectUnknownKeys(members, at: "$", allowed: topLevelKeys)
+
+        var defaults = JobConfig()
+        if let d = index["defaults"] {
+            let p = ManifestValidator.child("$", "defaults")
+            let sections = try v.members(d, at: p, what: "an object with detector, tracker and render sections")
+            try v.rejectUnknownKeys(sections, at: p, allowed: sectionKeys)
+            try v.applySections(sections, at: p, to: &defaults)
+        }
+
+        var signingKey: URL?
+        if let k = index["signing_key"] {
+            let p = ManifestValidator.child("$", "signing_key")
+            signingKey = resolve(try v.pathString(k, at: p, what: "path of the signing key"), against: base)
+        }
+
+        guard let jobsValue = index["jobs"] else {
+            throw v.fail("$.jobs", "missing required key (expected a non-empty array of jobs)")
+        }
+        guard case .array(let jobElements) = jobsValue, !jobElements.isEmpty else {
+            throw v.fail("$.jobs", "expected a non-empty array of jobs, found \(jobsValue.foundDescription)")
+        }
+
+        var jobs: [ManifestJob] = []
+        var idOwner: [String: Int] = [:]
+        var outputOwner: [String: Int] = [:]
+        var inputOwners: [String: Int] = [:]
+        for (k, element) in jobElements.enumerated() {
+            let jp = "$.jobs[\(k)]"
+            let job = try parseJob(element, at: jp, defaults: defaults, base: base, v: v)
+            let input = job.input.path
+            let output = job.output.path
+            if let first = idOwner[job.id] {
+                throw v.fail(jp + ".id", "duplicate id \(StrictJSON.quoted(job.id)) (already used by $.jobs[\(first)])")
+            }
+            if output == input {
+                throw v.fail(jp + ".output", "output is the same file as the input (\(StrictJSON.quoted(output)))")
+            }
+            if let first = outputOwner[output] {
+                throw v.fail(jp + ".output", "duplicate output \(StrictJSON.quoted(output)) (already the output of $.jobs[\(first)])")
+            }
+            if let other = inputOwners[output] {
+                throw v.fail(jp + ".output", "output \(StrictJSON.quoted(output)) is the input of $.jobs[\(other)]")
+            }
+            if let other = outputOwner[input] {
+                throw v.fail(jp + ".input", "input \(StrictJSON.quoted(input)) is the output of $.jobs[\(other)]")
+            }
+            idOwner[job.id] = k
+            outputOwner[output] = k
+            if inputOwners[input] == nil { inputOwners[input] = k }
+            jobs.append(job)
+        }
+
+        let source = URL(fileURLWithPath: URL(fileURLWithPath: path).absoluteURL.path, isDirectory: false).standardized
+        return Manifest(version: version, signingKey: signingKey, jobs: jobs, sourceURL: source)
+    }
+
+    /// Applies a JSON object of config overrides (`{"detector":{...},"tracker":{...},"render":{...}}`,
+    /// every section and key optional) to `config`, with the same rules as a manifest's `defaults`.
+    /// On error `config` is left unchanged.
+    public static func applyOverrides(_ data: Data, path: String, to config: inout JobConfig) throws {
+        let v = ManifestValidator(path: path)
+        let root = try v.parseJSON(data)
+        let members = try v.members(root, at: "$", what: "an object with detector, tracker and render sections")
+        try v.rejectUnknownKeys(members, at: "$", allowed: sectionKeys)
+        var updated = config
+        try v.applySections(members, at: "$", to: &updated)
+        config = updated
+    }
+
+    // MARK: Jobs
+
+    static func parseJob(_ value: StrictJSONValue, at jp: String, defaults: JobConfig, base: URL, v: ManifestValidator) throws -> ManifestJob {
+        let members = try v.members(value, at: jp, what: "a job object")
+        try v.rejectUnknownKeys(members, at: jp, allowed: jobKeys)
+        var id: String?
+        var input: URL?
+        var output: URL?
+        var sha: String?
+        var config = defaults
+        for m in members {
+            let p = ManifestValidator.child(jp, m.key)
+            switch m.key {
+            case "id":
+                let s = try v.string(m.value, at: p, expected: "job id string")
+                guard isValidJobID(s) else {
+                    throw v.fail(p, "expected job id of 1-128 characters from A-Z a-z 0-9 . _ - starting with a letter or digit, found \(m.value.foundDescription)")
+                }
+                id = s
+            case "input":
+                input = resolve(try v.pathString(m.value, at: p, what: "path of the input video"), against: base)
+            case "output":
+                let s = try v.pathString(m.value, at: p, what: "path of the output .mp4")
+                let url = resolve(s, against: base)
+                let name = url.lastPathComponent
+                guard name.count > 4, name.lowercased().hasSuffix(".mp4"), !s.hasSuffix("/") else {
+                    throw v.fail(p, "expected a path ending in .mp4, found \(m.value.foundDescription)")
+                }
+                output = url
+            case "input_sha256":
+                let s = try v.string(m.value, at: p, expected: "64 lowercase hexadecimal characters (SHA-256)")
+                guard s.utf8.count == 64, s.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
+                    throw v.fail(p, "expected 64 lowercase hexadecimal characters (SHA-256), found \(m.value.foundDescription)")
+                }
+                sha = s
+            default:
+                // detector / tracker / render (rejectUnknownKeys allowed nothing else).
+                try v.applySections([m], at: jp, to: &config)
+            }
+        }
+        guard let id else { throw v.fail(jp + ".id", "missing required key (expected job id string)") }
+        guard let input else { throw v.fail(jp + ".input", "missing required key (expected path of the input video)") }
+        guard let output else { throw v.fail(jp + ".output", "missing required key (expected path of the output .mp4)") }
+        return ManifestJob(id: id, input: input, output: output, expectedInputSHA256: sha, config: config)
+    }
+
+    /// `^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`
+    static func isValidJobID(_ s: String) -> Bool {
+        let u = Array(s.utf8)
+        guard (1...128).contains(u.count) else { return false }
+        func alnum(_ b: UInt8) -> Bool {
+            (0x30...0x39).contains(b) || (0x41...0x5A).contains(b) || (0x61...0x7A).contains(b)
+        }
+        guard alnum(u[0]) else { return false }
+        return u.dropFirst().allSatisfy { alnum($0) || $0 == 0x2E || $0 == 0x5F || $0 == 0x2D }
+    }
+
+    // MARK: Paths
+
+    /// Absolute paths stay; relative ones are appended to `base`. The result is standardized
+    /// (`.` and `..` removed lexically; symbolic links are not resolved, `~` is not expanded).
+    static func resolve(_ path: String, against base: URL) -> URL {
+        let full: String
+        if path.hasPrefix("/") {
+            full = path
+        } else {
+            let b = base.path
+            full = b.hasSuffix("/") ? b + path : b + "/" + path
+        }
+        return URL(fileURLWithPath: full, isDirectory: false).standardized
+    }
+
+    /// The path a user gave: relative to the current directory when the URL was made that way.
+    static func displayPath(of url: URL) -> String {
+        guard url.isFileURL else { return url.absoluteString }
+        if let base = url.baseURL {
+            let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath, isDirectory: true)
+            if base.standardizedFileURL.path == cwd.standardizedFileURL.path {
+                return url.relativePath
+            }
+            return url.path
+        }
+        return url.path
+    }
+}
+
+// MARK: - Validation helpers
+
+struct ManifestValidator {
+    let path: String
+
+    func fail(_ jsonPath: String, _ detail: String) -> RedactError {
+        .badJSON(path: path, jsonPath: jsonPath, detail: detail)
+    }
+
+    func parseJSON(_ data: Data) throws -> StrictJSONValue {
+        do {
+            return try StrictJSON.parse(data)
+        } catch let e as StrictJSONSyntaxError {
+            throw fail("$", e.description)
+        }
+    }
+
+    /// `$.a.b` for identifier-like keys, `$.a["odd key"]` otherwise.
+    static func child(_ parent: String, _ key: String) -> String {
+        let u = Array(key.utf8)
+        let simple = !u.isEmpty && u.allSatisfy {
+            ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x5F
+        } && !(u[0] >= 0x30 && u[0] <= 0x39)
+        return simple ? parent + "." + key : parent + "[" + StrictJSON.quoted(key, limit: 64) + "]"
+    }
+
+    /// The members of an object, after checking that `value` is an object without duplicate keys.
+    func members(_ value: StrictJSONValue, at jp: String, what: String) throws -> [StrictJSONMember] {
+        guard case .object(let members) = value else {
+            throw fail(jp, "expected \(what), found \(value.foundDescription)")
+        }
+        var seen = Set<String>()
+        for m in members where !seen.insert(m.key).inserted {
+            throw fail(ManifestValidator.child(jp, m.key), "duplicate key (each key may appear only once)")
+        }
+        return members
+    }
+
+    func lookup(_ members: [StrictJSONMember]) -> [String: StrictJSONValue] {
+        var d: [String: StrictJSONValue] = [:]
+        for m in members { d[m.key] = m.value }
+        return d
+    }
+
+    func rejectUnknownKeys(_ members: [StrictJSONMember], at jp: String, allowed: [String]) throws {
+        for m in members where !allowed.contains(m.key) {
+            throw fail(ManifestValidator.child(jp, m.key), "unknown key (expected one of: \(allowed.sorted().joined(separator: ", ")))")
+        }
+    }
+
+    // MARK: Typed values
+
+    func string(_ value: StrictJSONValue, at jp: String, expected: String) throws -> String {
+        guard case .string(let s) = value else {
+            throw fail(jp, "expected \(expected), found \(value.foundDescription)")
+        }
+        return s
+    }
+
+    /// A non-empty path string without control characters.
+    func pathString(_ value: StrictJSONValue, at jp: String, what: String) throws -> String {
+        let s = try string(value, at: jp, expected: "non-empty string (\(what))")
+        guard !s.isEmpty else {
+            throw fail(jp, "expected non-empty string (\(what)), found empty string")
+        }
+        guard !s.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+            throw fail(jp, "path must not contain control characters, found \(value.foundDescription)")
+        }
+        return s
+    }
+
+    func integer(_ value: StrictJSONValue, at jp: String, in range: ClosedRange<Int>, multipleOf step: Int = 1) throws -> Int {
+        let expected = step == 1
+            ? "expected integer from \(range.lowerBound) to \(range.upperBound)"
+            : "expected integer multiple of \(step) from \(range.lowerBound) to \(range.upperBound)"
+        guard case .number(let n) = value else {
+            throw fail(jp, "\(expected), found \(value.foundDescription)")
+        }
+        guard n.isIntegerLiteral else {
+            throw fail(jp, "\(expected), found \(value.foundDescription) (not an integer)")
+        }
+        guard let i = n.intValue, range.contains(i), i % step == 0 else {
+            throw fail(jp, "\(expected), found \(value.foundDescription)")
+        }
+        return i
+    }
+
+    /// A JSON number (integer or decimal) in `lower...upper`, or `lower<..upper` when `lowerExclusive`.
+    func number(_ value: StrictJSONValue, at jp: String, lower: Double, upper: Double, lowerExclusive: Bool) throws -> Double {
+        let expected = lowerExclusive
+            ? "expected number greater than \(ManifestValidator.format(lower)) and at most \(ManifestValidator.format(upper))"
+            : "expected number from \(ManifestValidator.format(lower)) to \(ManifestValidator.format(upper))"
+        guard case .number(let n) = value else {
+            throw fail(jp, "\(expected), found \(value.foundDescription)")
+        }
+        let d = n.doubleValue
+        let aboveLower = lowerExclusive ? d > lower : d >= lower
+        guard d.isFinite, aboveLower, d <= upper else {
+            throw fail(jp, "\(expected), found \(value.foundDescription)")
+        }
+        return d
+    }
+
+    func bool(_ value: StrictJSONValue, at jp: String) throws -> Bool {
+        guard case .bool(let b) = value else {
+            throw fail(jp, "expected boolean true or false, found \(value.foundDescription)")
+        }
+        return b
+    }
+
+    func oneOf(_ value: StrictJSONValue, at jp: String, _ choices: [String]) throws -> String {
+        let quoted = choices.map { "\"\($0)\"" }
+        let expected = quoted.count == 1
+            ? "expected \(quoted[0])"
+            : "expected " + quoted.dropLast().joined(separator: ", ") + " or " + quoted.last!
+        guard case .string(let s) = value else {
+            throw fail(jp, "\(expected), found \(value.foundDescription)")
+        }
+        guard choices.contains(s) else {
+            throw fail(jp, "\(expected), found \(value.foundDescription)")
+        }
+        return s
+    }
+
+    static func format(_ d: Double) -> String {
+        d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) : String(d)
+    }
+
+    // MARK: Config sections
+
+    /// Applies `detector` / `tracker` / `render` members (already checked against the allowed
+    /// keys of their parent) in document order.
+    func applySections(_ members: [StrictJSONMember], at jp: String, to config: inout JobConfig) throws {
+        for m in members {
+            let p = ManifestValidator.child(jp, m.key)
+            switch m.key {
+            case "detector": try applyDetector(m.value, at: p, to: &config.detector)
+            case "tracker": try applyTracker(m.value, at: p, to: &config.tracker)
+            case "render": try applyRender(m.value, at: p, to: &config.render)
+            default: throw fail(p, "unknown key (expected one of: \(ManifestLoader.sectionKeys.sorted().joined(separator: ", ")))")
+            }
+        }
+    }
+
+    func applyDetector(_ value: StrictJSONValue, at jp: String, to d: inout DetectorConfig) throws {
+        let members = try members(value, at: jp, what: "a detector settings object")
+        try rejectUnknownKeys(members, at: jp, allowed: ManifestLoader.detectorKeys)
+        for m in members {
+            let p = ManifestValidator.child(jp, m.key)
+            switch m.key {
+            case "model": d.model = try oneOf(m.value, at: p, ManifestLoader.supportedModels)
+            case "threshold": d.threshold = try number(m.value, at: p, lower: 0, upper: 1, lowerExclusive: true)
+            case "input_width": d.inputWidth = try integer(m.value, at: p, in: 128...4096, multipleOf: 32)
+            case "threads": d.threads = try integer(m.value, at: p, in: 0...64)
+            default: break
+            }
+        }
+    }
+
+    func applyTracker(_ value: StrictJSONValue, at jp: String, to t: inout TrackerConfig) throws {
+        let members = try members(value, at: jp, what: "a tracker settings object")
+        try rejectUnknownKeys(members, at: jp, allowed: ManifestLoader.trackerKeys)
+        for m in members {
+            let p = ManifestValidator.child(jp, m.key)
+            switch m.key {
+            case "iou_threshold": t.iouThreshold = try number(m.value, at: p, lower: 0, upper: 1, lowerExclusive: true)
+            case "max_gap": t.maxGap = try integer(m.value, at: p, in: 0...300)
+            case "extend_frames": t.extendFrames = try integer(m.value, at: p, in: 0...300)
+            default: break
+            }
+        }
+    }
+
+    func applyRender(_ value: StrictJSONValue, at jp: String, to r: inout RenderConfig) throws {
+        let members = try members(value, at: jp, what: "a render settings object")
+        try rejectUnknownKeys(members, at: jp, allowed: ManifestLoader.renderKeys)
+        for m in members {
+            let p = ManifestValidator.child(jp, m.key)
+            switch m.key {
+            case "style":
+                let s = try oneOf(m.value, at: p, RedactionStyle.allCases.map(\.rawValue))
+                r.style = RedactionStyle(rawValue: s)!
+            case "padding": r.padding = try number(m.value, at: p, lower: 0, upper: 2, lowerExclusive: false)
+            case "crf": r.crf = try integer(m.value, at: p, in: 0...51)
+            case "preset": r.preset = try oneOf(m.value, at: p, ManifestLoader.x264Presets)
+            case "keep_audio": r.keepAudio = try bool(m.value, at: p)
+            default: break
+            }
+        }
+    }
+}

@@ -1,0 +1,78 @@
+import CFFmpeg
+import Foundation
+
+/// An input file opened read-only with libavformat. Never writes to the file.
+final class MediaInput {
+    let path: String
+    private(set) var context: UnsafeMutablePointer<AVFormatContext>
+
+    init(path: String) throws {
+        _ = silenceFFmpegLogging
+        self.path = path
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
+              FileManager.default.isReadableFile(atPath: path)
+        else { throw RedactError.inputNotFound(path: path) }
+        var ctx: UnsafeMutablePointer<AVFormatContext>? = nil
+        let opened = avformat_open_input(&ctx, path, nil, nil)
+        guard opened >= 0, let opened_ctx = ctx else {
+            throw RedactError.badMedia(path: path, detail: avErrorText(opened))
+        }
+        context = opened_ctx
+        let found = avformat_find_stream_info(context, nil)
+        if found < 0 {
+            avformat_close_input(&ctx)
+            throw RedactError.badMedia(path: path, detail: "cannot read stream information: \(avErrorText(found))")
+        }
+    }
+
+    deinit {
+        var ctx: UnsafeMutablePointer<AVFormatContext>? = context
+        avformat_close_input(&ctx)
+    }
+
+    var streamCount: Int { Int(context.pointee.nb_streams) }
+
+    func stream(_ index: Int) -> UnsafeMutablePointer<AVStream> {
+        context.pointee.streams[index]!
+    }
+
+    /// The video stream redact processes: the best one by libavformat's choice, ignoring cover art.
+    func primaryVideoStreamIndex() throws -> Int {
+        let best = av_find_best_stream(context, AVMEDIA_TYPE_VIDEO, -1, -1, nil, 0)
+        if best >= 0, stream(Int(best)).pointee.disposition & AV_DISPOSITION_ATTACHED_PIC == 0 {
+            return Int(best)
+        }
+        for i in 0..<streamCount {
+            let s = stream(i)
+            if s.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_VIDEO,
+               s.pointee.disposition & AV_DISPOSITION_ATTACHED_PIC == 0 {
+                return i
+            }
+        }
+        throw RedactError.badMedia(path: path, detail: "no video stream")
+    }
+
+    /// Reads the next packet into `packet`. Returns false at end of file.
+    func read(into packet: UnsafeMutablePointer<AVPacket>) throws -> Bool {
+        let r = av_read_frame(context, packet)
+        if r == avErrorEOF { return false }
+        if r < 0 { throw RedactError.badMedia(path: path, detail: "read failed: \(avErrorText(r))") }
+        return true
+    }
+}
+
+/// An AVPacket owned by Swift.
+final class Packet {
+    let pointer: UnsafeMutablePointer<AVPacket>
+    init() { pointer = av_packet_alloc() }
+    /// Takes the contents of `other`, leaving it blank.
+    init(moving other: UnsafeMutablePointer<AVPacket>) {
+        pointer = av_packet_alloc()
+        av_packet_move_ref(pointer, other)
+    }
+    deinit {
+        var p: UnsafeMutablePointer<AVPacket>? = pointer
+        av_packet_free(&p)
+    }
+}

@@ -1,0 +1,76 @@
+import CFFmpeg
+
+/// Decodes one video stream. Frames come out numbered 1, 2, ... in decoder output order;
+/// every decoded frame is kept (none dropped, none duplicated).
+final class VideoDecoder {
+    private var context: UnsafeMutablePointer<AVCodecContext>
+    private let path: String
+    private var nextNumber = 1
+    private var lastPTS: Int64 = Int64.min
+
+    init(stream: UnsafeMutablePointer<AVStream>, path: String, threads: Int = 0) throws {
+        self.path = path
+        let par = stream.pointee.codecpar
+        guard let codec = avcodec_find_decoder(par!.pointee.codec_id) else {
+            throw RedactError.badMedia(path: path, detail: "no decoder for video codec \(String(cString: avcodec_get_name(par!.pointee.codec_id)))")
+        }
+        guard let ctx = avcodec_alloc_context3(codec) else {
+            throw RedactError.decode(path: path, frame: nil, detail: "out of memory")
+        }
+        context = ctx
+        var r = avcodec_parameters_to_context(ctx, par)
+        if r >= 0 {
+            ctx.pointee.pkt_timebase = stream.pointee.time_base
+            ctx.pointee.thread_count = Int32(threads)
+            r = avcodec_open2(ctx, codec, nil)
+        }
+        if r < 0 {
+            var c: UnsafeMutablePointer<AVCodecContext>? = ctx
+            avcodec_free_context(&c)
+            throw RedactError.badMedia(path: path, detail: "cannot open video decoder: \(avErrorText(r))")
+        }
+    }
+
+    deinit {
+        var c: UnsafeMutablePointer<AVCodecContext>? = context
+        avcodec_free_context(&c)
+    }
+
+    /// Sends one packet (nil: end of stream) and returns every frame it completes.
+    func decode(_ packet: UnsafeMutablePointer<AVPacket>?) throws -> [VideoFrame] {
+        let sent = avcodec_send_packet(context, packet)
+        if sent < 0 && sent != avErrorEOF && sent != avErrorEAGAIN {
+            throw RedactError.decode(path: path, frame: nextNumber, detail: avErrorText(sent))
+        }
+        var frames: [VideoFrame] = []
+        while true {
+            guard let frame = av_frame_alloc() else {
+                throw RedactError.decode(path: path, frame: nextNumber, detail: "out of memory")
+            }
+            let r = avcodec_receive_frame(context, frame)
+            if r == avErrorEAGAIN || r == avErrorEOF {
+                var f: UnsafeMutablePointer<AVFrame>? = frame
+                av_frame_free(&f)
+                break
+            }
+            if r < 0 {
+                var f: UnsafeMutablePointer<AVFrame>? = frame
+                av_frame_free(&f)
+                throw RedactError.decode(path: path, frame: nextNumber, detail: avErrorText(r))
+            }
+            // A frame the decoder flags as corrupt is still a frame of the input; it is kept and
+            // redacted like any other, so the output has exactly the input's frames.
+            var pts = frame.pointee.best_effort_timestamp
+            if pts == avNoPTS { pts = frame.pointee.pts }
+            if pts == avNoPTS || pts <= lastPTS {
+                // Without a usable timestamp the frame still has to be encoded after its predecessor.
+                pts = lastPTS == Int64.min ? 0 : lastPTS + max(1, frame.pointee.pkt_duration)
+            }
+            lastPTS = pts
+            frame.pointee.pts = pts
+            frames.append(VideoFrame(taking: frame, number: nextNumber, pts: pts))
+            nextNumber += 1
+        }
+        return frames
+    }
+}

@@ -1,0 +1,125 @@
+import CFFmpeg
+import Foundation
+
+/// Writes the MP4 output: one re-encoded video stream plus audio streams copied packet for
+/// packet. Container and stream metadata are not copied except the allow-list below.
+final class OutputMuxer {
+    private var context: UnsafeMutablePointer<AVFormatContext>
+    /// Where bytes go (a temporary name); `reportPath` is what errors name.
+    private let writePath: String
+    private let reportPath: String
+    private var headerWritten = false
+    private var finished = false
+    private(set) var sourceTimeBases: [AVRational] = []
+
+    /// Metadata that survives into the output (everything else, GPS included, is dropped).
+    static let containerMetadataAllowList = ["creation_time"]
+    static let streamMetadataAllowList = ["language", "creation_time"]
+
+    init(writePath: String, reportPath: String) throws {
+        self.writePath = writePath
+        self.reportPath = reportPath
+        var ctx: UnsafeMutablePointer<AVFormatContext>? = nil
+        let r = avformat_alloc_output_context2(&ctx, nil, "mp4", writePath)
+        guard r >= 0, let c = ctx else {
+            throw RedactError.output(path: reportPath, detail: "cannot create MP4 muxer: \(avErrorText(r))")
+        }
+        context = c
+    }
+
+    deinit {
+        if headerWritten && !finished {
+            av_write_trailer(context)
+        }
+        if context.pointee.pb != nil { avio_closep(&context.pointee.pb) }
+        avformat_free_context(context)
+    }
+
+    var needsGlobalHeader: Bool { context.pointee.oformat.pointee.flags & AVFMT_GLOBALHEADER != 0 }
+
+    func copyContainerMetadata(from input: MediaInput) {
+        for key in Self.containerMetadataAllowList {
+            if let value = dictionaryValue(input.context.pointee.metadata, key) {
+                av_dict_set(&context.pointee.metadata, key, value, 0)
+            }
+        }
+    }
+
+    /// Adds the video stream fed by `encoder`; keeps the input's display matrix (rotation).
+    func addVideoStream(encoder: VideoEncoder, like input: UnsafeMutablePointer<AVStream>) throws -> Int {
+        guard let stream = avformat_new_stream(context, nil) else {
+            throw RedactError.output(path: reportPath, detail: "cannot add video stream")
+        }
+        let r = avcodec_parameters_from_context(stream.pointee.codecpar, encoder.context)
+        if r < 0 { throw RedactError.output(path: reportPath, detail: "video parameters: \(avErrorText(r))") }
+        stream.pointee.time_base = encoder.context.pointee.time_base
+        stream.pointee.avg_frame_rate = input.pointee.avg_frame_rate
+        stream.pointee.sample_aspect_ratio = encoder.context.pointee.sample_aspect_ratio
+        copyStreamMetadata(from: input, to: stream)
+        sourceTimeBases.append(encoder.context.pointee.time_base)
+        let index = Int(stream.pointee.index)
+        if let matrix = displayMatrix(input) { try setDisplayMatrix(matrix, stream: index) }
+        return index
+    }
+
+    /// Keeps the rotation players apply (the display matrix) on an output stream.
+    func setDisplayMatrix(_ matrix: [Int32], stream index: Int) throws {
+        guard let side = av_stream_new_side_data(context.pointee.streams[index], AV_PKT_DATA_DISPLAYMATRIX, 36) else {
+            throw RedactError.output(path: reportPath, detail: "cannot keep the display matrix")
+        }
+        side.withMemoryRebound(to: Int32.self, capacity: 9) { dst in
+            for i in 0..<9 { dst[i] = matrix[i] }
+        }
+    }
+
+    /// Adds a stream whose packets are copied unchanged from `input` (audio; or, for `mux`, the
+    /// video that `render` encoded).
+    func addCopiedStream(like input: UnsafeMutablePointer<AVStream>) throws -> Int {
+        guard let stream = avformat_new_stream(context, nil) else {
+            throw RedactError.output(path: reportPath, detail: "cannot add audio stream")
+        }
+        let r = avcodec_parameters_copy(stream.pointee.codecpar, input.pointee.codecpar)
+        if r < 0 { throw RedactError.output(path: reportPath, detail: "audio parameters: \(avErrorText(r))") }
+        stream.pointee.codecpar.pointee.codec_tag = 0
+        stream.pointee.time_base = input.pointee.time_base
+        stream.pointee.disposition = input.pointee.disposition
+        copyStreamMetadata(from: input, to: stream)
+        sourceTimeBases.append(input.pointee.time_base)
+        return Int(stream.pointee.index)
+    }
+
+    private func copyStreamMetadata(from input: UnsafeMutablePointer<AVStream>, to output: UnsafeMutablePointer<AVStream>) {
+        for key in Self.streamMetadataAllowList {
+            if let value = dictionaryValue(input.pointee.metadata, key) {
+                av_dict_set(&output.pointee.metadata, key, value, 0)
+            }
+        }
+    }
+
+    func writeHeader() throws {
+        var r = avio_open(&context.pointee.pb, writePath, AVIO_FLAG_WRITE)
+        if r < 0 { throw RedactError.output(path: reportPath, detail: "cannot open for writing: \(avErrorText(r))") }
+        // No encoder/handler strings from the input; "encoder" names only our tool.
+        av_dict_set(&context.pointee.metadata, "encoder", "redact", 0)
+        r = avformat_write_header(context, nil)
+        if r < 0 { throw RedactError.output(path: reportPath, detail: "cannot write MP4 header: \(avErrorText(r))") }
+        headerWritten = true
+    }
+
+    /// Writes one packet whose timestamps are in the time base its stream was added with.
+    func write(_ packet: UnsafeMutablePointer<AVPacket>, stream index: Int, frameNumber: Int? = nil) throws {
+        let out = context.pointee.streams[index]!
+        packet.pointee.stream_index = Int32(index)
+        av_packet_rescale_ts(packet, sourceTimeBases[index], out.pointee.time_base)
+        packet.pointee.pos = -1
+        let r = av_interleaved_write_frame(context, packet)
+        if r < 0 { throw RedactError.encode(path: reportPath, frame: frameNumber, detail: "mux: \(avErrorText(r))") }
+    }
+
+    func finish() throws {
+        let r = av_write_trailer(context)
+        finished = true
+        if r < 0 { throw RedactError.encode(path: reportPath, frame: nil, detail: "cannot finish MP4: \(avErrorText(r))") }
+        avio_closep(&context.pointee.pb)
+    }
+}

@@ -1,0 +1,92 @@
+import CFFmpeg
+import Foundation
+
+/// What the decoder learned about the input before the first frame.
+struct InputLayout {
+    let videoStream: Int
+    /// Input stream index -> output stream index for audio copied packet for packet.
+    let audioMap: [Int: Int]
+    let geometry: FrameGeometry
+    let timeBase: AVRational
+    /// Streams not carried to the output, described for the receipt.
+    let droppedStreams: [String]
+    /// Best guess of the frame count, for progress only.
+    let expectedFrames: Int?
+}
+
+/// Demuxes the input, decodes the video stream and forwards audio packets untouched.
+final class DecodeStage {
+    let input: MediaInput
+    let layout: InputLayout
+    private let decoder: VideoDecoder
+
+    init(path: String, keepAudio: Bool) throws {
+        input = try MediaInput(path: path)
+        let video = try input.primaryVideoStreamIndex()
+        let vs = input.stream(video)
+        decoder = try VideoDecoder(stream: vs, path: path)
+        var audioMap: [Int: Int] = [:]
+        var dropped: [String] = []
+        var nextOutput = 1  // output stream 0 is the video
+        for i in 0..<input.streamCount where i != video {
+            let s = input.stream(i)
+            let type = s.pointee.codecpar.pointee.codec_type
+            let codec = String(cString: avcodec_get_name(s.pointee.codecpar.pointee.codec_id))
+            if type == AVMEDIA_TYPE_AUDIO && keepAudio {
+                audioMap[i] = nextOutput
+                nextOutput += 1
+            } else {
+                var why = Probe.typeName(type)
+                if s.pointee.disposition & AV_DISPOSITION_ATTACHED_PIC != 0 { why = "attached picture" }
+                dropped.append("stream \(i): \(why) \(codec)")
+                // Not reading dropped streams' packets saves work and memory.
+                s.pointee.discard = AVDISCARD_ALL
+            }
+        }
+        let par = vs.pointee.codecpar.pointee
+        let nb = Int(vs.pointee.nb_frames)
+        var expected: Int? = nb > 0 ? nb : nil
+        if expected == nil, let fps = Rational(vs.pointee.avg_frame_rate).value, input.context.pointee.duration > 0 {
+            expected = Int(Double(input.context.pointee.duration) / Double(AV_TIME_BASE) * fps)
+        }
+        layout = InputLayout(
+            videoStream: video, audioMap: audioMap,
+            geometry: FrameGeometry(storedWidth: Int(par.width), storedHeight: Int(par.height), quarterTurns: displayRotationQuarterTurns(vs)),
+            timeBase: vs.pointee.time_base, droppedStreams: dropped, expectedFrames: expected)
+    }
+
+    /// Runs to the end of the input, pushing items into `queue`; always ends with .end or .failure.
+    func run(into queue: BoundedQueue<MediaItem>) {
+        do {
+            let packet = Packet()
+            var decodedAny = false
+            while try input.read(into: packet.pointer) {
+                let idx = Int(packet.pointer.pointee.stream_index)
+                if idx == layout.videoStream {
+                    let frames = try decoder.decode(packet.pointer)
+                    av_packet_unref(packet.pointer)
+                    for f in frames {
+                        decodedAny = true
+                        guard queue.push(.video(FrameWork(frame: f))) else { return }
+                    }
+                } else if let out = layout.audioMap[idx] {
+                    guard queue.push(.audio(Packet(moving: packet.pointer), outputStream: out)) else { return }
+                } else {
+                    av_packet_unref(packet.pointer)
+                }
+            }
+            for f in try decoder.decode(nil) {
+                decodedAny = true
+                guard queue.push(.video(FrameWork(frame: f))) else { return }
+            }
+            if !decodedAny {
+                throw RedactError.badMedia(path: input.path, detail: "no video frame could be decoded")
+            }
+            queue.push(.end)
+        } catch let e as RedactError {
+            queue.push(.failure(e))
+        } catch {
+            queue.push(.failure(.decode(path: input.path, frame: nil, detail: "\(error)")))
+        }
+    }
+}

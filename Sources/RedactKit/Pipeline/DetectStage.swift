@@ -1,0 +1,40 @@
+import Foundation
+
+/// Runs the face detector on every frame passing through; audio and status pass untouched.
+final class DetectStage {
+    private let detector: CenterFaceDetector
+    private let geometry: FrameGeometry
+    private let path: String
+
+    init(model: VerifiedModel, config: DetectorConfig, geometry: FrameGeometry, path: String) throws {
+        OpenCVThreads.set(config.threads)
+        detector = try CenterFaceDetector(model: model, config: config, inputPath: path)
+        self.geometry = geometry
+        self.path = path
+    }
+
+    func run(from input: BoundedQueue<MediaItem>, into output: BoundedQueue<MediaItem>) {
+        while let item = input.pop() {
+            switch item {
+            case .video(let work):
+                do {
+                    work.detections = try detector.detect(work.frame, geometry: geometry)
+                } catch let e as RedactError {
+                    output.push(.failure(e))
+                    input.cancel()
+                    return
+                } catch {
+                    output.push(.failure(.detector(path: path, frame: work.frame.number, detail: "\(error)")))
+                    input.cancel()
+                    return
+                }
+                guard output.push(item) else { input.cancel(); return }
+            case .audio:
+                guard output.push(item) else { input.cancel(); return }
+            case .end, .failure:
+                output.push(item)
+                return
+            }
+        }
+    }
+}

@@ -1,0 +1,140 @@
+import Foundation
+
+/// Progress of one job, for the progress bar and `--json` events.
+public struct JobProgress: Sendable {
+    public var jobID: String
+    public var framesDone: Int
+    public var framesExpected: Int?
+}
+
+/// What a finished job produced.
+public struct JobResult: Codable, Sendable {
+    public var id: String
+    public var input: String
+    public var output: String
+    public var receipt: String
+    public var inputSHA256: String
+    public var counts: StageCounts
+    public var seconds: Double
+    public var framesPerSecond: Double
+
+    enum CodingKeys: String, CodingKey {
+        case id, input, output, receipt
+        case inputSHA256 = "input_sha256"
+        case counts, seconds
+        case framesPerSecond = "fps"
+    }
+}
+
+/// Runs one job start to end in this process: decode, detect, track, redact + encode + mux
+/// (each stage on its own Dispatch queue, joined by bounded queues), then commits the output
+/// atomically and signs it. On any error nothing is left at the output path.
+public final class JobRunner: @unchecked Sendable {
+    let registry: ModelRegistry
+    let signingKey: SigningKey
+    /// Frames in flight between two stages. Small: memory stays flat for any video length.
+    static let queueCapacity = 8
+
+    public init(registry: ModelRegistry, signingKey: SigningKey) {
+        self.registry = registry
+        self.signingKey = signingKey
+    }
+
+    public func run(_ job: ManifestJob, progress: @escaping @Sendable (JobProgress) -> Void = { _ in }) throws -> JobResult {
+        let started = Date()
+        let inputPath = job.input.path
+        try OutputPolicy.check(input: job.input, output: job.output)
+        guard FileManager.default.isReadableFile(atPath: inputPath) else { throw RedactError.inputNotFound(path: inputPath) }
+        let inputHash = try FileDigest.sha256(of: job.input)
+        if let expected = job.expectedInputSHA256, expected.lowercased() != inputHash {
+            throw RedactError.inputHashMismatch(path: inputPath, expected: expected, actual: inputHash)
+        }
+        let model = try registry.model(job.config.detector.model)
+
+        let temporary = AtomicFile.temporaryURL(for: job.output)
+        defer { try? FileManager.default.removeItem(at: temporary) }
+        let counts = try Self.redact(input: inputPath, temporary: temporary, reportPath: job.output.path, config: job.config,
+                                     model: model, boxes: nil) { done, expected in
+            progress(JobProgress(jobID: job.id, framesDone: done, framesExpected: expected))
+        }
+        try AtomicFile.commit(temporary: temporary, to: job.output)
+        let receipt = try Receipts.sign(
+            output: job.output, input: job.input,
+            predicate: ReceiptPredicateInput(models: [ReceiptPredicate.Model(id: model.id, sha256: model.sha256)], config: job.config,
+                                             counts: counts.counts, droppedStreams: counts.dropped),
+            key: signingKey)
+        let seconds = Date().timeIntervalSince(started)
+        return JobResult(id: job.id, input: inputPath, output: job.output.path, receipt: receipt.path, inputSHA256: inputHash,
+                         counts: counts.counts, seconds: seconds, framesPerSecond: Double(counts.counts.frames) / max(seconds, 1e-9))
+    }
+
+    struct RedactOutcome {
+        var counts: StageCounts
+        var dropped: [String]
+    }
+
+    /// The streaming core shared by `run` and `render`: with `boxes == nil` frames are detected
+    /// and tracked; otherwise the given boxes are painted. Writes the MP4 to `temporary`.
+    static func redact(input: String, temporary: URL, reportPath: String, config: JobConfig, model: VerifiedModel?,
+                       boxes: [Int: [TrackedBox]]?, progress: @escaping (Int, Int?) -> Void) throws -> RedactOutcome {
+        let decode = try DecodeStage(path: input, keepAudio: config.render.keepAudio)
+        let decoded = BoundedQueue<MediaItem>(capacity: queueCapacity)
+        let group = DispatchGroup()
+        var toRender = decoded
+        var tracker: OnlineTracker?
+        let provider: BoxProvider
+        var detect: DetectStage?
+        if let boxes {
+            provider = PrecomputedBoxes(boxes)
+        } else {
+            guard let model else { throw RedactError.detector(path: input, frame: nil, detail: "no model") }
+            detect = try DetectStage(model: model, config: config.detector, geometry: decode.layout.geometry, path: input)
+            let t = OnlineTracker(config: config.tracker)
+            tracker = t
+            provider = t
+            toRender = BoundedQueue<MediaItem>(capacity: queueCapacity)
+        }
+        let render = try RenderStage(input: decode.input, layout: decode.layout, config: config.render,
+                                     writePath: temporary.path, reportPath: reportPath, boxes: provider) { done in
+            progress(done, decode.layout.expectedFrames)
+        }
+        DispatchQueue(label: "redact.decode").async(group: group) { decode.run(into: decoded) }
+        if let detect {
+            let detected = toRender
+            DispatchQueue(label: "redact.detect").async(group: group) { detect.run(from: decoded, into: detected) }
+        }
+        do {
+            try render.run(from: toRender)
+        } catch {
+            decoded.cancel()
+            toRender.cancel()
+            group.wait()
+            throw error
+        }
+        group.wait()
+        var counts = render.counts
+        counts.tracks = tracker?.trackCount ?? Set(boxes?.values.flatMap { $0.map(\.trackID) } ?? []).count
+        return RedactOutcome(counts: counts, dropped: decode.layout.droppedStreams)
+    }
+}
+
+/// Rules about where outputs may go.
+enum OutputPolicy {
+    static func check(input: URL, output: URL) throws {
+        let inPath = input.standardizedFileURL.resolvingSymlinksInPath().path
+        let outPath = output.standardizedFileURL.resolvingSymlinksInPath().path
+        if inPath == outPath { throw RedactError.output(path: output.path, detail: "is the input; the original is never overwritten") }
+        // Same file under another name (hard link).
+        if let a = try? FileManager.default.attributesOfItem(atPath: inPath), let b = try? FileManager.default.attributesOfItem(atPath: outPath),
+           (a[.systemFileNumber] as? NSNumber) == (b[.systemFileNumber] as? NSNumber),
+           (a[.systemNumber] as? NSNumber) == (b[.systemNumber] as? NSNumber) {
+            throw RedactError.output(path: output.path, detail: "is the same file as the input")
+        }
+        let dir = output.deletingLastPathComponent()
+        do {
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        } catch {
+            throw RedactError.output(path: output.path, detail: "cannot create directory \(dir.path)")
+        }
+    }
+}

@@ -1,0 +1,19 @@
+import CFFmpeg
+
+/// What travels between stages, in input order: pictures, audio packets to copy, and the end
+/// of the stream or the error that ended it (status travels with the data, as in GStreamer).
+enum MediaItem {
+    case video(FrameWork)
+    case audio(Packet, outputStream: Int)
+    case end
+    case failure(RedactError)
+}
+
+/// A decoded frame plus what the stages learn about it on the way.
+final class FrameWork {
+    let frame: VideoFrame
+    /// nil: the detector did not run on this frame.
+    var detections: [Detection]?
+
+    init(frame: VideoFrame) { self.frame = frame }
+}

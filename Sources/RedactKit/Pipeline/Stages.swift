@@ -1,0 +1,134 @@
+import CFFmpeg
+import Foundation
+
+/// The stages as standalone steps (`redact detect`, `track`, `render`, `mux`), each reading and
+/// writing files, so any one can be run, inspected or replaced on its own.
+public enum Stages {
+    /// Decodes `input` and runs the detector on every frame; writes detections.json.
+    @discardableResult
+    public static func detect(input: URL, output: URL, config: DetectorConfig, registry: ModelRegistry,
+                              progress: @escaping (Int, Int?) -> Void = { _, _ in }) throws -> DetectionsFile {
+        let hash = try FileDigest.sha256(of: input)
+        let model = try registry.model(config.model)
+        let decode = try DecodeStage(path: input.path, keepAudio: false)
+        let detect = try DetectStage(model: model, config: config, geometry: decode.layout.geometry, path: input.path)
+        let decoded = BoundedQueue<MediaItem>(capacity: JobRunner.queueCapacity)
+        let detected = BoundedQueue<MediaItem>(capacity: JobRunner.queueCapacity)
+        let group = DispatchGroup()
+        DispatchQueue(label: "redact.decode").async(group: group) { decode.run(into: decoded) }
+        DispatchQueue(label: "redact.detect").async(group: group) { detect.run(from: decoded, into: detected) }
+        var frames: [FrameDetections] = []
+        defer {
+            decoded.cancel()
+            detected.cancel()
+            group.wait()
+        }
+        loop: while let item = detected.pop() {
+            switch item {
+            case .video(let work):
+                frames.append(FrameDetections(frame: work.frame.number, pts: work.frame.pts, detections: work.detections ?? []))
+                progress(frames.count, decode.layout.expectedFrames)
+            case .audio: continue
+            case .end: break loop
+            case .failure(let e): throw e
+            }
+        }
+        let file = DetectionsFile(input: InputReference(path: input.path, sha256: hash), geometry: decode.layout.geometry,
+                                  model: ModelReference(id: model.id, sha256: model.sha256), detector: config, frames: frames)
+        try JSONFiles.write(file, to: output)
+        return file
+    }
+
+    /// Groups detections into tracks (the same tracker `run` uses); writes tracks.json.
+    @discardableResult
+    public static func track(detections: URL, output: URL, config: TrackerConfig) throws -> TracksFile {
+        let file = try JSONFiles.read(DetectionsFile.self, from: detections)
+        for (i, f) in file.frames.enumerated() where f.frame != i + 1 {
+            throw RedactError.badJSON(path: detections.path, jsonPath: "$.frames[\(i)].frame", detail: "expected frame \(i + 1), found \(f.frame) (frames must be consecutive from 1)")
+        }
+        let tracker = OnlineTracker(config: config)
+        var finals: [FrameBoxes] = []
+        for f in file.frames { finals += tracker.push(frame: f.frame, detections: f.detections) }
+        finals += tracker.finish()
+        let tracks = TracksFile(frames: finals, input: file.input, geometry: file.geometry, model: file.model,
+                                detector: file.detector, tracker: config)
+        try JSONFiles.write(tracks, to: output)
+        return tracks
+    }
+
+    /// Paints the boxes of tracks.json over `input` and encodes `output` (audio copied).
+    /// Refuses a tracks.json made from another file: its boxes would miss the faces.
+    @discardableResult
+    public static func render(input: URL, tracks: URL, output: URL, config: RenderConfig,
+                              progress: @escaping (Int, Int?) -> Void = { _, _ in }) throws -> StageCounts {
+        try OutputPolicy.check(input: input, output: output)
+        let file = try JSONFiles.read(TracksFile.self, from: tracks)
+        let hash = try FileDigest.sha256(of: input)
+        guard file.input.sha256 == hash else {
+            throw RedactError.badJSON(path: tracks.path, jsonPath: "$.input.sha256", detail: "tracks were made from another file (\(file.input.sha256)); \(input.path) is \(hash)")
+        }
+        var job = JobConfig()
+        job.render = config
+        let temporary = AtomicFile.temporaryURL(for: output)
+        defer { try? FileManager.default.removeItem(at: temporary) }
+        let outcome = try JobRunner.redact(input: input.path, temporary: temporary, reportPath: output.path, config: job,
+                                           model: nil, boxes: file.boxesByFrame(), progress: progress)
+        if outcome.counts.frames != file.frameCount {
+            throw RedactError.badJSON(path: tracks.path, jsonPath: "$.frame_count", detail: "tracks cover \(file.frameCount) frames; the input has \(outcome.counts.frames)")
+        }
+        try AtomicFile.commit(temporary: temporary, to: output)
+        return outcome.counts
+    }
+
+    /// Joins the video stream of `video` (an MP4 that `redact render` encoded) with every audio
+    /// stream of `audioFrom`, copying packets unchanged, interleaved by time.
+    public static func mux(video: URL, audioFrom: URL, output: URL) throws {
+        try OutputPolicy.check(input: video, output: output)
+        try OutputPolicy.check(input: audioFrom, output: output)
+        let v = try MediaInput(path: video.path)
+        let a = try MediaInput(path: audioFrom.path)
+        let vIndex = try v.primaryVideoStreamIndex()
+        let temporary = AtomicFile.temporaryURL(for: output)
+        defer { try? FileManager.default.removeItem(at: temporary) }
+        let muxer = try OutputMuxer(writePath: temporary.path, reportPath: output.path)
+        var map: [(input: MediaInput, index: Int, out: Int)] = []
+        map.append((v, vIndex, try muxer.addCopiedStream(like: v.stream(vIndex))))
+        if let matrix = displayMatrix(v.stream(vIndex)) { try muxer.setDisplayMatrix(matrix, stream: 0) }
+        for i in 0..<a.streamCount where a.stream(i).pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_AUDIO {
+            map.append((a, i, try muxer.addCopiedStream(like: a.stream(i))))
+        }
+        muxer.copyContainerMetadata(from: a)
+        try muxer.writeHeader()
+        // Merge the two files' packets in time order so the muxer's buffer stays small.
+        var pending: [ObjectIdentifier: Packet] = [:]
+        var finished = Set<ObjectIdentifier>()
+        func next(_ input: MediaInput) throws -> Packet? {
+            let p = Packet()
+            while try input.read(into: p.pointer) {
+                let idx = Int(p.pointer.pointee.stream_index)
+                if map.contains(where: { $0.input === input && $0.index == idx }) { return p }
+                av_packet_unref(p.pointer)
+            }
+            return nil
+        }
+        func seconds(_ p: Packet, _ input: MediaInput) -> Double {
+            let st = input.stream(Int(p.pointer.pointee.stream_index))
+            let ts = p.pointer.pointee.dts != avNoPTS ? p.pointer.pointee.dts : p.pointer.pointee.pts
+            return Double(ts) * Double(st.pointee.time_base.num) / Double(st.pointee.time_base.den)
+        }
+        let inputs = [v, a]
+        while true {
+            for input in inputs where pending[ObjectIdentifier(input)] == nil && !finished.contains(ObjectIdentifier(input)) {
+                if let p = try next(input) { pending[ObjectIdentifier(input)] = p } else { finished.insert(ObjectIdentifier(input)) }
+            }
+            guard let input = inputs.filter({ pending[ObjectIdentifier($0)] != nil })
+                .min(by: { seconds(pending[ObjectIdentifier($0)]!, $0) < seconds(pending[ObjectIdentifier($1)]!, $1) })
+            else { break }
+            let p = pending.removeValue(forKey: ObjectIdentifier(input))!
+            let entry = map.first { $0.input === input && $0.index == Int(p.pointer.pointee.stream_index) }!
+            try muxer.write(p.pointer, stream: entry.out)
+        }
+        try muxer.finish()
+        try AtomicFile.commit(temporary: temporary, to: output)
+    }
+}

@@ -1,0 +1,155 @@
+import CFFmpeg
+import Foundation
+
+/// Facts about one stream of a media file.
+public struct StreamReport: Codable, Equatable, Sendable {
+    public var index: Int
+    /// video, audio, subtitle, data, attachment or unknown.
+    public var type: String
+    public var codec: String
+    public var timeBase: Rational
+    public var metadataKeys: [String]
+    public var attachedPicture: Bool
+    // Video
+    public var width: Int?
+    public var height: Int?
+    public var pixelFormat: String?
+    /// Rotation from the display matrix in degrees counter-clockwise (0, 90, 180, 270), the
+    /// convention ffprobe's `rotation` uses; players turn the stored picture by it.
+    public var rotation: Int?
+    public var displayWidth: Int?
+    public var displayHeight: Int?
+    public var averageFrameRate: Double?
+    public var frameCount: Int?
+    /// True when the frame durations differ (found by reading every packet's timestamp).
+    public var variableFrameRate: Bool?
+    // Audio
+    public var channels: Int?
+    public var sampleRate: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case index, type, codec
+        case timeBase = "time_base"
+        case metadataKeys = "metadata_keys"
+        case attachedPicture = "attached_picture"
+        case width, height
+        case pixelFormat = "pixel_format"
+        case rotation
+        case displayWidth = "display_width"
+        case displayHeight = "display_height"
+        case averageFrameRate = "average_frame_rate"
+        case frameCount = "frame_count"
+        case variableFrameRate = "variable_frame_rate"
+        case channels
+        case sampleRate = "sample_rate"
+    }
+}
+
+/// What `redact probe` prints.
+public struct ProbeReport: Codable, Equatable, Sendable {
+    public var file: String
+    public var container: String
+    public var durationSeconds: Double?
+    public var sizeBytes: Int64
+    public var metadataKeys: [String]
+    public var streams: [StreamReport]
+
+    enum CodingKeys: String, CodingKey {
+        case file, container
+        case durationSeconds = "duration_seconds"
+        case sizeBytes = "size_bytes"
+        case metadataKeys = "metadata_keys"
+        case streams
+    }
+}
+
+public enum Probe {
+    /// Reads the container header and every packet's timestamps (no decoding) to describe the file.
+    public static func run(path: String) throws -> ProbeReport {
+        let input = try MediaInput(path: path)
+        let ctx = input.context
+        var streams: [StreamReport] = []
+        for i in 0..<input.streamCount {
+            streams.append(describe(input.stream(i), index: i))
+        }
+        // Frame count and frame-rate variability come from the packets themselves: the header's
+        // nb_frames and r_frame_rate are hints that VFR files contradict.
+        var timestamps = [[Int64]](repeating: [], count: input.streamCount)
+        let packet = Packet()
+        while try input.read(into: packet.pointer) {
+            let idx = Int(packet.pointer.pointee.stream_index)
+            if idx < streams.count, streams[idx].type == "video" {
+                let pts = packet.pointer.pointee.pts != avNoPTS ? packet.pointer.pointee.pts : packet.pointer.pointee.dts
+                timestamps[idx].append(pts)
+            }
+            av_packet_unref(packet.pointer)
+        }
+        for i in streams.indices where streams[i].type == "video" && !streams[i].attachedPicture {
+            streams[i].frameCount = timestamps[i].count
+            streams[i].variableFrameRate = isVariable(timestamps[i])
+        }
+        let duration = ctx.pointee.duration
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value ?? 0
+        return ProbeReport(
+            file: path,
+            container: String(cString: ctx.pointee.iformat.pointee.name),
+            durationSeconds: duration == avNoPTS || duration <= 0 ? nil : Double(duration) / Double(AV_TIME_BASE),
+            sizeBytes: size,
+            metadataKeys: dictionaryKeys(ctx.pointee.metadata),
+            streams: streams
+        )
+    }
+
+    static func typeName(_ type: AVMediaType) -> String {
+        switch type {
+        case AVMEDIA_TYPE_VIDEO: return "video"
+        case AVMEDIA_TYPE_AUDIO: return "audio"
+        case AVMEDIA_TYPE_SUBTITLE: return "subtitle"
+        case AVMEDIA_TYPE_DATA: return "data"
+        case AVMEDIA_TYPE_ATTACHMENT: return "attachment"
+        default: return "unknown"
+        }
+    }
+
+    static func describe(_ stream: UnsafeMutablePointer<AVStream>, index: Int) -> StreamReport {
+        let par = stream.pointee.codecpar.pointee
+        var report = StreamReport(
+            index: index,
+            type: typeName(par.codec_type),
+            codec: String(cString: avcodec_get_name(par.codec_id)),
+            timeBase: Rational(stream.pointee.time_base),
+            metadataKeys: dictionaryKeys(stream.pointee.metadata),
+            attachedPicture: stream.pointee.disposition & AV_DISPOSITION_ATTACHED_PIC != 0
+        )
+        if par.codec_type == AVMEDIA_TYPE_VIDEO {
+            report.width = Int(par.width)
+            report.height = Int(par.height)
+            if let name = av_get_pix_fmt_name(AVPixelFormat(rawValue: par.format)) {
+                report.pixelFormat = String(cString: name)
+            }
+            let turns = displayRotationQuarterTurns(stream)
+            report.rotation = (4 - turns) % 4 * 90
+            report.displayWidth = turns % 2 == 1 ? Int(par.height) : Int(par.width)
+            report.displayHeight = turns % 2 == 1 ? Int(par.width) : Int(par.height)
+            report.averageFrameRate = Rational(stream.pointee.avg_frame_rate).value
+        } else if par.codec_type == AVMEDIA_TYPE_AUDIO {
+            report.channels = Int(par.ch_layout.nb_channels)
+            report.sampleRate = Int(par.sample_rate)
+        }
+        return report
+    }
+
+    /// Variable when frame-to-frame durations differ by more than 1 % (plus one tick for rounding).
+    static func isVariable(_ timestamps: [Int64]) -> Bool {
+        let sorted = timestamps.filter { $0 != avNoPTS }.sorted()
+        guard sorted.count > 2 else { return false }
+        var smallest = Int64.max
+        var largest = Int64.min
+        for i in 1..<sorted.count {
+            let d = sorted[i] - sorted[i - 1]
+            smallest = min(smallest, d)
+            largest = max(largest, d)
+        }
+        return Double(largest - smallest) > Double(smallest) * 0.01 + 1
+    }
+}

@@ -1,0 +1,391 @@
+import Foundation
+
+// A receipt is a DSSE envelope (https://github.com/secure-systems-lab/dsse) around an in-toto
+// Statement v1 whose subject is the redacted output and whose predicate records how it was made.
+// docs/receipt.md documents every field and how to verify a receipt without redact.
+
+/// What redact records about one job. Keys are snake_case.
+public struct ReceiptPredicate: Codable, Equatable, Sendable {
+    public struct Tool: Codable, Equatable, Sendable {
+        public var name: String
+        public var version: String
+        public init(name: String = "redact", version: String = redactVersion) {
+            self.name = name
+            self.version = version
+        }
+    }
+
+    /// A file by name (last path component), SHA-256 and size in bytes.
+    public struct FileInfo: Codable, Equatable, Sendable {
+        public var name: String
+        public var sha256: String
+        public var size: Int
+        public init(name: String, sha256: String, size: Int) {
+            self.name = name
+            self.sha256 = sha256
+            self.size = size
+        }
+    }
+
+    public struct Model: Codable, Equatable, Sendable {
+        public var id: String
+        public var sha256: String
+        public init(id: String, sha256: String) {
+            self.id = id
+            self.sha256 = sha256
+        }
+    }
+
+    public struct Signer: Codable, Equatable, Sendable {
+        /// Lowercase hex SHA-256 of the raw 32-byte public key.
+        public var keyID: String
+        /// Standard base64 of the raw 32-byte Ed25519 public key.
+        public var publicKey: String
+        public init(keyID: String, publicKey: String) {
+            self.keyID = keyID
+            self.publicKey = publicKey
+        }
+        enum CodingKeys: String, CodingKey {
+            case keyID = "key_id"
+            case publicKey = "public_key"
+        }
+    }
+
+    public var tool: Tool
+    public var input: FileInfo
+    public var output: FileInfo
+    public var models: [Model]
+    public var config: JobConfig
+    public var counts: StageCounts
+    /// Input streams not carried to the output, e.g. "stream 2: subtitle mov_text".
+    public var droppedStreams: [String]
+    public var signer: Signer
+    /// ISO-8601 UTC, e.g. "2025-01-31T12:00:00Z".
+    public var created: String
+
+    public init(tool: Tool, input: FileInfo, output: FileInfo, models: [Model], config: JobConfig,
+                counts: StageCounts, droppedStreams: [String], signer: Signer, created: String) {
+        self.tool = tool
+        self.input = input
+        self.output = output
+        self.models = models
+        self.config = config
+        self.counts = counts
+        self.droppedStreams = droppedStreams
+        self.signer = signer
+        self.created = created
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case tool, input, output, models, config, counts
+        case droppedStreams = "dropped_streams"
+        case signer, created
+    }
+}
+
+/// What the caller of `Receipts.sign` knows; hashes, sizes, signer and time are filled in by `sign`.
+public struct ReceiptPredicateInput: Sendable {
+    public var toolVersion: String
+    public var models: [ReceiptPredicate.Model]
+    public var config: JobConfig
+    public var counts: StageCounts
+    public var droppedStreams: [String]
+    /// When the receipt is made; nil: now.
+    public var created: Date?
+
+    public init(toolVersion: String = redactVersion, models: [ReceiptPredicate.Model] = [], config: JobConfig = JobConfig(),
+                counts: StageCounts = StageCounts(), droppedStreams: [String] = [], created: Date? = nil) {
+        self.toolVersion = toolVersion
+        self.models = models
+        self.config = config
+        self.counts = counts
+        self.droppedStreams = droppedStreams
+        self.created = created
+    }
+}
+
+/// in-toto Statement v1.
+public struct ReceiptStatement: Codable, Equatable, Sendable {
+    public struct Subject: Codable, Equatable, Sendable {
+        public var name: String
+        public var digest: [String: String]
+        public init(name: String, digest: [String: String]) {
+            self.name = name
+            self.digest = digest
+        }
+    }
+
+    public var type: String
+    public var subject: [Subject]
+    public var predicateType: String
+    public var predicate: ReceiptPredicate
+
+    public init(subject: [Subject], predicate: ReceiptPredicate) {
+        type = Receipts.statementType
+        self.subject = subject
+        predicateType = Receipts.predicateType
+        self.predicate = predicate
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case type = "_type"
+        case subject, predicateType, predicate
+    }
+}
+
+/// DSSE envelope as written to `OUT.receipt.json`.
+struct DSSEEnvelope: Codable, Equatable {
+    struct Signature: Codable, Equatable {
+        var keyid: String
+        var sig: String
+    }
+    var payloadType: String
+    var payload: String
+    var signatures: [Signature]
+}
+
+/// A receipt that checked out.
+public struct VerifiedReceipt: Sendable {
+    public var receiptURL: URL
+    public var statement: ReceiptStatement
+    public var predicate: ReceiptPredicate { statement.predicate }
+    /// Hex SHA-256 of the signer's raw public key.
+    public var keyID: String
+}
+
+public enum Receipts {
+    public static let payloadType = "application/vnd.in-toto+json"
+    public static let statementType = "https://in-toto.io/Statement/v1"
+    public static let predicateType = "https://redact.dev/receipt/v1"
+
+    /// `OUT.mp4` -> `OUT.mp4.receipt.json` in the same directory.
+    public static func receiptURL(for output: URL) -> URL {
+        output.deletingLastPathComponent().appendingPathComponent(output.lastPathComponent + ".receipt.json")
+    }
+
+    /// Hashes `output` and `input`, builds and signs the statement, writes the receipt atomically
+    /// beside the output (replacing an older one) and returns its URL.
+    @discardableResult
+    public static func sign(output: URL, input: URL, predicate partial: ReceiptPredicateInput, key: SigningKey) throws -> URL {
+        let out = try FileDigest.sha256AndSize(of: output)
+        let inp = try FileDigest.sha256AndSize(of: input)
+        let publicKey = key.publicKey
+        let predicate = ReceiptPredicate(
+            tool: .init(name: "redact", version: partial.toolVersion),
+            input: .init(name: input.lastPathComponent, sha256: inp.sha256, size: inp.size),
+            output: .init(name: output.lastPathComponent, sha256: out.sha256, size: out.size),
+            models: partial.models,
+            config: partial.config,
+            counts: partial.counts,
+            droppedStreams: partial.droppedStreams,
+            signer: .init(keyID: publicKey.keyID, publicKey: publicKey.rawRepresentation.base64EncodedString()),
+            created: iso8601(partial.created ?? Date())
+        )
+        let statement = ReceiptStatement(
+            subject: [.init(name: output.lastPathComponent, digest: ["sha256": out.sha256])],
+            predicate: predicate
+        )
+        let receiptURL = receiptURL(for: output)
+        let payload: Data
+        do {
+            payload = try statementEncoder().encode(statement)
+        } catch {
+            throw RedactError.output(path: receiptURL.path, detail: "cannot encode statement: \(error)")
+        }
+        let signature: Data
+        do {
+            signature = try key.signature(for: pae(payloadType: payloadType, payload: payload))
+        } catch {
+            throw RedactError.output(path: receiptURL.path, detail: "signing failed: \(error)")
+        }
+        let envelope = DSSEEnvelope(
+            payloadType: payloadType,
+            payload: payload.base64EncodedString(),
+            signatures: [.init(keyid: publicKey.keyID, sig: signature.base64EncodedString())]
+        )
+        let bytes: Data
+        do {
+            bytes = try canonicalBytes(of: envelope)
+        } catch {
+            throw RedactError.output(path: receiptURL.path, detail: "cannot encode receipt: \(error)")
+        }
+        try AtomicFile.write(bytes, to: receiptURL)
+        return receiptURL
+    }
+
+    /// Checks a receipt against the output (and optionally the input and a trusted key).
+    /// Any mismatch throws `.verificationFailed(path:reason:)` naming the receipt or the file at fault.
+    /// A missing output or input file throws `.inputNotFound`.
+    @discardableResult
+    public static func verify(output: URL, receipt: URL? = nil, input: URL? = nil, trustedKey: PublicKey? = nil) throws -> VerifiedReceipt {
+        let receiptURL = receipt ?? receiptURL(for: output)
+        let rpath = receiptURL.path
+        func fail(_ reason: String, path: String? = nil) -> RedactError {
+            .verificationFailed(path: path ?? rpath, reason: reason)
+        }
+
+        // 1. The receipt exists and is exactly the bytes this tool writes.
+        guard FileManager.default.fileExists(atPath: rpath) else {
+            throw fail("receipt not found")
+        }
+        guard let bytes = FileManager.default.contents(atPath: rpath) else {
+            throw fail("receipt is not readable")
+        }
+        let envelope: DSSEEnvelope
+        do {
+            envelope = try JSONDecoder().decode(DSSEEnvelope.self, from: bytes)
+        } catch {
+            throw fail("receipt is not a valid DSSE envelope JSON: \(oneLine(error))")
+        }
+        guard let canonical = try? canonicalBytes(of: envelope) else {
+            throw fail("receipt cannot be re-serialized")
+        }
+        guard canonical == bytes else {
+            let offset = zip(canonical, bytes).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset
+                ?? min(canonical.count, bytes.count)
+            throw fail("receipt is not in canonical form (first difference at byte \(offset)); it was altered")
+        }
+
+        // 2. Envelope fields.
+        guard envelope.payloadType == payloadType else {
+            throw fail("payloadType is \"\(envelope.payloadType)\", expected \"\(payloadType)\"")
+        }
+        guard envelope.signatures.count == 1, let sigEntry = envelope.signatures.first else {
+            throw fail("expected exactly one signature, found \(envelope.signatures.count)")
+        }
+        guard let payload = strictBase64(envelope.payload) else {
+            throw fail("payload is not valid base64")
+        }
+        guard let signature = strictBase64(sigEntry.sig), signature.count == 64 else {
+            throw fail("signature is not a base64 64-byte Ed25519 signature")
+        }
+        let statement: ReceiptStatement
+        do {
+            statement = try JSONDecoder().decode(ReceiptStatement.self, from: payload)
+        } catch {
+            throw fail("payload is not a valid receipt statement: \(oneLine(error))")
+        }
+        guard statement.type == statementType else {
+            throw fail("statement _type is \"\(statement.type)\", expected \"\(statementType)\"")
+        }
+        guard statement.predicateType == predicateType else {
+            throw fail("predicateType is \"\(statement.predicateType)\", expected \"\(predicateType)\"")
+        }
+
+        // 3. Key and signature.
+        let predicate = statement.predicate
+        guard let rawKey = strictBase64(predicate.signer.publicKey), rawKey.count == 32,
+              let signer = try? PublicKey(rawRepresentation: rawKey) else {
+            throw fail("signer.public_key is not a base64 32-byte Ed25519 key")
+        }
+        guard sigEntry.keyid == signer.keyID else {
+            throw fail("signature keyid \(sigEntry.keyid) does not match the embedded public key (key id \(signer.keyID))")
+        }
+        guard predicate.signer.keyID == signer.keyID else {
+            throw fail("signer.key_id \(predicate.signer.keyID) does not match the embedded public key (key id \(signer.keyID))")
+        }
+        guard signer.isValidSignature(signature, for: pae(payloadType: envelope.payloadType, payload: payload)) else {
+            throw fail("Ed25519 signature is invalid for key \(signer.keyID)")
+        }
+        if let trustedKey, trustedKey != signer {
+            throw fail("signed by key \(signer.keyID), not the trusted key \(trustedKey.keyID)")
+        }
+
+        // 4. The subject is this output file.
+        guard statement.subject.count == 1, let subject = statement.subject.first else {
+            throw fail("expected exactly one subject, found \(statement.subject.count)")
+        }
+        guard let subjectHash = subject.digest["sha256"] else {
+            throw fail("subject has no sha256 digest")
+        }
+        guard predicate.output.name == subject.name, predicate.output.sha256 == subjectHash else {
+            throw fail("predicate.output does not agree with the statement subject")
+        }
+        let opath = output.path
+        guard subject.name == output.lastPathComponent else {
+            throw fail("receipt is for \"\(subject.name)\", not \"\(output.lastPathComponent)\"", path: opath)
+        }
+        guard FileManager.default.fileExists(atPath: opath) else {
+            throw RedactError.inputNotFound(path: opath)
+        }
+        let actual = try FileDigest.sha256AndSize(of: output)
+        guard actual.sha256 == subjectHash else {
+            throw fail("output SHA-256 hash is \(actual.sha256), receipt records \(subjectHash)", path: opath)
+        }
+        guard actual.size == predicate.output.size else {
+            throw fail("output size is \(actual.size) bytes, receipt records \(predicate.output.size)", path: opath)
+        }
+
+        // 5. Optionally, the input.
+        if let input {
+            guard FileManager.default.fileExists(atPath: input.path) else {
+                throw RedactError.inputNotFound(path: input.path)
+            }
+            let inp = try FileDigest.sha256AndSize(of: input)
+            guard inp.sha256 == predicate.input.sha256 else {
+                throw fail("input SHA-256 hash is \(inp.sha256), receipt records \(predicate.input.sha256)", path: input.path)
+            }
+            guard inp.size == predicate.input.size else {
+                throw fail("input size is \(inp.size) bytes, receipt records \(predicate.input.size)", path: input.path)
+            }
+        }
+
+        return VerifiedReceipt(receiptURL: receiptURL, statement: statement, keyID: signer.keyID)
+    }
+
+    // MARK: - Encoding
+
+    /// DSSE pre-authentication encoding: "DSSEv1" SP LEN(type) SP type SP LEN(payload) SP payload.
+    public static func pae(payloadType: String, payload: Data) -> Data {
+        let type = Data(payloadType.utf8)
+        var out = Data("DSSEv1 \(type.count) ".utf8)
+        out.append(type)
+        out.append(Data(" \(payload.count) ".utf8))
+        out.append(payload)
+        return out
+    }
+
+    static func statementEncoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
+    /// The exact bytes of a receipt file: sorted keys, pretty-printed, one trailing newline.
+    static func canonicalBytes(of envelope: DSSEEnvelope) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes, .prettyPrinted]
+        var data = try encoder.encode(envelope)
+        data.append(0x0a)
+        return data
+    }
+
+    /// Base64 that decodes and re-encodes to the same text (no stray padding bits or whitespace).
+    static func strictBase64(_ text: String) -> Data? {
+        guard let data = Data(base64Encoded: text), data.base64EncodedString() == text else { return nil }
+        return data
+    }
+
+    static func iso8601(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: date)
+    }
+
+    private static func oneLine(_ error: Error) -> String {
+        let text: String
+        if let decoding = error as? DecodingError {
+            switch decoding {
+            case .dataCorrupted(let c), .keyNotFound(_, let c), .typeMismatch(_, let c), .valueNotFound(_, let c):
+                let path = c.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+                text = "$\(path): \(c.debugDescription)"
+            @unknown default:
+                text = "\(error)"
+            }
+        } else {
+            text = "\(error)"
+        }
+        return text.split(whereSeparator: \.isNewline).joined(separator: " ")
+    }
+}

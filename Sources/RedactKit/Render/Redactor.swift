@@ -1,0 +1,97 @@
+import CFFmpeg
+import CRedactCV
+import Foundation
+
+/// Paints boxes over a planar YUV 4:2:0 frame at full resolution, on the planes themselves
+/// (no round trip through RGB).
+struct Redactor {
+    let style: RedactionStyle
+    let padding: Double
+    let geometry: FrameGeometry
+    let path: String
+
+    /// Pixel rectangle in stored-picture luma coordinates, clipped to the frame; nil if empty.
+    func lumaRect(for display: Box) -> (x0: Int, y0: Int, x1: Int, y1: Int)? {
+        let b = geometry.storedBox(fromDisplay: display.padded(by: padding))
+        let x0 = max(0, Int(floor(b.x))), y0 = max(0, Int(floor(b.y)))
+        let x1 = min(geometry.storedWidth, Int(ceil(b.maxX))), y1 = min(geometry.storedHeight, Int(ceil(b.maxY)))
+        return x1 > x0 && y1 > y0 ? (x0, y0, x1, y1) : nil
+    }
+
+    /// Redacts every box; returns how many boxes touched the picture.
+    func apply(_ boxes: [TrackedBox], to frame: UnsafeMutablePointer<AVFrame>, frameNumber: Int, fullRange: Bool) throws -> Int {
+        var painted = 0
+        for tracked in boxes {
+            guard let r = lumaRect(for: tracked.box) else { continue }
+            painted += 1
+            // Chroma rectangle covers every chroma sample touching a redacted luma sample.
+            let c = (x0: r.x0 / 2, y0: r.y0 / 2, x1: (r.x1 + 1) / 2, y1: (r.y1 + 1) / 2)
+            let chromaW = (geometry.storedWidth + 1) / 2, chromaH = (geometry.storedHeight + 1) / 2
+            switch style {
+            case .fill:
+                fill(frame, plane: 0, rect: r, value: fullRange ? 0 : 16)
+                fill(frame, plane: 1, rect: c, value: 128)
+                fill(frame, plane: 2, rect: c, value: 128)
+            case .pixelate:
+                // About 8 blocks across the box's shorter side.
+                let block = max(2, min(r.x1 - r.x0, r.y1 - r.y0) / 8)
+                pixelate(frame, plane: 0, rect: r, block: block)
+                pixelate(frame, plane: 1, rect: c, block: max(1, block / 2))
+                pixelate(frame, plane: 2, rect: c, block: max(1, block / 2))
+            case .blur:
+                let sigma = Double(max(r.x1 - r.x0, r.y1 - r.y0)) / 4
+                try blur(frame, plane: 0, rect: r, width: geometry.storedWidth, height: geometry.storedHeight, sigma: sigma, frameNumber: frameNumber)
+                try blur(frame, plane: 1, rect: c, width: chromaW, height: chromaH, sigma: sigma / 2, frameNumber: frameNumber)
+                try blur(frame, plane: 2, rect: c, width: chromaW, height: chromaH, sigma: sigma / 2, frameNumber: frameNumber)
+            }
+        }
+        return painted
+    }
+
+    private func planePointer(_ frame: UnsafeMutablePointer<AVFrame>, _ plane: Int) -> (UnsafeMutablePointer<UInt8>, Int) {
+        let data = withUnsafePointer(to: &frame.pointee.data) {
+            $0.withMemoryRebound(to: UnsafeMutablePointer<UInt8>?.self, capacity: 8) { $0[plane]! }
+        }
+        let stride = withUnsafePointer(to: &frame.pointee.linesize) {
+            $0.withMemoryRebound(to: Int32.self, capacity: 8) { Int($0[plane]) }
+        }
+        return (data, stride)
+    }
+
+    private func fill(_ frame: UnsafeMutablePointer<AVFrame>, plane: Int, rect: (x0: Int, y0: Int, x1: Int, y1: Int), value: UInt8) {
+        let (data, stride) = planePointer(frame, plane)
+        for y in rect.y0..<rect.y1 {
+            (data + y * stride + rect.x0).update(repeating: value, count: rect.x1 - rect.x0)
+        }
+    }
+
+    private func pixelate(_ frame: UnsafeMutablePointer<AVFrame>, plane: Int, rect: (x0: Int, y0: Int, x1: Int, y1: Int), block: Int) {
+        let (data, stride) = planePointer(frame, plane)
+        var by = rect.y0
+        while by < rect.y1 {
+            let bh = min(block, rect.y1 - by)
+            var bx = rect.x0
+            while bx < rect.x1 {
+                let bw = min(block, rect.x1 - bx)
+                var sum = 0
+                for y in by..<(by + bh) {
+                    let row = data + y * stride
+                    for x in bx..<(bx + bw) { sum += Int(row[x]) }
+                }
+                let mean = UInt8((sum + bw * bh / 2) / (bw * bh))
+                for y in by..<(by + bh) { (data + y * stride + bx).update(repeating: mean, count: bw) }
+                bx += block
+            }
+            by += block
+        }
+    }
+
+    private func blur(_ frame: UnsafeMutablePointer<AVFrame>, plane: Int, rect: (x0: Int, y0: Int, x1: Int, y1: Int),
+                      width: Int, height: Int, sigma: Double, frameNumber: Int) throws {
+        let (data, stride) = planePointer(frame, plane)
+        var err = [CChar](repeating: 0, count: 512)
+        let r = rcv_blur_plane(data, Int32(width), Int32(height), Int32(stride), Int32(rect.x0), Int32(rect.y0),
+                               Int32(rect.x1 - rect.x0), Int32(rect.y1 - rect.y0), max(0.5, sigma), &err, err.count)
+        if r != RCV_OK { throw RedactError.encode(path: path, frame: frameNumber, detail: "blur: \(String(cString: err))") }
+    }
+}

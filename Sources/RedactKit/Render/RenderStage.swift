@@ -1,0 +1,253 @@
+import CFFmpeg
+import Foundation
+
+/// Where the boxes to paint come from: the tracker (`run`) or a tracks.json file (`render`).
+protocol BoxProvider: AnyObject {
+    /// Takes one frame's detections (nil: detector did not run) and returns frames now final.
+    func push(frame: Int, detections: [Detection]?) -> [FrameBoxes]
+    func finish() -> [FrameBoxes]
+}
+
+extension OnlineTracker: BoxProvider {
+    func push(frame: Int, detections: [Detection]?) -> [FrameBoxes] {
+        push(frame: frame, detections: detections ?? [])
+    }
+}
+
+/// Boxes read from a tracks.json: every frame is final as soon as it arrives.
+final class PrecomputedBoxes: BoxProvider {
+    private let byFrame: [Int: [TrackedBox]]
+    init(_ byFrame: [Int: [TrackedBox]]) { self.byFrame = byFrame }
+    func push(frame: Int, detections: [Detection]?) -> [FrameBoxes] {
+        [FrameBoxes(frame: frame, boxes: byFrame[frame] ?? [])]
+    }
+    func finish() -> [FrameBoxes] { [] }
+}
+
+/// Redacts and encodes frames in order and muxes them with the copied audio. Holds back the
+/// frames the box provider has not released yet (the tracker's look-ahead window), so memory
+/// is bounded by that window, not by the video's length.
+final class RenderStage {
+    private let input: MediaInput
+    private let layout: InputLayout
+    private let config: RenderConfig
+    private let muxer: OutputMuxer
+    private let reportPath: String
+    private let boxes: BoxProvider
+    private let redactor: Redactor
+    private var encoder: VideoEncoder?
+    private var videoOutputStream = 0
+    private var held: [MediaItem] = []
+    private var heldHead = 0
+    private var converter: OpaquePointer?
+    private var expectedSize: (Int, Int)?
+    private let progress: (Int) -> Void
+    private(set) var counts = StageCounts()
+
+    init(input: MediaInput, layout: InputLayout, config: RenderConfig, writePath: String, reportPath: String,
+         boxes: BoxProvider, progress: @escaping (Int) -> Void) throws {
+        self.input = input
+        self.layout = layout
+        self.config = config
+        self.reportPath = reportPath
+        self.boxes = boxes
+        self.progress = progress
+        muxer = try OutputMuxer(writePath: writePath, reportPath: reportPath)
+        redactor = Redactor(style: config.style, padding: config.padding, geometry: layout.geometry, path: reportPath)
+    }
+
+    deinit { sws_freeContext(converter) }
+
+    /// Consumes `queue` to its end. Throws the first error (its own or one that travelled down).
+    func run(from queue: BoundedQueue<MediaItem>) throws {
+        defer { queue.cancel() }
+        while let item = queue.pop() {
+            switch item {
+            case .video(let work):
+                if let d = work.detections {
+                    counts.detectedFrames += 1
+                    counts.detections += d.count
+                }
+                held.append(item)
+                for final in boxes.push(frame: work.frame.number, detections: work.detections) {
+                    try release(final)
+                }
+            case .audio:
+                held.append(item)
+            case .end:
+                for final in boxes.finish() { try release(final) }
+                try drainHeld()
+                try finishOutput()
+                return
+            case .failure(let e):
+                throw e
+            }
+        }
+        throw RedactError.interrupted
+    }
+
+    /// Writes every held item up to and including the frame `final` describes.
+    private func release(_ final: FrameBoxes) throws {
+        if encoder == nil {
+            // The encoder needs the first frame's size before any packet, audio included, is written.
+            for case .video(let work) in held[heldHead...] {
+                try ensureOutputStarted(work.frame)
+                break
+            }
+        }
+        while heldHead < held.count {
+            let item = held[heldHead]
+            held[heldHead] = .end  // drop our reference to the frame
+            heldHead += 1
+            switch item {
+            case .audio(let packet, let out):
+                try writeAudio(packet, stream: out)
+            case .video(let work):
+                guard work.frame.number == final.frame else {
+                    throw RedactError.encode(path: reportPath, frame: work.frame.number, detail: "internal: boxes for frame \(final.frame) arrived out of order")
+                }
+                try encode(work.frame, boxes: final.boxes)
+                compactHeld()
+                return
+            default:
+                break
+            }
+        }
+        throw RedactError.encode(path: reportPath, frame: final.frame, detail: "internal: boxes for a frame that was never decoded")
+    }
+
+    private func drainHeld() throws {
+        while heldHead < held.count {
+            if case .audio(let packet, let out) = held[heldHead] { try writeAudio(packet, stream: out) }
+            if case .video(let work) = held[heldHead] {
+                throw RedactError.encode(path: reportPath, frame: work.frame.number, detail: "internal: frame left without boxes")
+            }
+            heldHead += 1
+        }
+        compactHeld()
+    }
+
+    private func compactHeld() {
+        if heldHead > 32 && heldHead * 2 > held.count {
+            held.removeFirst(heldHead)
+            heldHead = 0
+        }
+    }
+
+    private func writeAudio(_ packet: Packet, stream: Int) throws {
+        try ensureOutputStarted(nil)
+        try muxer.write(packet.pointer, stream: stream)
+        counts.audioPackets += 1
+    }
+
+    /// Creates the encoder and writes the header on the first frame (the encoder needs its size).
+    private func ensureOutputStarted(_ frame: VideoFrame?) throws {
+        if encoder != nil { return }
+        guard let frame else {
+            // Audio before any video frame: the window always holds a frame first, so this
+            // only happens for audio trailing a stream whose video never decoded.
+            throw RedactError.badMedia(path: input.path, detail: "no video frame before audio")
+        }
+        let vs = input.stream(layout.videoStream)
+        let fullRange = frame.pointer.pointee.color_range == AVCOL_RANGE_JPEG || frame.pixelFormat == AV_PIX_FMT_YUVJ420P
+        var sar = frame.pointer.pointee.sample_aspect_ratio
+        if sar.num == 0 { sar = vs.pointee.sample_aspect_ratio }
+        let settings = VideoEncoder.Settings(
+            width: frame.width, height: frame.height, timeBase: layout.timeBase,
+            frameRate: vs.pointee.avg_frame_rate.num > 0 ? vs.pointee.avg_frame_rate : vs.pointee.r_frame_rate,
+            sampleAspectRatio: sar,
+            colorRange: fullRange ? AVCOL_RANGE_JPEG : AVCOL_RANGE_MPEG,
+            colorPrimaries: frame.pointer.pointee.color_primaries,
+            colorTransfer: frame.pointer.pointee.color_trc,
+            colorSpace: frame.pointer.pointee.colorspace,
+            crf: config.crf, preset: config.preset, globalHeader: muxer.needsGlobalHeader, threads: 0)
+        let enc = try VideoEncoder(settings, path: reportPath)
+        videoOutputStream = try muxer.addVideoStream(encoder: enc, like: vs)
+        for (inIndex, outIndex) in layout.audioMap.sorted(by: { $0.value < $1.value }) {
+            let added = try muxer.addCopiedStream(like: input.stream(inIndex))
+            precondition(added == outIndex)
+        }
+        muxer.copyContainerMetadata(from: input)
+        try muxer.writeHeader()
+        encoder = enc
+        expectedSize = (frame.width, frame.height)
+    }
+
+    private func encode(_ frame: VideoFrame, boxes: [TrackedBox]) throws {
+        try ensureOutputStarted(frame)
+        guard let (w, h) = expectedSize, frame.width == w, frame.height == h,
+              w == layout.geometry.storedWidth, h == layout.geometry.storedHeight
+        else {
+            throw RedactError.badMedia(path: input.path, detail: "frame \(frame.number) is \(frame.width)x\(frame.height); the stream is \(layout.geometry.storedWidth)x\(layout.geometry.storedHeight) (size changes are not supported)")
+        }
+        let picture = try writablePlanarFrame(frame, needsWrite: !boxes.isEmpty)
+        defer { if picture != frame.pointer { var p: UnsafeMutablePointer<AVFrame>? = picture; av_frame_free(&p) } }
+        let fullRange = encoder!.context.pointee.color_range == AVCOL_RANGE_JPEG
+        let painted = try redactor.apply(boxes, to: picture, frameNumber: frame.number, fullRange: fullRange)
+        counts.redactedBoxes += painted
+        if painted > 0 { counts.redactedFrames += 1 }
+        picture.pointee.pts = frame.pts
+        picture.pointee.pict_type = AV_PICTURE_TYPE_NONE
+        try encoder!.encode(picture, frameNumber: frame.number) { packet in
+            try muxer.write(packet, stream: videoOutputStream, frameNumber: frame.number)
+        }
+        counts.frames += 1
+        progress(counts.frames)
+    }
+
+    /// The frame as writable 8-bit yuv420p: the decoded frame itself (made writable, since the
+    /// decoder may still reference its buffers), or a converted copy for other pixel formats.
+    private func writablePlanarFrame(_ frame: VideoFrame, needsWrite: Bool) throws -> UnsafeMutablePointer<AVFrame> {
+        let src = frame.pointer
+        if frame.pixelFormat == AV_PIX_FMT_YUV420P || frame.pixelFormat == AV_PIX_FMT_YUVJ420P {
+            if needsWrite {
+                let r = av_frame_make_writable(src)
+                if r < 0 { throw RedactError.encode(path: reportPath, frame: frame.number, detail: "cannot copy frame: \(avErrorText(r))") }
+            }
+            src.pointee.format = AV_PIX_FMT_YUV420P.rawValue
+            return src
+        }
+        guard let dst = av_frame_alloc() else { throw RedactError.encode(path: reportPath, frame: frame.number, detail: "out of memory") }
+        dst.pointee.format = AV_PIX_FMT_YUV420P.rawValue
+        dst.pointee.width = src.pointee.width
+        dst.pointee.height = src.pointee.height
+        var r = av_frame_get_buffer(dst, 0)
+        if r >= 0 { r = av_frame_copy_props(dst, src) }
+        converter = sws_getCachedContext(converter, src.pointee.width, src.pointee.height, frame.pixelFormat,
+                                         src.pointee.width, src.pointee.height, AV_PIX_FMT_YUV420P, SWS_BICUBIC, nil, nil, nil)
+        if r >= 0, let converter {
+            r = withUnsafePointer(to: &src.pointee.data) { sd in
+                withUnsafePointer(to: &src.pointee.linesize) { sl in
+                    withUnsafePointer(to: &dst.pointee.data) { dd in
+                        withUnsafePointer(to: &dst.pointee.linesize) { dl in
+                            sws_scale(converter,
+                                      UnsafeRawPointer(sd).assumingMemoryBound(to: UnsafePointer<UInt8>?.self),
+                                      UnsafeRawPointer(sl).assumingMemoryBound(to: Int32.self),
+                                      0, src.pointee.height,
+                                      UnsafeRawPointer(dd).assumingMemoryBound(to: UnsafeMutablePointer<UInt8>?.self),
+                                      UnsafeRawPointer(dl).assumingMemoryBound(to: Int32.self))
+                        }
+                    }
+                }
+            }
+        } else if r >= 0 {
+            r = -1
+        }
+        if r < 0 {
+            var d: UnsafeMutablePointer<AVFrame>? = dst
+            av_frame_free(&d)
+            throw RedactError.encode(path: reportPath, frame: frame.number, detail: "cannot convert \(String(cString: av_get_pix_fmt_name(frame.pixelFormat))) to yuv420p")
+        }
+        return dst
+    }
+
+    private func finishOutput() throws {
+        guard let enc = encoder else {
+            throw RedactError.badMedia(path: input.path, detail: "no video frame could be decoded")
+        }
+        try enc.encode(nil, frameNumber: nil) { packet in
+            try muxer.write(packet, stream: videoOutputStream)
+        }
+        try muxer.finish()
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+
+/// One box of a track in tracks.json.
+public struct TrackBox: Codable, Equatable, Sendable {
+    public var frame: Int
+    public var x: Double
+    public var y: Double
+    public var w: Double
+    public var h: Double
+    public var score: Double
+    public var source: BoxSource
+}
+
+public struct TrackRecord: Codable, Equatable, Sendable {
+    public var id: Int
+    public var objectClass: ObjectClass
+    public var firstFrame: Int
+    public var lastFrame: Int
+    public var boxes: [TrackBox]
+
+    enum CodingKeys: String, CodingKey {
+        case id
+        case objectClass = "class"
+        case firstFrame = "first_frame"
+        case lastFrame = "last_frame"
+        case boxes
+    }
+}
+
+/// tracks.json: what `redact track` writes and `redact render` reads. Boxes are in display pixels.
+public struct TracksFile: Codable, Equatable, Sendable {
+    public var version = 1
+    public var kind = "redact.tracks"
+    public var input: InputReference
+    public var geometry: FrameGeometry
+    public var model: ModelReference?
+    public var detector: DetectorConfig?
+    public var tracker: TrackerConfig
+    public var frameCount: Int
+    public var tracks: [TrackRecord]
+
+    enum CodingKeys: String, CodingKey {
+        case version, kind, input, geometry, model, detector, tracker
+        case frameCount = "frame_count"
+        case tracks
+    }
+
+    /// Builds the file from the tracker's per-frame output.
+    init(frames: [FrameBoxes], input: InputReference, geometry: FrameGeometry, model: ModelReference?,
+         detector: DetectorConfig?, tracker: TrackerConfig) {
+        var byTrack: [Int: TrackRecord] = [:]
+        for f in frames {
+            for b in f.boxes {
+                let box = TrackBox(frame: f.frame, x: b.box.x, y: b.box.y, w: b.box.w, h: b.box.h, score: b.score, source: b.source)
+                if var t = byTrack[b.trackID] {
+                    t.boxes.append(box)
+                    t.firstFrame = min(t.firstFrame, f.frame)
+                    t.lastFrame = max(t.lastFrame, f.frame)
+                    byTrack[b.trackID] = t
+                } else {
+                    byTrack[b.trackID] = TrackRecord(id: b.trackID, objectClass: b.objectClass, firstFrame: f.frame, lastFrame: f.frame, boxes: [box])
+                }
+            }
+        }
+        self.input = input
+        self.geometry = geometry
+        self.model = model
+        self.detector = detector
+        self.tracker = tracker
+        self.frameCount = frames.count
+        self.tracks = byTrack.values.sorted { $0.id < $1.id }
+    }
+
+    /// Boxes to paint, per frame.
+    func boxesByFrame() -> [Int: [TrackedBox]] {
+        var result: [Int: [TrackedBox]] = [:]
+        for t in tracks {
+            for b in t.boxes {
+                result[b.frame, default: []].append(TrackedBox(trackID: t.id, objectClass: t.objectClass,
+                                                               box: Box(x: b.x, y: b.y, w: b.w, h: b.h), score: b.score, source: b.source))
+            }
+        }
+        return result
+    }
+}
+
+/// What `redact sign --tracks` records from a tracks.json: its configuration, model and counts.
+public struct TracksSummary {
+    public var models: [ReceiptPredicate.Model]
+    public var config: JobConfig
+    public var counts: StageCounts
+
+    public init(url: URL) throws {
+        let file = try JSONFiles.read(TracksFile.self, from: url)
+        models = file.model.map { [ReceiptPredicate.Model(id: $0.id, sha256: $0.sha256)] } ?? []
+        config = JobConfig()
+        if let d = file.detector { config.detector = d }
+        config.tracker = file.tracker
+        counts = StageCounts()
+        counts.frames = file.frameCount
+        counts.tracks = file.tracks.count
+        counts.detections = file.tracks.reduce(0) { $0 + $1.boxes.filter { $0.source == .detected }.count }
+        counts.redactedBoxes = file.tracks.reduce(0) { $0 + $1.boxes.count }
+        counts.redactedFrames = Set(file.tracks.flatMap { $0.boxes.map(\.frame) }).count
+    }
+}

@@ -1,0 +1,192 @@
+import ArgumentParser
+import Foundation
+import RedactKit
+
+struct Probe: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Describe a media file: container, streams, rotation, frame rate.")
+    @Argument(help: "Input media file.") var input: String
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        try reportingErrors {
+            let report = try RedactKit.Probe.run(path: input)
+            if json { printJSON(report); return }
+            print("\(report.file): \(report.container), \(report.durationSeconds.map { String(format: "%.3f s", $0) } ?? "unknown duration"), \(report.sizeBytes) bytes")
+            for s in report.streams {
+                var line = "  #\(s.index) \(s.type) \(s.codec) time base \(s.timeBase)"
+                if s.type == "video" {
+                    line += " \(s.width ?? 0)x\(s.height ?? 0) \(s.pixelFormat ?? "?")"
+                    line += " shown \(s.displayWidth ?? 0)x\(s.displayHeight ?? 0) (rotation \(s.rotation ?? 0))"
+                    line += " \(s.frameCount ?? 0) frames, \(s.averageFrameRate.map { String(format: "%.3f", $0) } ?? "?") fps"
+                    line += s.variableFrameRate == true ? " variable" : " constant"
+                }
+                if s.type == "audio" { line += " \(s.channels ?? 0) ch \(s.sampleRate ?? 0) Hz" }
+                if !s.metadataKeys.isEmpty { line += " metadata: \(s.metadataKeys.joined(separator: ","))" }
+                print(line)
+            }
+            if !report.metadataKeys.isEmpty { print("  metadata: \(report.metadataKeys.joined(separator: ","))") }
+        }
+    }
+}
+
+struct Detect: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Find faces in every frame; write detections.json.")
+    @Argument(help: "Input video.") var input: String
+    @Option(name: .shortAndLong, help: "Where to write detections.json.") var output: String
+    @OptionGroup var detector: DetectorOptions
+    @OptionGroup var models: ModelOptions
+
+    func run() throws {
+        try reportingErrors {
+            var config = DetectorConfig()
+            try detector.apply(to: &config)
+            let registry = try ModelRegistry.locate(explicit: models.models)
+            let progress = ProgressBar(label: URL(fileURLWithPath: input).lastPathComponent)
+            let file = try Stages.detect(input: URL(fileURLWithPath: input), output: URL(fileURLWithPath: output), config: config,
+                                         registry: registry) { progress.update($0, of: $1) }
+            progress.finish()
+            let total = file.frames.reduce(0) { $0 + $1.detections.count }
+            FileHandle.standardError.write(Data("\(output): \(file.frames.count) frames, \(total) detections\n".utf8))
+        }
+    }
+}
+
+struct Track: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Group detections into tracks and fill gaps; write tracks.json.")
+    @Argument(help: "detections.json from `redact detect`.") var detections: String
+    @Option(name: .shortAndLong, help: "Where to write tracks.json.") var output: String
+    @Option(name: .customLong("max-gap"), help: "Longest gap (frames) a track survives and that is filled.") var maxGap: Int?
+    @Option(name: .customLong("extend"), help: "Frames to extend each track before and after its detections.") var extend: Int?
+    @Option(name: .customLong("iou"), help: "Minimum IoU to continue a track.") var iou: Double?
+
+    func run() throws {
+        try reportingErrors {
+            var config = TrackerConfig()
+            if let g = maxGap { guard (0...300).contains(g) else { throw RedactError.usage("--max-gap must be in 0...300") }; config.maxGap = g }
+            if let e = extend { guard (0...300).contains(e) else { throw RedactError.usage("--extend must be in 0...300") }; config.extendFrames = e }
+            if let i = iou { guard i > 0 && i <= 1 else { throw RedactError.usage("--iou must be in (0, 1]") }; config.iouThreshold = i }
+            let file = try Stages.track(detections: URL(fileURLWithPath: detections), output: URL(fileURLWithPath: output), config: config)
+            let boxes = file.tracks.reduce(0) { $0 + $1.boxes.count }
+            FileHandle.standardError.write(Data("\(output): \(file.tracks.count) tracks, \(boxes) boxes over \(file.frameCount) frames\n".utf8))
+        }
+    }
+}
+
+struct Render: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Redact the boxes of tracks.json and encode H.264; audio copied.")
+    @Argument(help: "Input video (the one tracks.json was made from).") var input: String
+    @Argument(help: "tracks.json from `redact track`.") var tracks: String
+    @Option(name: .shortAndLong, help: "Output MP4.") var output: String
+    @OptionGroup var render: RenderOptions
+
+    func run() throws {
+        try reportingErrors {
+            var config = RenderConfig()
+            try render.apply(to: &config)
+            let progress = ProgressBar(label: URL(fileURLWithPath: input).lastPathComponent)
+            let counts = try Stages.render(input: URL(fileURLWithPath: input), tracks: URL(fileURLWithPath: tracks),
+                                           output: URL(fileURLWithPath: output), config: config) { progress.update($0, of: $1) }
+            progress.finish()
+            FileHandle.standardError.write(Data("\(output): \(counts.frames) frames, \(counts.redactedBoxes) boxes redacted\n".utf8))
+        }
+    }
+}
+
+struct Mux: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Join a rendered video with the audio streams of another file (packets copied).")
+    @Argument(help: "MP4 whose video stream to use (made by `redact render`).") var video: String
+    @Option(name: .customLong("audio-from"), help: "File whose audio streams to copy.") var audioFrom: String
+    @Option(name: .shortAndLong, help: "Output MP4.") var output: String
+
+    func run() throws {
+        try reportingErrors {
+            try Stages.mux(video: URL(fileURLWithPath: video), audioFrom: URL(fileURLWithPath: audioFrom), output: URL(fileURLWithPath: output))
+        }
+    }
+}
+
+struct Keygen: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Make an Ed25519 key pair (KEY and KEY.pub, PEM).")
+    @Option(name: .shortAndLong, help: "Private key path; the public key goes to PATH.pub.") var output: String
+
+    func run() throws {
+        try reportingErrors {
+            let key = SigningKey.generate()
+            let priv = URL(fileURLWithPath: output)
+            let pub = URL(fileURLWithPath: output + ".pub")
+            try key.write(privateKeyTo: priv, publicKeyTo: pub)
+            print("private key: \(priv.path)\npublic key:  \(pub.path)\nkey id:      \(key.publicKey.keyID)")
+        }
+    }
+}
+
+struct Sign: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Write OUTPUT.receipt.json: hashes, configuration and counts, signed with Ed25519.")
+    @Argument(help: "The redacted output.") var output: String
+    @Option(help: "Private key (PEM) from `redact keygen`.") var key: String
+    @Option(help: "The original the output was made from.") var input: String
+    @Option(help: "tracks.json used for the output (records its configuration and counts).") var tracks: String?
+
+    func run() throws {
+        try reportingErrors {
+            let signingKey = try SigningKey(contentsOf: URL(fileURLWithPath: key))
+            var predicate = ReceiptPredicateInput()
+            if let tracks {
+                let summary = try TracksSummary(url: URL(fileURLWithPath: tracks))
+                predicate = ReceiptPredicateInput(models: summary.models, config: summary.config, counts: summary.counts, droppedStreams: [])
+            }
+            let receipt = try Receipts.sign(output: URL(fileURLWithPath: output), input: URL(fileURLWithPath: input),
+                                            predicate: predicate, key: signingKey)
+            print(receipt.path)
+        }
+    }
+}
+
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Check an output against its receipt (signature, hashes).")
+    @Argument(help: "The redacted output.") var output: String
+    @Option(help: "Receipt path (default: OUTPUT.receipt.json).") var receipt: String?
+    @Option(help: "The original: also check its SHA-256.") var input: String?
+    @Option(name: .customLong("trusted-key"), help: "Public key (PEM) the receipt must be signed with.") var trustedKey: String?
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        try reportingErrors {
+            let trusted = try trustedKey.map { try PublicKey(contentsOf: URL(fileURLWithPath: $0)) }
+            let verified = try Receipts.verify(output: URL(fileURLWithPath: output), receipt: receipt.map { URL(fileURLWithPath: $0) },
+                                               input: input.map { URL(fileURLWithPath: $0) }, trustedKey: trusted)
+            if json {
+                printJSON(verified.statement)
+            } else {
+                print("\(output): OK (signed by key \(verified.keyID); output sha256 \(verified.predicate.output.sha256); input sha256 \(verified.predicate.input.sha256))")
+            }
+        }
+    }
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run every job of a manifest: detect, track, redact, encode, sign.")
+    @Argument(help: "Manifest JSON (docs/manifest.md).") var manifest: String
+    @Option(name: .customLong("jobs"), help: "Jobs to run at once.") var parallelJobs = 1
+    @Flag(help: "Print one JSON event per line on stdout instead of a progress bar.") var json = false
+    @Option(help: "Private key (PEM); overrides the manifest's signing_key.") var key: String?
+    @OptionGroup var models: ModelOptions
+
+    func run() throws {
+        try reportingErrors {
+            guard parallelJobs >= 1 && parallelJobs <= 64 else { throw RedactError.usage("--jobs must be in 1...64") }
+            let loaded = try ManifestLoader.load(contentsOf: URL(fileURLWithPath: manifest))
+            guard let keyURL = key.map({ URL(fileURLWithPath: $0) }) ?? loaded.signingKey else {
+                throw RedactError.usage("no signing key: set signing_key in the manifest or pass --key (make one with `redact keygen`)")
+            }
+            let signingKey = try SigningKey(contentsOf: keyURL)
+            let registry = try ModelRegistry.locate(explicit: models.models)
+            let reporter = BatchReporter(json: json)
+            let (_, failed) = BatchRunner(manifest: loaded, registry: registry, signingKey: signingKey, parallelJobs: parallelJobs)
+                .run { reporter.handle($0) }
+            if !failed.isEmpty {
+                throw RedactError.batchFailed(failed: failed.count, total: loaded.jobs.count)
+            }
+        }
+    }
+}

@@ -1,0 +1,87 @@
+import ArgumentParser
+import Foundation
+import RedactKit
+
+@main
+struct Redact: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "redact",
+        abstract: "Redact third-party faces in body-worn and in-car camera video; sign every output.",
+        discussion: """
+            Exit codes: 0 success; 1 verification failed; 2 some jobs of a batch failed; 3 interrupted;
+            64 usage error; 65 bad input (media, JSON, hash mismatch, key); 66 input not found;
+            70 detector/encoder failure; 73 cannot create output.
+            """,
+        version: redactVersion,
+        subcommands: [Run.self, Probe.self, Detect.self, Track.self, Render.self, Mux.self, Keygen.self, Sign.self, Verify.self]
+    )
+}
+
+/// Runs a command body, printing a RedactError as one line on stderr and exiting with its code.
+func reportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as RedactError {
+        FileHandle.standardError.write(Data("redact: \(error)\n".utf8))
+        throw ExitCode(error.exitCode)
+    }
+}
+
+/// Prints an Encodable as sorted, pretty JSON on stdout.
+func printJSON<T: Encodable>(_ value: T) {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+    let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+    FileHandle.standardOutput.write(data)
+    FileHandle.standardOutput.write(Data("\n".utf8))
+}
+
+struct ModelOptions: ParsableArguments {
+    @Option(help: "Directory holding registry.json and the model files (default: $REDACT_MODELS, then ./models).")
+    var models: String?
+}
+
+struct DetectorOptions: ParsableArguments {
+    @Option(help: "Minimum face score (0-1].") var threshold: Double?
+    @Option(name: .customLong("input-size"), help: "Detector input: longer side in pixels (multiple of 32).") var inputSize: Int?
+
+    func apply(to config: inout DetectorConfig) throws {
+        if let t = threshold {
+            guard t > 0 && t <= 1 else { throw RedactError.usage("--threshold must be in (0, 1]") }
+            config.threshold = t
+        }
+        if let s = inputSize {
+            guard s >= 128 && s <= 4096 && s % 32 == 0 else { throw RedactError.usage("--input-size must be a multiple of 32 in 128...4096") }
+            config.inputWidth = s
+        }
+    }
+}
+
+struct RenderOptions: ParsableArguments {
+    @Option(help: "fill (default, irreversible), pixelate or blur (weaker).") var style: String?
+    @Option(help: "Grow each box by this fraction per side.") var padding: Double?
+    @Option(help: "libx264 CRF (0-51).") var crf: Int?
+    @Option(help: "libx264 preset.") var preset: String?
+    @Flag(name: .customLong("no-audio"), help: "Drop audio instead of copying it.") var noAudio = false
+
+    func apply(to config: inout RenderConfig) throws {
+        if let s = style {
+            guard let v = RedactionStyle(rawValue: s) else { throw RedactError.usage("--style must be one of fill, pixelate, blur") }
+            config.style = v
+        }
+        if let p = padding {
+            guard p >= 0 && p <= 2 else { throw RedactError.usage("--padding must be in 0...2") }
+            config.padding = p
+        }
+        if let c = crf {
+            guard (0...51).contains(c) else { throw RedactError.usage("--crf must be in 0...51") }
+            config.crf = c
+        }
+        if let p = preset {
+            let presets = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"]
+            guard presets.contains(p) else { throw RedactError.usage("--preset must be one of \(presets.joined(separator: ", "))") }
+            config.preset = p
+        }
+        if noAudio { config.keepAudio = false }
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import RedactKit
+
+/// A one-line progress bar on stderr, drawn only when stderr is a terminal.
+final class ProgressBar: @unchecked Sendable {
+    private let label: String
+    private let enabled = isatty(STDERR_FILENO) == 1
+    private var lastDraw = Date.distantPast
+    private let started = Date()
+    private let lock = NSLock()
+
+    init(label: String) { self.label = label }
+
+    func update(_ done: Int, of total: Int?) {
+        guard enabled else { return }
+        lock.lock()
+        defer { lock.unlock() }
+        let now = Date()
+        guard now.timeIntervalSince(lastDraw) > 0.2 else { return }
+        lastDraw = now
+        let fps = Double(done) / max(0.001, now.timeIntervalSince(started))
+        var line = "\r\(label) \(done)"
+        if let total, total > 0 {
+            let width = 30
+            let filled = min(width, done * width / total)
+            line += "/\(total) [" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "]"
+        }
+        line += String(format: " %.1f fps ", fps)
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    func finish() {
+        if enabled { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+}
+
+/// Turns batch events into a progress display (terminal) or JSON lines (--json).
+final class BatchReporter: @unchecked Sendable {
+    private let json: Bool
+    private var bars: [String: ProgressBar] = [:]
+
+    init(json: Bool) { self.json = json }
+
+    func handle(_ event: BatchEvent) {
+        if json {
+            emitJSON(event)
+            return
+        }
+        switch event {
+        case .jobStarted(let id, _):
+            bars[id] = ProgressBar(label: id)
+        case .progress(let p):
+            bars[p.jobID]?.update(p.framesDone, of: p.framesExpected)
+        case .jobDone(let r):
+            bars[r.id]?.finish()
+            FileHandle.standardError.write(Data("\(r.id): done: \(r.output) (\(r.counts.frames) frames, \(r.counts.redactedBoxes) boxes redacted, \(String(format: "%.1f", r.framesPerSecond)) fps); receipt \(r.receipt)\n".utf8))
+        case .jobFailed(let id, let error):
+            bars[id]?.finish()
+            FileHandle.standardError.write(Data("redact: job \(id) failed: \(error)\n".utf8))
+        case .batchDone(let done, let failed):
+            FileHandle.standardError.write(Data("\(done) done, \(failed) failed\n".utf8))
+        }
+    }
+
+    private func emitJSON(_ event: BatchEvent) {
+        var object: [String: Any]
+        switch event {
+        case .jobStarted(let id, let input):
+            object = ["event": "job_started", "job": id, "input": input]
+        case .progress(let p):
+            // One line per 25 frames keeps the stream readable.
+            guard p.framesDone % 25 == 0 else { return }
+            object = ["event": "progress", "job": p.jobID, "frames": p.framesDone]
+            if let t = p.framesExpected { object["frames_expected"] = t }
+        case .jobDone(let r):
+            let counts = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(r.counts))) ?? [:]
+            object = ["event": "job_done", "job": r.id, "input": r.input, "output": r.output, "receipt": r.receipt,
+                      "input_sha256": r.inputSHA256, "counts": counts, "seconds": r.seconds, "fps": r.framesPerSecond]
+        case .jobFailed(let id, let error):
+            object = ["event": "job_failed", "job": id, "error": error.description, "exit_code": Int(error.exitCode)]
+        case .batchDone(let done, let failed):
+            object = ["event": "batch_done", "done": done, "failed": failed]
+        }
+        if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) {
+            FileHandle.standardOutput.write(data + Data("\n".utf8))
+        }
+    }
+}
