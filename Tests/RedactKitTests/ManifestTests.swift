@@ -71,7 +71,7 @@ final class ManifestTests: XCTestCase {
         {
           "version": 1,
           "defaults": {
-            "detector": {"threshold": 0.35, "input_width": 960},
+            "detector": {"threshold": 0.35, "input_size": 960},
             "tracker": {"max_gap": 30},
             "render": {"style": "fill", "padding": 0.3, "crf": 20, "preset": "medium", "keep_audio": false}
           },
@@ -94,7 +94,7 @@ final class ManifestTests: XCTestCase {
 
         var d = JobConfig()
         d.detector.threshold = 0.35
-        d.detector.inputWidth = 960
+        d.detector.inputSize = 960
         d.tracker.maxGap = 30
         d.render.style = .fill
         d.render.padding = 0.3
@@ -288,9 +288,9 @@ final class ManifestTests: XCTestCase {
             ("detector", #""threshold": 0"#, "threshold"),
             ("detector", #""threshold": 1.01"#, "threshold"),
             ("detector", #""threshold": -0.5"#, "threshold"),
-            ("detector", #""input_width": 650"#, "input_width"),
-            ("detector", #""input_width": 96"#, "input_width"),
-            ("detector", #""input_width": 4128"#, "input_width"),
+            ("detector", #""input_size": 650"#, "input_size"),
+            ("detector", #""input_size": 96"#, "input_size"),
+            ("detector", #""input_size": 4128"#, "input_size"),
             ("detector", #""threads": -1"#, "threads"),
             ("detector", #""threads": 65"#, "threads"),
             ("detector", #""model": "yunet""#, "model"),
@@ -316,20 +316,20 @@ final class ManifestTests: XCTestCase {
         }
         assertBadJSON(manifest(jobs: job(0, #""render": {"crf": 52}"#)), "$.jobs[0].render.crf",
                       detailContains: "expected integer from 0 to 51, found number 52")
-        assertBadJSON(manifest(jobs: job(0, #""detector": {"input_width": 650}"#)), "$.jobs[0].detector.input_width",
+        assertBadJSON(manifest(jobs: job(0, #""detector": {"input_size": 650}"#)), "$.jobs[0].detector.input_size",
                       detailContains: "multiple of 32")
     }
 
     func testRangeBoundariesAccepted() throws {
         let m = try parse(manifest(jobs: job(0, """
-        "detector": {"threshold": 1e-9, "input_width": 4096, "threads": 64},
+        "detector": {"threshold": 1e-9, "input_size": 4096, "threads": 64},
         "tracker": {"iou_threshold": 1.0, "max_gap": 0, "extend_frames": 300},
         "render": {"padding": 0, "crf": 51, "preset": "veryslow", "style": "blur"}
-        """) + "," + job(1, #""detector": {"input_width": 128}, "render": {"padding": 2.0, "preset": "ultrafast"}"#)))
-        XCTAssertEqual(m.jobs[0].config.detector.inputWidth, 4096)
+        """) + "," + job(1, #""detector": {"input_size": 128}, "render": {"padding": 2.0, "preset": "ultrafast"}"#)))
+        XCTAssertEqual(m.jobs[0].config.detector.inputSize, 4096)
         XCTAssertEqual(m.jobs[0].config.tracker.extendFrames, 300)
         XCTAssertEqual(m.jobs[0].config.render.style, .blur)
-        XCTAssertEqual(m.jobs[1].config.detector.inputWidth, 128)
+        XCTAssertEqual(m.jobs[1].config.detector.inputSize, 128)
         XCTAssertEqual(m.jobs[1].config.render.padding, 2)
     }
 

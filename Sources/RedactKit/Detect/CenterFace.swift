@@ -52,7 +52,7 @@ final class CenterFaceDetector {
         network = try DNNNetwork(onnx: model.url)
         threshold = config.threshold
         path = inputPath
-        longSide = config.inputWidth
+        longSide = config.inputSize
     }
 
     private let longSide: Int

@@ -52,7 +52,7 @@ public enum ManifestLoader {
     static let topLevelKeys = ["version", "defaults", "signing_key", "jobs"]
     static let sectionKeys = ["detector", "tracker", "render"]
     static let jobKeys = ["id", "input", "output", "input_sha256", "detector", "tracker", "render"]
-    static let detectorKeys = ["model", "threshold", "input_width", "threads"]
+    static let detectorKeys = ["model", "threshold", "input_size", "threads"]
     static let trackerKeys = ["iou_threshold", "max_gap", "extend_frames"]
     static let renderKeys = ["style", "padding", "crf", "preset", "keep_audio"]
 
@@ -416,7 +416,7 @@ struct ManifestValidator {
             switch m.key {
             case "model": d.model = try oneOf(m.value, at: p, ManifestLoader.supportedModels)
             case "threshold": d.threshold = try number(m.value, at: p, lower: 0, upper: 1, lowerExclusive: true)
-            case "input_width": d.inputWidth = try integer(m.value, at: p, in: 128...4096, multipleOf: 32)
+            case "input_size": d.inputSize = try integer(m.value, at: p, in: 128...4096, multipleOf: 32)
             case "threads": d.threads = try integer(m.value, at: p, in: 0...64)
             default: break
             }
