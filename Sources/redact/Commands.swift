@@ -182,8 +182,10 @@ struct Run: ParsableCommand {
             let signingKey = try SigningKey(contentsOf: keyURL)
             let registry = try ModelRegistry.locate(explicit: models.models)
             let reporter = BatchReporter(json: json)
+            SignalTrap.install()
             let (_, failed) = BatchRunner(manifest: loaded, registry: registry, signingKey: signingKey, parallelJobs: parallelJobs)
                 .run { reporter.handle($0) }
+            if Cancellation.shared.isCancelled { throw RedactError.interrupted }
             if !failed.isEmpty {
                 throw RedactError.batchFailed(failed: failed.count, total: loaded.jobs.count)
             }

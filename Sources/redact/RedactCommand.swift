@@ -52,7 +52,7 @@ struct DetectorOptions: ParsableArguments {
         }
         if let s = inputSize {
             guard s >= 128 && s <= 4096 && s % 32 == 0 else { throw RedactError.usage("--input-size must be a multiple of 32 in 128...4096") }
-            config.inputWidth = s
+            config.inputSize = s
         }
     }
 }

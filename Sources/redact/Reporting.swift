@@ -86,3 +86,25 @@ final class BatchReporter: @unchecked Sendable {
         }
     }
 }
+
+/// SIGINT/SIGTERM: the first one cancels the running work cleanly (temporary outputs removed,
+/// exit code 3); a second one exits at once.
+enum SignalTrap {
+    private static var sources: [DispatchSourceSignal] = []
+
+    static func install() {
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            var seen = false
+            source.setEventHandler {
+                if seen { _exit(ExitCode.interrupted.rawValue) }
+                seen = true
+                FileHandle.standardError.write(Data("redact: interrupted; stopping (again to stop at once)\n".utf8))
+                Cancellation.shared.cancel()
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+}

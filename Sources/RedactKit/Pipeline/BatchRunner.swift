@@ -32,11 +32,13 @@ public final class BatchRunner: @unchecked Sendable {
         }
         let slots = DispatchSemaphore(value: parallelJobs)
         let group = DispatchGroup()
-        let resultLock = NSLock()
-        var done: [JobResult] = []
-        var failed: [String: RedactError] = [:]
+        let results = BatchResults()
         for job in manifest.jobs {
             slots.wait()
+            if Cancellation.shared.isCancelled {
+                slots.signal()
+                break
+            }
             group.enter()
             DispatchQueue.global().async { [runner] in
                 defer {
@@ -46,22 +48,44 @@ public final class BatchRunner: @unchecked Sendable {
                 emit(.jobStarted(id: job.id, input: job.input.path))
                 do {
                     let result = try runner.run(job) { emit(.progress($0)) }
-                    resultLock.lock()
-                    done.append(result)
-                    resultLock.unlock()
+                    results.add(result)
                     emit(.jobDone(result))
                 } catch {
                     let e = (error as? RedactError) ?? .encode(path: job.output.path, frame: nil, detail: "\(error)")
-                    resultLock.lock()
-                    failed[job.id] = e
-                    resultLock.unlock()
+                    results.fail(job.id, e)
                     emit(.jobFailed(id: job.id, error: e))
                 }
             }
         }
         group.wait()
+        let (done, failed) = results.snapshot()
         emit(.batchDone(done: done.count, failed: failed.count))
         let order = Dictionary(uniqueKeysWithValues: manifest.jobs.enumerated().map { ($1.id, $0) })
         return (done.sorted { order[$0.id]! < order[$1.id]! }, failed)
+    }
+}
+
+/// Results gathered from concurrently running jobs.
+private final class BatchResults: @unchecked Sendable {
+    private let lock = NSLock()
+    private var done: [JobResult] = []
+    private var failed: [String: RedactError] = [:]
+
+    func add(_ r: JobResult) {
+        lock.lock()
+        done.append(r)
+        lock.unlock()
+    }
+
+    func fail(_ id: String, _ e: RedactError) {
+        lock.lock()
+        failed[id] = e
+        lock.unlock()
+    }
+
+    func snapshot() -> ([JobResult], [String: RedactError]) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (done, failed)
     }
 }

@@ -42,6 +42,7 @@ public final class JobRunner: @unchecked Sendable {
 
     public func run(_ job: ManifestJob, progress: @escaping @Sendable (JobProgress) -> Void = { _ in }) throws -> JobResult {
         let started = Date()
+        if Cancellation.shared.isCancelled { throw RedactError.interrupted }
         let inputPath = job.input.path
         try OutputPolicy.check(input: job.input, output: job.output)
         guard FileManager.default.isReadableFile(atPath: inputPath) else { throw RedactError.inputNotFound(path: inputPath) }
@@ -98,6 +99,13 @@ public final class JobRunner: @unchecked Sendable {
                                      writePath: temporary.path, reportPath: reportPath, boxes: provider) { done in
             progress(done, decode.layout.expectedFrames)
         }
+        let cancellation = Cancellation.shared
+        cancellation.register(decoded)
+        cancellation.register(toRender)
+        defer {
+            cancellation.unregister(decoded)
+            cancellation.unregister(toRender)
+        }
         DispatchQueue(label: "redact.decode").async(group: group) { decode.run(into: decoded) }
         if let detect {
             let detected = toRender
@@ -109,7 +117,7 @@ public final class JobRunner: @unchecked Sendable {
             decoded.cancel()
             toRender.cancel()
             group.wait()
-            throw error
+            throw cancellation.isCancelled ? RedactError.interrupted : error
         }
         group.wait()
         var counts = render.counts

@@ -126,6 +126,14 @@ public enum Stages {
             else { break }
             let p = pending.removeValue(forKey: ObjectIdentifier(input))!
             let entry = map.first { $0.input === input && $0.index == Int(p.pointer.pointee.stream_index) }!
+            if p.pointer.pointee.duration <= 0, entry.out == 0 {
+                // A video packet without a duration would leave the last frame with none.
+                let st = input.stream(entry.index)
+                let rate = st.pointee.avg_frame_rate
+                if rate.num > 0 && rate.den > 0 {
+                    p.pointer.pointee.duration = av_rescale_q(1, AVRational(num: rate.den, den: rate.num), st.pointee.time_base)
+                }
+            }
             try muxer.write(p.pointer, stream: entry.out)
         }
         try muxer.finish()

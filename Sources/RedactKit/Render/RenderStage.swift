@@ -41,6 +41,10 @@ final class RenderStage {
     private var heldHead = 0
     private var converter: OpaquePointer?
     private var expectedSize: (Int, Int)?
+    /// Duration of each frame sent to the encoder, by pts: libx264 does not carry it to its
+    /// packets, and without it the MP4's last frame would get no duration (a shorter video).
+    private var frameDurations: [Int64: Int64] = [:]
+    private var defaultDuration: Int64 = 1
     private let progress: (Int) -> Void
     private(set) var counts = StageCounts()
 
@@ -171,6 +175,10 @@ final class RenderStage {
         try muxer.writeHeader()
         encoder = enc
         expectedSize = (frame.width, frame.height)
+        let rate = vs.pointee.avg_frame_rate.num > 0 ? vs.pointee.avg_frame_rate : vs.pointee.r_frame_rate
+        if rate.num > 0 && rate.den > 0 {
+            defaultDuration = max(1, av_rescale_q(1, AVRational(num: rate.den, den: rate.num), layout.timeBase))
+        }
     }
 
     private func encode(_ frame: VideoFrame, boxes: [TrackedBox]) throws {
@@ -188,8 +196,10 @@ final class RenderStage {
         if painted > 0 { counts.redactedFrames += 1 }
         picture.pointee.pts = frame.pts
         picture.pointee.pict_type = AV_PICTURE_TYPE_NONE
+        let duration = frame.pointer.pointee.pkt_duration
+        frameDurations[frame.pts] = duration > 0 ? duration : defaultDuration
         try encoder!.encode(picture, frameNumber: frame.number) { packet in
-            try muxer.write(packet, stream: videoOutputStream, frameNumber: frame.number)
+            try writeVideo(packet, frameNumber: frame.number)
         }
         counts.frames += 1
         progress(counts.frames)
@@ -241,12 +251,17 @@ final class RenderStage {
         return dst
     }
 
+    private func writeVideo(_ packet: UnsafeMutablePointer<AVPacket>, frameNumber: Int?) throws {
+        if let d = frameDurations.removeValue(forKey: packet.pointee.pts) { packet.pointee.duration = d }
+        try muxer.write(packet, stream: videoOutputStream, frameNumber: frameNumber)
+    }
+
     private func finishOutput() throws {
         guard let enc = encoder else {
             throw RedactError.badMedia(path: input.path, detail: "no video frame could be decoded")
         }
         try enc.encode(nil, frameNumber: nil) { packet in
-            try muxer.write(packet, stream: videoOutputStream)
+            try writeVideo(packet, frameNumber: nil)
         }
         try muxer.finish()
     }
