@@ -1,0 +1,294 @@
+import Foundation
+import XCTest
+@testable import RedactKit
+
+/// The real `redact` executable, spawned as a user would: exit codes, one-line errors naming the
+/// file or JSON path, and never a file at the output path after a failure.
+final class CLITests: XCTestCase {
+    private static var fixtureDirectory: URL?
+    private static var shortClip: Fixtures.Clip?
+    private static let lock = NSLock()
+
+    override class func setUp() {
+        super.setUp()
+        fixtureDirectory = try? Fixtures.makeTempDirectory("cli-fixtures")
+    }
+
+    override class func tearDown() {
+        if let d = fixtureDirectory { try? FileManager.default.removeItem(at: d) }
+        fixtureDirectory = nil
+        shortClip = nil
+        super.tearDown()
+    }
+
+    /// 640x360, 15 fps, 20 frames, smptebars, one face, two AAC tracks.
+    static func clip() throws -> Fixtures.Clip {
+        lock.lock()
+        defer { lock.unlock() }
+        if let c = shortClip { return c }
+        try Fixtures.requireSetup()
+        guard let dir = fixtureDirectory else { throw FixtureError("no fixture directory") }
+        var o = Fixtures.ClipOptions()
+        o.name = "short"
+        o.frames = 20
+        o.audioTracks = 2
+        o.background = .smptebars
+        let c = try Fixtures.makeClip(in: dir, o)
+        shortClip = c
+        return c
+    }
+
+    var dir: URL!
+
+    override func setUpWithError() throws {
+        try Fixtures.requireSetup()
+        _ = try Fixtures.requireBinary()
+        dir = try Fixtures.makeTempDirectory("cli-test")
+    }
+
+    override func tearDownWithError() throws {
+        if let dir { try? FileManager.default.removeItem(at: dir) }
+    }
+
+    // MARK: - Helpers
+
+    /// Exit code, exactly one stderr line containing every `mentions`, nothing at `output`, no hidden leftovers.
+    func assertFails(_ args: [String], exit code: Int32, mentions: [String], output: URL? = nil,
+                     file: StaticString = #filePath, line: UInt = #line) throws {
+        let r = try Fixtures.redact(args)
+        XCTAssertEqual(r.status, code, "redact \(args.joined(separator: " ")): \(r.stderr)", file: file, line: line)
+        XCTAssertEqual(r.stderrLines.count, 1, "stderr should be one line: \(r.stderr)", file: file, line: line)
+        for m in mentions {
+            XCTAssertTrue(r.stderr.contains(m), "stderr should mention \(m): \(r.stderr)", file: file, line: line)
+        }
+        if let output {
+            XCTAssertFalse(FileManager.default.fileExists(atPath: output.path), "\(output.path) exists after a failure", file: file, line: line)
+            let hidden = Fixtures.listing(output.deletingLastPathComponent()).filter { $0.hasPrefix(".") }
+            XCTAssertEqual(hidden, [], "temporary files left", file: file, line: line)
+        }
+    }
+
+    func writeKey() throws -> URL {
+        let keyPath = dir.appendingPathComponent("signing.key")
+        let r = try Fixtures.redact(["keygen", "-o", keyPath.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        return keyPath
+    }
+
+    func writeManifest(_ json: String) throws -> URL {
+        let url = dir.appendingPathComponent("manifest.json")
+        try Data(json.utf8).write(to: url)
+        return url
+    }
+
+    func jsonLines(_ text: String) -> [[String: Any]] {
+        text.split(separator: "\n").map { line in
+            (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] ?? ["unparsable": String(line)]
+        }
+    }
+
+    // MARK: - Bad inputs
+
+    func testMissingInputExits66() throws {
+        let missing = dir.appendingPathComponent("nowhere.mp4")
+        let out = dir.appendingPathComponent("det.json")
+        try assertFails(["detect", missing.path, "-o", out.path], exit: 66, mentions: [missing.path], output: out)
+        try assertFails(["probe", missing.path], exit: 66, mentions: [missing.path])
+    }
+
+    func testTextFileNamedMP4Exits65() throws {
+        let fake = dir.appendingPathComponent("fake.mp4")
+        try Data("just some text, not a movie\n".utf8).write(to: fake)
+        let out = dir.appendingPathComponent("det.json")
+        try assertFails(["detect", fake.path, "-o", out.path], exit: 65, mentions: [fake.path], output: out)
+        try assertFails(["probe", fake.path], exit: 65, mentions: [fake.path])
+    }
+
+    func testTruncatedMP4Exits65() throws {
+        let half = dir.appendingPathComponent("half.mp4")
+        try Fixtures.truncatedCopy(of: try Self.clip().url, to: half)
+        let out = dir.appendingPathComponent("det.json")
+        try assertFails(["detect", half.path, "-o", out.path], exit: 65, mentions: [half.path], output: out)
+    }
+
+    func testManifestWithWrongTypeExits65NamingThePath() throws {
+        let out = dir.appendingPathComponent("o.mp4")
+        let m = try writeManifest("""
+            {"version": 1, "jobs": [{"id": "a", "input": "\(try Self.clip().url.path)", "output": "\(out.path)", "render": {"crf": "18"}}]}
+            """)
+        try assertFails(["run", m.path, "--key", try writeKey().path], exit: 65, mentions: [m.path, "$.jobs[0].render.crf"], output: out)
+    }
+
+    func testManifestWithUnknownKeyExits65NamingThePath() throws {
+        let out = dir.appendingPathComponent("o.mp4")
+        let m = try writeManifest("""
+            {"version": 1, "defaults": {"tracker": {"max_gap": 5, "maxgap": 5}},
+             "jobs": [{"id": "a", "input": "\(try Self.clip().url.path)", "output": "\(out.path)"}]}
+            """)
+        try assertFails(["run", m.path, "--key", try writeKey().path], exit: 65, mentions: [m.path, "$.defaults.tracker.maxgap"], output: out)
+    }
+
+    func testBatchWithAMissingInputExits2AndReportsTheFile() throws {
+        let missing = dir.appendingPathComponent("gone.mp4")
+        let out = dir.appendingPathComponent("o.mp4")
+        let m = try writeManifest("""
+            {"version": 1, "jobs": [{"id": "lost", "input": "\(missing.path)", "output": "\(out.path)"}]}
+            """)
+        let key = try writeKey()
+        let r = try Fixtures.redact(["run", m.path, "--key", key.path, "--json"])
+        XCTAssertEqual(r.status, 2, r.stderr)
+        let events = jsonLines(r.stdoutText)
+        let failed = events.first { $0["event"] as? String == "job_failed" }
+        XCTAssertEqual(failed?["job"] as? String, "lost")
+        XCTAssertTrue((failed?["error"] as? String ?? "").contains(missing.path), "\(String(describing: failed))")
+        XCTAssertEqual(failed?["exit_code"] as? Int, 66)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
+
+        // Without --json the same failure is one line naming the job and the file.
+        let plain = try Fixtures.redact(["run", m.path, "--key", key.path])
+        XCTAssertEqual(plain.status, 2, plain.stderr)
+        XCTAssertTrue(plain.stderrLines.contains { $0.contains("lost") && $0.contains(missing.path) }, plain.stderr)
+    }
+
+    // MARK: - Verify
+
+    func testVerifyOnATamperedOutputExits1() throws {
+        let clip = try Self.clip()
+        let output = dir.appendingPathComponent("signed.mp4")
+        try FileManager.default.copyItem(at: clip.url, to: output)
+        let key = try writeKey()
+        var r = try Fixtures.redact(["sign", output.path, "--key", key.path, "--input", clip.url.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        r = try Fixtures.redact(["verify", output.path, "--trusted-key", key.path + ".pub"])
+        XCTAssertEqual(r.status, 0, "untouched output verifies: \(r.stderr)")
+
+        try Fixtures.flipByte(of: output)
+        try assertFails(["verify", output.path], exit: 1, mentions: ["FAILED"])
+        let again = try Fixtures.redact(["verify", output.path])
+        XCTAssertTrue(again.stderr.contains(output.lastPathComponent), again.stderr)
+
+        // An intact output checked against the wrong original fails too.
+        try Fixtures.flipByte(of: output)
+        XCTAssertEqual(try Fixtures.redact(["verify", output.path]).status, 0, "restored output verifies again")
+        let wrongOriginal = dir.appendingPathComponent("other.mp4")
+        try FileManager.default.copyItem(at: clip.url, to: wrongOriginal)
+        try Fixtures.flipByte(of: wrongOriginal, at: 100)
+        try assertFails(["verify", output.path, "--input", wrongOriginal.path], exit: 1, mentions: ["FAILED"])
+    }
+
+    // MARK: - Usage
+
+    func testUnknownSubcommandAndFlagExit64() throws {
+        let unknown = try Fixtures.redact(["frobnicate", "x.mp4"])
+        XCTAssertEqual(unknown.status, 64, unknown.stderr)
+        XCTAssertTrue(unknown.stderr.contains("frobnicate"), unknown.stderr)
+
+        let flag = try Fixtures.redact(["probe", try Self.clip().url.path, "--no-such-flag"])
+        XCTAssertEqual(flag.status, 64, flag.stderr)
+        XCTAssertTrue(flag.stderr.contains("--no-such-flag"), flag.stderr)
+
+        let out = dir.appendingPathComponent("r.mp4")
+        let tracks = dir.appendingPathComponent("t.json")
+        try Data("{}".utf8).write(to: tracks)
+        try assertFails(["render", try Self.clip().url.path, tracks.path, "-o", out.path, "--style", "smudge"], exit: 64, mentions: ["--style"], output: out)
+    }
+
+    // MARK: - Interruption
+
+    /// README: exit code 3 is "interrupted", and a job never leaves a file at its output path.
+    /// SIGINT is sent once the job has started writing its hidden temporary output.
+    func testInterruptedRunExits3AndLeavesNothing() throws {
+        var o = Fixtures.ClipOptions()
+        o.name = "long"
+        o.frames = 150
+        o.audioTracks = 1
+        let clip = try Fixtures.makeClip(in: dir, o)
+        let outDir = dir.appendingPathComponent("out")
+        let output = outDir.appendingPathComponent("long.redacted.mp4")
+        let m = try writeManifest("""
+            {"version": 1, "jobs": [{"id": "long", "input": "\(clip.url.path)", "output": "\(output.path)"}]}
+            """)
+        let key = try writeKey()
+
+        let p = Process()
+        p.executableURL = try Fixtures.requireBinary()
+        p.arguments = ["run", m.path, "--key", key.path, "--json"]
+        p.environment = ProcessInfo.processInfo.environment.merging(["REDACT_MODELS": Fixtures.modelsDirectory.path]) { $1 }
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        // Wait (polling, no timing assertion) until the temporary output exists.
+        let deadline = Date().addingTimeInterval(300)
+        while p.isRunning && Date() < deadline && !Fixtures.listing(outDir).contains(where: { $0.hasPrefix(".") }) {
+            usleep(20_000)
+        }
+        guard p.isRunning, Fixtures.listing(outDir).contains(where: { $0.hasPrefix(".") }) else {
+            if p.isRunning { p.terminate() }
+            p.waitUntilExit()
+            throw XCTSkip("the job ended before it could be interrupted")
+        }
+        p.interrupt()
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationReason, .exit, "redact was killed by the signal instead of exiting")
+        XCTAssertEqual(p.terminationStatus, 3, "exit code for an interrupted run")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: output.path), "output exists after an interrupted run")
+        XCTAssertEqual(Fixtures.listing(outDir), [], "files left in the output directory after SIGINT")
+    }
+
+    // MARK: - run --json and probe --json
+
+    func testRunJSONPrintsOneEventPerLineIncludingJobDone() throws {
+        let clip = try Self.clip()
+        let out = dir.appendingPathComponent("out/redacted.mp4")
+        let m = try writeManifest("""
+            {"version": 1, "jobs": [{"id": "one", "input": "\(clip.url.path)", "output": "\(out.path)"}]}
+            """)
+        let r = try Fixtures.redact(["run", m.path, "--key", try writeKey().path, "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = r.stdoutText.split(separator: "\n")
+        XCTAssertFalse(lines.isEmpty)
+        for line in lines {
+            let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8))
+            XCTAssertTrue(obj is [String: Any], "not one JSON object: \(line)")
+        }
+        let events = jsonLines(r.stdoutText)
+        XCTAssertEqual(events.first?["event"] as? String, "job_started")
+        XCTAssertEqual(events.last?["event"] as? String, "batch_done")
+        let done = events.first { $0["event"] as? String == "job_done" }
+        XCTAssertNotNil(done, r.stdoutText)
+        XCTAssertEqual(done?["job"] as? String, "one")
+        XCTAssertEqual(done?["output"] as? String, out.path)
+        XCTAssertEqual((done?["counts"] as? [String: Any])?["frames"] as? Int, clip.frameCount)
+        XCTAssertEqual((done?["counts"] as? [String: Any])?["audio_packets"] as? Int,
+                       try Fixtures.audioPacketHashes(clip.url, track: 0).count + Fixtures.audioPacketHashes(clip.url, track: 1).count)
+        XCTAssertEqual(done?["input_sha256"] as? String, try FileDigest.sha256(of: clip.url))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out.path))
+        let receipt = done?["receipt"] as? String ?? ""
+        XCTAssertTrue(FileManager.default.fileExists(atPath: receipt), receipt)
+        let v = try Fixtures.redact(["verify", out.path, "--input", clip.url.path])
+        XCTAssertEqual(v.status, 0, v.stderr)
+    }
+
+    func testProbeJSONReportsGeometryFramesAndAudio() throws {
+        let clip = try Self.clip()
+        let r = try Fixtures.redact(["probe", clip.url.path, "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let obj = try XCTUnwrap(try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any], r.stdoutText)
+        let streams = obj["streams"] as? [[String: Any]] ?? []
+        let video = streams.filter { $0["type"] as? String == "video" }
+        let audio = streams.filter { $0["type"] as? String == "audio" }
+        XCTAssertEqual(video.count, 1)
+        XCTAssertEqual(audio.count, clip.options.audioTracks)
+        // Independent reference: ffprobe.
+        let ref = try Fixtures.streams(clip.url, type: "video").first
+        XCTAssertEqual(video.first?["width"] as? Int, clip.width)
+        XCTAssertEqual(video.first?["height"] as? Int, clip.height)
+        XCTAssertEqual(video.first?["width"] as? Int, ref?["width"] as? Int)
+        XCTAssertEqual(video.first?["frame_count"] as? Int, clip.frameCount)
+        XCTAssertEqual(video.first?["frame_count"] as? Int, try Fixtures.framePTS(clip.url).count)
+        XCTAssertEqual(video.first?["variable_frame_rate"] as? Bool, false)
+        XCTAssertEqual(video.first?["rotation"] as? Int, 0)
+        XCTAssertEqual(video.first?["average_frame_rate"] as? Double ?? 0, Double(clip.options.fps), accuracy: 0.01)
+    }
+}

@@ -1,0 +1,428 @@
+import Foundation
+import XCTest
+@testable import RedactKit
+
+/// End-to-end: real faces in generated clips go through the real detector, tracker, renderer and
+/// muxer; the outputs are checked with ffmpeg/ffprobe (independent of the code under test).
+final class PipelineTests: XCTestCase {
+    // MARK: - Class fixtures (made once, on first use)
+
+    private static var fixtureDirectory: URL?
+    private static var clips: [String: Fixtures.Clip] = [:]
+    private static let lock = NSLock()
+
+    override class func setUp() {
+        super.setUp()
+        fixtureDirectory = try? Fixtures.makeTempDirectory("pipeline-fixtures")
+    }
+
+    override class func tearDown() {
+        if let d = fixtureDirectory { try? FileManager.default.removeItem(at: d) }
+        fixtureDirectory = nil
+        clips = [:]
+        super.tearDown()
+    }
+
+    /// The clip named `name`, generated on first use and shared by the tests of this class.
+    static func clip(_ name: String, _ configure: (inout Fixtures.ClipOptions) -> Void = { _ in }) throws -> Fixtures.Clip {
+        lock.lock()
+        defer { lock.unlock() }
+        if let c = clips[name] { return c }
+        try Fixtures.requireSetup()
+        guard let dir = fixtureDirectory else { throw FixtureError("no fixture directory") }
+        var o = Fixtures.ClipOptions()
+        o.name = name
+        o.frames = 45
+        configure(&o)
+        let c = try Fixtures.makeClip(in: dir, o)
+        clips[name] = c
+        return c
+    }
+
+    /// 640x360, 15 fps, 3 s, testsrc2, face0 moving right and down, one AAC track.
+    static func mainClip() throws -> Fixtures.Clip { try clip("main") }
+
+    // MARK: - Per-test directory
+
+    var dir: URL!
+    let key = SigningKey.generate()
+
+    override func setUpWithError() throws {
+        try Fixtures.requireSetup()
+        dir = try Fixtures.makeTempDirectory("pipeline-test")
+    }
+
+    override func tearDownWithError() throws {
+        if let dir { try? FileManager.default.removeItem(at: dir) }
+    }
+
+    @discardableResult
+    func runJob(_ clip: Fixtures.Clip, output name: String = "out.mp4", configure: (inout JobConfig) -> Void = { _ in }) throws -> (URL, JobResult) {
+        var config = JobConfig()
+        configure(&config)
+        let output = dir.appendingPathComponent(name)
+        let runner = JobRunner(registry: try Fixtures.registry(), signingKey: key)
+        let result = try runner.run(Fixtures.job(input: clip.url, output: output, config: config))
+        return (output, result)
+    }
+
+    // MARK: - Checks
+
+    /// In every frame: the face's ground-truth box (central 80 %) is redacted in `style`, and a
+    /// patch at least 100 px from the face is unchanged within encoder noise.
+    func assertRedacted(_ clip: Fixtures.Clip, output: URL, style: RedactionStyle = .fill,
+                        file: StaticString = #filePath, line: UInt = #line) throws {
+        let input = try Fixtures.grayFrames(clip.url)
+        let out = try Fixtures.grayFrames(output)
+        XCTAssertEqual(input.frames.count, clip.frameCount, "fixture frame count", file: file, line: line)
+        XCTAssertEqual(out.width, input.width, "display width", file: file, line: line)
+        XCTAssertEqual(out.height, input.height, "display height", file: file, line: line)
+        XCTAssertEqual(out.frames.count, input.frames.count, "output frame count", file: file, line: line)
+        guard out.width == input.width, out.height == input.height, input.width == clip.width, input.height == clip.height else { return }
+        let w = input.width
+        var failures: [String] = []
+        var worstFace = Double.infinity, worstFar = 0.0, worstSpread = 0.0
+        for i in 0..<min(input.frames.count, out.frames.count, clip.boxes.count) {
+            let a = input.frames[i], b = out.frames[i]
+            let face = Fixtures.central(clip.boxes[i], fraction: 0.8, width: w, height: input.height)
+            let change = Fixtures.meanAbsDiff(a, b, width: w, face)
+            worstFace = min(worstFace, change)
+            switch style {
+            case .fill:
+                // Opaque fill: the original face is gone (large change) and the region is flat.
+                let spread = Fixtures.stddev(b, width: w, face)
+                worstSpread = max(worstSpread, spread)
+                if change < 40 || spread > 6 {
+                    failures.append("frame \(i + 1): face \(face) mean |out-in| \(fmt(change)), stddev \(fmt(spread)) (want > 40 and < 6)")
+                }
+            case .pixelate, .blur:
+                // Weaker styles: the face changes strongly and loses most of its fine detail.
+                let before = Fixtures.detail(a, width: w, face), after = Fixtures.detail(b, width: w, face)
+                worstSpread = max(worstSpread, after / max(before, 1e-9))
+                if change < 8 || after > 0.5 * before {
+                    failures.append("frame \(i + 1): face \(face) mean |out-in| \(fmt(change)), detail \(fmt(before)) -> \(fmt(after)) (want > 8 and halved)")
+                }
+            }
+            guard let far = Fixtures.farPatch(from: clip.boxes[i], width: w, height: input.height) else {
+                failures.append("frame \(i + 1): fixture has no patch 100 px from the face")
+                continue
+            }
+            let farChange = Fixtures.meanAbsDiff(a, b, width: w, far)
+            worstFar = max(worstFar, farChange)
+            if farChange >= 4 {
+                failures.append("frame \(i + 1): far patch \(far) changed by \(fmt(farChange)) (want < 4)")
+            }
+        }
+        XCTAssertTrue(failures.isEmpty, "\(failures.count) frame problems (worst face change \(fmt(worstFace)), worst spread/detail ratio \(fmt(worstSpread)), worst far change \(fmt(worstFar))):\n"
+            + failures.prefix(8).joined(separator: "\n"), file: file, line: line)
+    }
+
+    func fmt(_ v: Double) -> String { String(format: "%.2f", v) }
+
+    func assertSameFrameTimes(_ a: URL, _ b: URL, file: StaticString = #filePath, line: UInt = #line) throws {
+        let pa = try Fixtures.framePTS(a), pb = try Fixtures.framePTS(b)
+        XCTAssertFalse(pa.isEmpty, "no frame timestamps in \(a.lastPathComponent)", file: file, line: line)
+        XCTAssertEqual(pa.count, pb.count, "frame count", file: file, line: line)
+        let mismatches = zip(pa, pb).enumerated().filter { abs($0.element.0 - $0.element.1) > 1e-5 }
+        XCTAssertTrue(mismatches.isEmpty, "\(mismatches.count) frames have other timestamps, first: "
+            + mismatches.prefix(5).map { "frame \($0.offset + 1): in \($0.element.0) out \($0.element.1)" }.joined(separator: "; "),
+            file: file, line: line)
+    }
+
+    func assertSameAudio(_ a: URL, _ b: URL, tracks: Int, file: StaticString = #filePath, line: UInt = #line) throws {
+        XCTAssertEqual(try Fixtures.streams(b, type: "audio").count, tracks, "audio stream count", file: file, line: line)
+        for t in 0..<tracks {
+            let ha = try Fixtures.audioPacketHashes(a, track: t), hb = try Fixtures.audioPacketHashes(b, track: t)
+            XCTAssertFalse(ha.isEmpty, "fixture audio track \(t) has packets", file: file, line: line)
+            XCTAssertEqual(ha, hb, "audio track \(t): packets (size, md5, side data) differ", file: file, line: line)
+            let ta = try Fixtures.audioPacketTimes(a, track: t), tb = try Fixtures.audioPacketTimes(b, track: t)
+            XCTAssertEqual(ta.count, tb.count, "audio track \(t): packet count", file: file, line: line)
+            let moved = zip(ta, tb).filter { abs($0 - $1) > 1e-5 }.count
+            XCTAssertEqual(moved, 0, "audio track \(t): \(moved) packets have other timestamps", file: file, line: line)
+        }
+    }
+
+    // MARK: - 1. Moving face with audio
+
+    func testMovingFaceIsRedactedInEveryFrameAndEverythingElseIsKept() throws {
+        let clip = try Self.mainClip()
+        let (output, result) = try runJob(clip)
+
+        try assertRedacted(clip, output: output)
+        try assertSameFrameTimes(clip.url, output)
+        try assertSameAudio(clip.url, output, tracks: 1)
+        XCTAssertEqual(result.counts.frames, clip.frameCount)
+        XCTAssertEqual(try Fixtures.streams(output, type: "video").first?["codec_name"] as? String, "h264")
+
+        // The receipt checks out, also against the original and the key that signed it...
+        let verified = try Receipts.verify(output: output, input: clip.url, trustedKey: key.publicKey)
+        XCTAssertEqual(verified.predicate.output.sha256, try FileDigest.sha256(of: output))
+        XCTAssertEqual(verified.predicate.counts.frames, clip.frameCount)
+        // ...and not once one byte of the output changed.
+        try Fixtures.flipByte(of: output)
+        XCTAssertThrowsError(try Receipts.verify(output: output)) { error in
+            guard case .verificationFailed? = error as? RedactError else { return XCTFail("expected verificationFailed, got \(error)") }
+        }
+    }
+
+    // MARK: - 2. Audio tracks
+
+    func testTwoAudioTracksAreBothCopiedInOrder() throws {
+        let clip = try Self.clip("two-audio") { $0.audioTracks = 2; $0.face = 1; $0.frames = 30 }
+        // The fixture's tracks differ, so a swap would be seen.
+        XCTAssertNotEqual(try Fixtures.audioPacketHashes(clip.url, track: 0), try Fixtures.audioPacketHashes(clip.url, track: 1))
+        let (output, _) = try runJob(clip)
+        try assertSameAudio(clip.url, output, tracks: 2)
+        try assertSameFrameTimes(clip.url, output)
+        try assertRedacted(clip, output: output)
+    }
+
+    func testInputWithoutAudioGivesOutputWithoutAudio() throws {
+        let clip = try Self.clip("no-audio") { $0.audioTracks = 0; $0.face = 2; $0.frames = 30; $0.background = .smptebars }
+        XCTAssertEqual(try Fixtures.streams(clip.url, type: "audio").count, 0, "fixture")
+        let (output, result) = try runJob(clip)
+        XCTAssertEqual(try Fixtures.streams(output, type: "audio").count, 0)
+        XCTAssertEqual(try Fixtures.streams(output).count, 1)
+        XCTAssertEqual(result.counts.audioPackets, 0)
+        try assertSameFrameTimes(clip.url, output)
+        try assertRedacted(clip, output: output)
+    }
+
+    // MARK: - 3. Variable frame rate
+
+    func testVariableFrameRateKeepsEveryTimestamp() throws {
+        let clip = try Self.clip("vfr") { $0.variableFrameRate = true; $0.face = 3; $0.frames = 30 }
+        let inputTimes = try Fixtures.framePTS(clip.url)
+        let gaps = Set(zip(inputTimes.dropFirst(), inputTimes).map { Int((($0 - $1) * 1000).rounded()) })
+        XCTAssertGreaterThan(gaps.count, 1, "fixture must have irregular frame durations, has \(gaps)")
+        XCTAssertEqual(try Probe.run(path: clip.url.path).streams.first { $0.type == "video" }?.variableFrameRate, true)
+
+        let (output, _) = try runJob(clip)
+        try assertSameFrameTimes(clip.url, output)
+        try assertRedacted(clip, output: output)
+    }
+
+    // MARK: - 4. Rotation
+
+    /// A clip stored turned and tagged with a display matrix, so players show it upright in
+    /// `width`x`height`; the face must be redacted where the player shows it.
+    func assertRotatedInputIsRedactedInDisplayCoordinates(rotation: Int, file: StaticString = #filePath, line: UInt = #line) throws {
+        let clip = try Self.clip("rotated-\(rotation)") {
+            $0.rotation = rotation
+            if rotation % 180 == 90 {
+                $0.width = 360
+                $0.height = 640
+                $0.x0 = 100
+                $0.y0 = 150
+                $0.vx = 30
+                $0.vy = 60
+            }
+            $0.frames = 30
+            $0.face = rotation / 90
+        }
+        let inputRotation = try Fixtures.rotation(clip.url)
+        XCTAssertNotNil(inputRotation, "fixture has a display matrix", file: file, line: line)
+        let stored = try Fixtures.streams(clip.url, type: "video").first
+        XCTAssertEqual(stored?["width"] as? Int, rotation % 180 == 90 ? clip.height : clip.width, "fixture stored size", file: file, line: line)
+
+        // probe reports the rotation as ffprobe does, and the size a player shows.
+        let probed = try Probe.run(path: clip.url.path).streams.first { $0.type == "video" }
+        XCTAssertEqual(((probed?.rotation ?? -1) + 360) % 360, ((inputRotation ?? 0) + 360) % 360, "probe rotation", file: file, line: line)
+        XCTAssertEqual(probed?.displayWidth, clip.width, file: file, line: line)
+        XCTAssertEqual(probed?.displayHeight, clip.height, file: file, line: line)
+
+        let (output, _) = try runJob(clip)
+        XCTAssertEqual(try Fixtures.rotation(output), inputRotation, "display matrix kept", file: file, line: line)
+        try assertRedacted(clip, output: output, file: file, line: line)
+        try assertSameFrameTimes(clip.url, output, file: file, line: line)
+    }
+
+    func testRotated90InputKeepsRotationAndIsRedactedInDisplayCoordinates() throws {
+        try assertRotatedInputIsRedactedInDisplayCoordinates(rotation: 90)
+    }
+
+    func testRotated270InputKeepsRotationAndIsRedactedInDisplayCoordinates() throws {
+        try assertRotatedInputIsRedactedInDisplayCoordinates(rotation: 270)
+    }
+
+    func testRotated180InputKeepsRotationAndIsRedactedInDisplayCoordinates() throws {
+        try assertRotatedInputIsRedactedInDisplayCoordinates(rotation: 180)
+    }
+
+    // MARK: - 5. Weaker styles
+
+    func testPixelateChangesTheFaceAndNothingFarFromIt() throws {
+        let clip = try Self.mainClip()
+        let (output, _) = try runJob(clip) { $0.render.style = .pixelate }
+        try assertRedacted(clip, output: output, style: .pixelate)
+        XCTAssertNoThrow(try Receipts.verify(output: output))
+    }
+
+    func testBlurChangesTheFaceAndNothingFarFromIt() throws {
+        let clip = try Self.mainClip()
+        let (output, _) = try runJob(clip) { $0.render.style = .blur }
+        try assertRedacted(clip, output: output, style: .blur)
+        XCTAssertNoThrow(try Receipts.verify(output: output))
+    }
+
+    // MARK: - 6. Failed jobs leave nothing behind
+
+    func assertFailedJobLeavesNothing(input: URL, expectedExit: Int32, file: StaticString = #filePath, line: UInt = #line) throws {
+        let outDir = dir.appendingPathComponent("out-\(input.lastPathComponent)")
+        try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
+        let output = outDir.appendingPathComponent("result.mp4")
+        let inputDirBefore = Fixtures.listing(input.deletingLastPathComponent())
+        let runner = JobRunner(registry: try Fixtures.registry(), signingKey: key)
+        XCTAssertThrowsError(try runner.run(Fixtures.job(input: input, output: output)), file: file, line: line) { error in
+            XCTAssertEqual((error as? RedactError)?.exitCode, expectedExit, "\(error)", file: file, line: line)
+            XCTAssertTrue("\(error)".contains(input.path), "error names the input: \(error)", file: file, line: line)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: output.path), "output left behind", file: file, line: line)
+        XCTAssertEqual(Fixtures.listing(outDir), [], "files left in the output directory", file: file, line: line)
+        XCTAssertEqual(Fixtures.listing(input.deletingLastPathComponent()), inputDirBefore, "files left beside the input", file: file, line: line)
+
+        // Output beside the input: the directory is exactly as before.
+        let beside = input.deletingLastPathComponent().appendingPathComponent("beside.mp4")
+        XCTAssertThrowsError(try runner.run(Fixtures.job(input: input, output: beside)), file: file, line: line)
+        XCTAssertEqual(Fixtures.listing(input.deletingLastPathComponent()), inputDirBefore, "files left beside the input", file: file, line: line)
+    }
+
+    func testTextFileInputFailsAndLeavesNothing() throws {
+        let input = dir.appendingPathComponent("in/notes.mp4")
+        try FileManager.default.createDirectory(at: input.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data("this is not a video\n".utf8).write(to: input)
+        try assertFailedJobLeavesNothing(input: input, expectedExit: 65)
+    }
+
+    func testTruncatedMP4FailsAndLeavesNothing() throws {
+        let input = dir.appendingPathComponent("in/half.mp4")
+        try FileManager.default.createDirectory(at: input.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Fixtures.truncatedCopy(of: try Self.mainClip().url, to: input)
+        try assertFailedJobLeavesNothing(input: input, expectedExit: 65)
+    }
+
+    /// With the index at the front (faststart), a half file opens and fails part-way through
+    /// decoding, after the output has been started.
+    func testTruncatedFaststartMP4FailsPartWayAndLeavesNothing() throws {
+        let full = dir.appendingPathComponent("faststart.mp4")
+        try Fixtures.ffmpeg(["-i", try Self.mainClip().url.path, "-map", "0", "-c", "copy", "-movflags", "+faststart", full.path])
+        let input = dir.appendingPathComponent("in/half-faststart.mp4")
+        try FileManager.default.createDirectory(at: input.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Fixtures.truncatedCopy(of: full, to: input)
+        XCTAssertGreaterThan(try Probe.run(path: input.path).streams.first?.frameCount ?? 0, 0, "fixture opens")
+        try assertFailedJobLeavesNothing(input: input, expectedExit: 65)
+    }
+
+    // MARK: - 7a. render and mux with hand-made tracks (no detector: exact boxes)
+
+    /// tracks.json whose only track is the ground-truth face box in every frame.
+    func groundTruthTracks(_ clip: Fixtures.Clip) throws -> URL {
+        let frames = clip.boxes.enumerated().map { i, box in
+            FrameBoxes(frame: i + 1, boxes: [TrackedBox(trackID: 1, objectClass: .face, box: box, score: 1, source: .manual)])
+        }
+        let file = TracksFile(frames: frames, input: InputReference(path: clip.url.path, sha256: try FileDigest.sha256(of: clip.url)),
+                              geometry: FrameGeometry(storedWidth: clip.width, storedHeight: clip.height, quarterTurns: 0),
+                              model: nil, detector: nil, tracker: TrackerConfig())
+        let url = dir.appendingPathComponent("gt-tracks.json")
+        try JSONEncoder().encode(file).write(to: url)
+        return url
+    }
+
+    func testRenderFillsExactlyThePaddedBox() throws {
+        let clip = try Self.mainClip()
+        let output = dir.appendingPathComponent("gt.mp4")
+        var config = RenderConfig()
+        config.padding = 0.2
+        let counts = try Stages.render(input: clip.url, tracks: try groundTruthTracks(clip), output: output, config: config)
+        XCTAssertEqual(counts.frames, clip.frameCount)
+        XCTAssertEqual(counts.redactedFrames, clip.frameCount)
+
+        let input = try Fixtures.grayFrames(clip.url), out = try Fixtures.grayFrames(output)
+        XCTAssertEqual(out.frames.count, input.frames.count)
+        let w = clip.width, h = clip.height
+        var problems: [String] = []
+        for i in 0..<min(input.frames.count, out.frames.count) {
+            let p = clip.boxes[i].padded(by: config.padding)
+            // Inside the padded box, 2 px in from its edge: the fill (Y=16, limited-range black,
+            // which ffmpeg's full-range gray shows as 0).
+            let inner = Fixtures.Rect(x0: Int(p.x) + 2, y0: Int(p.y) + 2, x1: Int(p.maxX) - 2, y1: Int(p.maxY) - 2)
+            let level = Fixtures.mean(out.frames[i], width: w, inner), spread = Fixtures.stddev(out.frames[i], width: w, inner)
+            if level > 3 || spread > 2 {
+                problems.append("frame \(i + 1): inside \(inner) mean \(fmt(level)) stddev \(fmt(spread)) (want black, flat)")
+            }
+            // Strips 8-24 px outside the padded box on each side: untouched (within encoder noise).
+            let strips = [Fixtures.Rect(x0: Int(p.maxX) + 8, y0: Int(p.y), x1: min(w, Int(p.maxX) + 24), y1: Int(p.maxY)),
+                          Fixtures.Rect(x0: max(0, Int(p.x) - 24), y0: Int(p.y), x1: Int(p.x) - 8, y1: Int(p.maxY)),
+                          Fixtures.Rect(x0: Int(p.x), y0: Int(p.maxY) + 8, x1: Int(p.maxX), y1: min(h, Int(p.maxY) + 24)),
+                          Fixtures.Rect(x0: Int(p.x), y0: max(0, Int(p.y) - 24), x1: Int(p.maxX), y1: Int(p.y) - 8)]
+            for s in strips where s.x1 - s.x0 >= 4 && s.y1 - s.y0 >= 4 {
+                let d = Fixtures.meanAbsDiff(input.frames[i], out.frames[i], width: w, s)
+                if d > 5 { problems.append("frame \(i + 1): strip \(s) outside the padded box changed by \(fmt(d))") }
+            }
+        }
+        XCTAssertTrue(problems.isEmpty, "\(problems.count) problems:\n" + problems.prefix(8).joined(separator: "\n"))
+    }
+
+    func testMuxJoinsRenderedVideoWithTheOriginalAudioUnchanged() throws {
+        let clip = try Self.mainClip()
+        let video = dir.appendingPathComponent("video-only.mp4")
+        var config = RenderConfig()
+        config.keepAudio = false
+        try Stages.render(input: clip.url, tracks: try groundTruthTracks(clip), output: video, config: config)
+        XCTAssertEqual(try Fixtures.streams(video, type: "audio").count, 0, "keep_audio false drops audio")
+
+        let joined = dir.appendingPathComponent("joined.mp4")
+        try Stages.mux(video: video, audioFrom: clip.url, output: joined)
+        try assertSameAudio(clip.url, joined, tracks: 1)
+        try assertSameFrameTimes(clip.url, joined)
+        // The video packets are the rendered ones, unchanged.
+        let rendered = try Fixtures.packets(video, stream: "v:0"), muxed = try Fixtures.packets(joined, stream: "v:0")
+        XCTAssertEqual(rendered.count, clip.frameCount)
+        XCTAssertTrue(rendered.allSatisfy { $0.size > 0 }, "packet sizes read")
+        XCTAssertEqual(rendered.map(\.size), muxed.map(\.size))
+        XCTAssertEqual(rendered.map(\.pts), muxed.map(\.pts))
+        // ...and so is how long the video lasts (the last frame keeps its duration).
+        func videoDuration(_ u: URL) throws -> Double {
+            Double(try Fixtures.streams(u, type: "video").first?["duration"] as? String ?? "") ?? -1
+        }
+        XCTAssertEqual(try videoDuration(joined), try videoDuration(video), accuracy: 0.001, "video stream duration after mux")
+        XCTAssertEqual(try videoDuration(joined), try videoDuration(clip.url), accuracy: 0.001, "video stream duration vs input")
+    }
+
+    // MARK: - 7. Standalone stages through the CLI
+
+    func testStandaloneChainThroughTheCLI() throws {
+        let clip = try Self.mainClip()
+        let det = dir.appendingPathComponent("detections.json")
+        let tracks = dir.appendingPathComponent("tracks.json")
+        let output = dir.appendingPathComponent("chain.mp4")
+        let keyPath = dir.appendingPathComponent("k.pem")
+
+        var r = try Fixtures.redact(["detect", clip.url.path, "-o", det.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        r = try Fixtures.redact(["track", det.path, "-o", tracks.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        r = try Fixtures.redact(["render", clip.url.path, tracks.path, "-o", output.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        r = try Fixtures.redact(["keygen", "-o", keyPath.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        r = try Fixtures.redact(["sign", output.path, "--key", keyPath.path, "--input", clip.url.path, "--tracks", tracks.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        r = try Fixtures.redact(["verify", output.path, "--input", clip.url.path, "--trusted-key", keyPath.path + ".pub"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+
+        try assertRedacted(clip, output: output)
+        try assertSameFrameTimes(clip.url, output)
+        try assertSameAudio(clip.url, output, tracks: 1)
+
+        // The file the tracks were made from is the only one render accepts.
+        let other = try Self.clip("other") { $0.frames = 20; $0.background = .smptebars; $0.face = 4 }
+        let refused = dir.appendingPathComponent("refused.mp4")
+        r = try Fixtures.redact(["render", other.url.path, tracks.path, "-o", refused.path])
+        XCTAssertEqual(r.status, 65, r.stderr)
+        XCTAssertEqual(r.stderrLines.count, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains(tracks.path) && r.stderr.contains("$.input.sha256"), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: refused.path))
+        XCTAssertFalse(Fixtures.listing(dir).contains { $0.hasPrefix(".") }, "hidden files left: \(Fixtures.listing(dir))")
+    }
+}

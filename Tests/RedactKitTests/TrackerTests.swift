@@ -1,0 +1,184 @@
+import Foundation
+import XCTest
+@testable import RedactKit
+
+/// The online tracker on synthetic detections (pure Swift, no media).
+final class TrackerTests: XCTestCase {
+    func face(_ x: Double, _ y: Double, _ w: Double = 60, _ h: Double = 60, score: Double = 0.9) -> Detection {
+        Detection(box: Box(x: x, y: y, w: w, h: h), score: score, objectClass: .face)
+    }
+
+    func config(maxGap: Int = 15, extend: Int = 5, iou: Double = 0.2) -> TrackerConfig {
+        var c = TrackerConfig()
+        c.maxGap = maxGap
+        c.extendFrames = extend
+        c.iouThreshold = iou
+        return c
+    }
+
+    /// Pushes frames 1...detections.count and finishes; returns everything released, in release order.
+    func track(_ detections: [[Detection]], config: TrackerConfig) -> [FrameBoxes] {
+        let t = OnlineTracker(config: config)
+        var out: [FrameBoxes] = []
+        for (i, d) in detections.enumerated() { out += t.push(frame: i + 1, detections: d) }
+        out += t.finish()
+        return out
+    }
+
+    func boxes(_ frames: [FrameBoxes], frame: Int) -> [TrackedBox] {
+        frames.first { $0.frame == frame }?.boxes ?? []
+    }
+
+    // MARK: - Gaps
+
+    func testMissingDetectionsAreInterpolatedBetweenNeighbours() {
+        // One face moving 6 px right and 2 px down per frame over 20 frames; missed in 5-7.
+        let moving = (1...20).map { f in face(50 + 6 * Double(f), 80 + 2 * Double(f), 60 + Double(f) / 2, 64) }
+        var input = moving.map { [$0] }
+        for f in 5...7 { input[f - 1] = [] }
+        let out = track(input, config: config())
+
+        let before = boxes(out, frame: 4), after = boxes(out, frame: 8)
+        XCTAssertEqual(before.count, 1)
+        XCTAssertEqual(after.count, 1)
+        XCTAssertEqual(before.first?.trackID, after.first?.trackID, "the gap does not split the track")
+        for f in 5...7 {
+            let b = boxes(out, frame: f)
+            XCTAssertEqual(b.count, 1, "frame \(f): one box, got \(b)")
+            guard let got = b.first, let a = before.first?.box, let z = after.first?.box else { continue }
+            XCTAssertEqual(got.source, .interpolated, "frame \(f)")
+            XCTAssertEqual(got.trackID, before.first?.trackID)
+            // Strictly between the neighbours, on the straight line between them.
+            XCTAssertTrue(got.box.x > a.x && got.box.x < z.x, "frame \(f): x \(got.box.x) not between \(a.x) and \(z.x)")
+            XCTAssertTrue(got.box.y > a.y && got.box.y < z.y, "frame \(f): y \(got.box.y) not between \(a.y) and \(z.y)")
+            let t = Double(f - 4) / 4
+            XCTAssertEqual(got.box.x, a.x + (z.x - a.x) * t, accuracy: 1e-9)
+            XCTAssertEqual(got.box.y, a.y + (z.y - a.y) * t, accuracy: 1e-9)
+            XCTAssertEqual(got.box.w, a.w + (z.w - a.w) * t, accuracy: 1e-9)
+            XCTAssertEqual(got.box.h, a.h + (z.h - a.h) * t, accuracy: 1e-9)
+        }
+        // Detected frames keep the detector's boxes.
+        for f in [1, 4, 8, 20] {
+            XCTAssertEqual(boxes(out, frame: f).first?.source, .detected, "frame \(f)")
+            XCTAssertEqual(boxes(out, frame: f).first?.box, moving[f - 1].box, "frame \(f)")
+        }
+    }
+
+    // MARK: - Extension
+
+    func testNewTrackIsExtendedBackwardsAndForwards() {
+        let extend = 5
+        // A still face detected only in frames 10...14 of 30.
+        var input = [[Detection]](repeating: [], count: 30)
+        for f in 10...14 { input[f - 1] = [face(200, 100)] }
+        let out = track(input, config: config(maxGap: 8, extend: extend))
+
+        let id = boxes(out, frame: 10).first?.trackID
+        XCTAssertNotNil(id)
+        for f in 1...30 {
+            let b = boxes(out, frame: f)
+            switch f {
+            case (10 - extend)..<10, 15...(14 + extend):
+                XCTAssertEqual(b.count, 1, "frame \(f) should carry an extended box, got \(b)")
+                XCTAssertEqual(b.first?.source, .extended, "frame \(f)")
+                XCTAssertEqual(b.first?.trackID, id, "frame \(f)")
+                // An extension covers at least the detected box.
+                if let e = b.first?.box {
+                    XCTAssertTrue(e.x <= 200 && e.y <= 100 && e.maxX >= 260 && e.maxY >= 160, "frame \(f): \(e) does not cover the face")
+                }
+            case 10...14:
+                XCTAssertEqual(b.map(\.source), [.detected], "frame \(f)")
+            default:
+                XCTAssertEqual(b, [], "frame \(f) is more than \(extend) frames from a detection")
+            }
+        }
+    }
+
+    func testTrackStartingInTheFirstFramesIsExtendedOnlyOverExistingFrames() {
+        var input = [[Detection]](repeating: [], count: 12)
+        input[2] = [face(10, 10)]  // frame 3
+        let out = track(input, config: config(maxGap: 3, extend: 5))
+        XCTAssertEqual(out.map(\.frame), Array(1...12))
+        XCTAssertEqual(boxes(out, frame: 1).map(\.source), [.extended])
+        XCTAssertEqual(boxes(out, frame: 2).map(\.source), [.extended])
+        XCTAssertEqual(boxes(out, frame: 3).map(\.source), [.detected])
+    }
+
+    // MARK: - Identity
+
+    /// Two faces moving towards each other and crossing (overlapping at the crossing).
+    func crossingInput(frames: Int = 40) -> [[Detection]] {
+        (1...frames).map { f in
+            let left = face(40 + 8 * Double(f), 100 + 0.5 * Double(f), 70, 70, score: 0.9)
+            let right = face(360 - 8 * Double(f), 104 - 0.5 * Double(f), 70, 70, score: 0.8)
+            // Detector output order is by score, and changes here to make order useless as a cue.
+            return f % 3 == 0 ? [right, left] : [left, right]
+        }
+    }
+
+    func testCrossingFacesKeepDistinctIds() {
+        let out = track(crossingInput(), config: config())
+        var rightwardIDs = Set<Int>(), leftwardIDs = Set<Int>()
+        for fb in out {
+            let det = fb.boxes.filter { $0.source == .detected }
+            XCTAssertEqual(det.count, 2, "frame \(fb.frame)")
+            XCTAssertEqual(Set(det.map(\.trackID)).count, det.count, "frame \(fb.frame): ids collide \(det.map(\.trackID))")
+            for b in det {
+                // The rightward face is the one whose score is 0.9.
+                if b.score == 0.9 { rightwardIDs.insert(b.trackID) } else { leftwardIDs.insert(b.trackID) }
+            }
+        }
+        XCTAssertEqual(rightwardIDs.count, 1, "rightward face changed id: \(rightwardIDs)")
+        XCTAssertEqual(leftwardIDs.count, 1, "leftward face changed id: \(leftwardIDs)")
+        XCTAssertTrue(rightwardIDs.isDisjoint(with: leftwardIDs))
+    }
+
+    func testIdsAndBoxesAreStableAcrossRuns() {
+        var input = crossingInput(frames: 30)
+        input[12] = []
+        input[20] = [input[20][0]]
+        let first = track(input, config: config())
+        let second = track(input, config: config())
+        XCTAssertFalse(first.isEmpty)
+        XCTAssertEqual(first, second)
+    }
+
+    // MARK: - Release order
+
+    func testEveryFrameComesOutOnceAndInOrder() {
+        // A deterministic mix of empty frames, single faces and pairs, for several window sizes.
+        let n = 97
+        var input: [[Detection]] = []
+        for f in 1...n {
+            switch (f * 7) % 5 {
+            case 0: input.append([])
+            case 1, 2: input.append([face(Double(f % 40) * 5, 50)])
+            default: input.append([face(Double(f % 40) * 5, 50), face(400, Double(f % 11) * 9)])
+            }
+        }
+        for (gap, extend) in [(0, 0), (1, 0), (0, 3), (15, 5), (3, 20), (200, 200)] {
+            let t = OnlineTracker(config: config(maxGap: gap, extend: extend))
+            var released: [Int] = []
+            for f in 1...n {
+                let out = t.push(frame: f, detections: input[f - 1])
+                released += out.map(\.frame)
+                // Never holds more than its window, never releases a frame not yet pushed.
+                XCTAssertTrue(released.allSatisfy { $0 <= f }, "gap \(gap) extend \(extend): released a future frame")
+                XCTAssertGreaterThanOrEqual(released.count, f - t.windowLength - 1, "gap \(gap) extend \(extend): holds too many frames at \(f)")
+            }
+            released += t.finish().map(\.frame)
+            XCTAssertEqual(released, Array(1...n), "gap \(gap) extend \(extend)")
+            XCTAssertEqual(t.finish().count, 0, "finish twice releases nothing new")
+        }
+    }
+
+    func testFinishOnAShortInputReleasesEveryFrame() {
+        for count in 0...3 {
+            let t = OnlineTracker(config: config())
+            var released: [Int] = []
+            for f in 0..<count { released += t.push(frame: f + 1, detections: [face(10, 10)]).map(\.frame) }
+            released += t.finish().map(\.frame)
+            XCTAssertEqual(released, Array(0..<count).map { $0 + 1 })
+        }
+    }
+}
