@@ -4,6 +4,10 @@
 #include <opencv2/core.hpp>
 #include <opencv2/dnn.hpp>
 #include <opencv2/imgproc.hpp>
+#include <opencv2/video/tracking.hpp>
+
+#include <algorithm>
+#include <cmath>
 
 #include <cstring>
 #include <exception>
@@ -152,6 +156,116 @@ extern "C" int rcv_blur_plane(uint8_t *plane, int plane_width, int plane_height,
         cv::Mat blurred;
         cv::GaussianBlur(region, blurred, cv::Size(0, 0), sigma, sigma, cv::BORDER_REPLICATE);
         blurred.copyTo(region);
+        return RCV_OK;
+    });
+}
+
+extern "C" int rcv_rgb_to_gray_resized(const uint8_t *src, int width, int height, int src_stride, uint8_t *dst,
+                                       int dst_width, int dst_height, int dst_stride, char *err, size_t err_len) {
+    return guarded(err, err_len, [&]() -> int {
+        if (src == nullptr || dst == nullptr || width <= 0 || height <= 0 || dst_width <= 0 || dst_height <= 0) {
+            write_error(err, err_len, "invalid argument to rcv_rgb_to_gray_resized");
+            return RCV_ERR_ARGUMENT;
+        }
+        cv::Mat in(height, width, CV_8UC3, const_cast<uint8_t *>(src), static_cast<size_t>(src_stride));
+        cv::Mat out(dst_height, dst_width, CV_8UC1, dst, static_cast<size_t>(dst_stride));
+        cv::Mat gray;
+        cv::cvtColor(in, gray, cv::COLOR_RGB2GRAY);
+        if (gray.size() == out.size()) {
+            gray.copyTo(out);
+        } else {
+            cv::resize(gray, out, out.size(), 0, 0, cv::INTER_AREA);
+        }
+        if (out.data != dst) {
+            write_error(err, err_len, "grey conversion reallocated its output");
+            return RCV_ERR_OPENCV;
+        }
+        return RCV_OK;
+    });
+}
+
+namespace {
+float median(std::vector<float> v) {
+    if (v.empty()) return 0;
+    size_t mid = v.size() / 2;
+    std::nth_element(v.begin(), v.begin() + mid, v.end());
+    return v[mid];
+}
+}  // namespace
+
+extern "C" int rcv_flow_track_boxes(const uint8_t *prev, const uint8_t *next, int width, int height, int stride,
+                                    const float *boxes_in, int count, float *boxes_out, uint8_t *ok, char *err,
+                                    size_t err_len) {
+    return guarded(err, err_len, [&]() -> int {
+        if (prev == nullptr || next == nullptr || width <= 0 || height <= 0 || stride < width || count < 0 ||
+            (count > 0 && (boxes_in == nullptr || boxes_out == nullptr || ok == nullptr))) {
+            write_error(err, err_len, "invalid argument to rcv_flow_track_boxes");
+            return RCV_ERR_ARGUMENT;
+        }
+        if (count == 0) return RCV_OK;
+        cv::Mat a(height, width, CV_8UC1, const_cast<uint8_t *>(prev), static_cast<size_t>(stride));
+        cv::Mat b(height, width, CV_8UC1, const_cast<uint8_t *>(next), static_cast<size_t>(stride));
+        const int grid = 8;
+        std::vector<cv::Point2f> points;
+        std::vector<int> owner;
+        for (int i = 0; i < count; i++) {
+            const float *box = boxes_in + 4 * i;
+            for (int gy = 0; gy < grid; gy++) {
+                for (int gx = 0; gx < grid; gx++) {
+                    float x = box[0] + box[2] * (gx + 0.5f) / grid;
+                    float y = box[1] + box[3] * (gy + 0.5f) / grid;
+                    if (x < 0 || y < 0 || x > width - 1 || y > height - 1) continue;
+                    points.emplace_back(x, y);
+                    owner.push_back(i);
+                }
+            }
+        }
+        for (int i = 0; i < count; i++) {
+            std::copy(boxes_in + 4 * i, boxes_in + 4 * i + 4, boxes_out + 4 * i);
+            ok[i] = 0;
+        }
+        if (points.empty()) return RCV_OK;
+        std::vector<cv::Point2f> forward, back;
+        std::vector<uchar> st1, st2;
+        std::vector<float> e1, e2;
+        cv::Size window(15, 15);
+        cv::TermCriteria term(cv::TermCriteria::COUNT | cv::TermCriteria::EPS, 20, 0.03);
+        cv::calcOpticalFlowPyrLK(a, b, points, forward, st1, e1, window, 3, term);
+        cv::calcOpticalFlowPyrLK(b, a, forward, back, st2, e2, window, 3, term);
+        for (int i = 0; i < count; i++) {
+            std::vector<float> dx, dy;
+            std::vector<cv::Point2f> from, to;
+            for (size_t k = 0; k < points.size(); k++) {
+                if (owner[k] != i || !st1[k] || !st2[k]) continue;
+                float fb = std::hypot(back[k].x - points[k].x, back[k].y - points[k].y);
+                if (fb > 1.0f) continue;
+                dx.push_back(forward[k].x - points[k].x);
+                dy.push_back(forward[k].y - points[k].y);
+                from.push_back(points[k]);
+                to.push_back(forward[k]);
+            }
+            if (dx.size() < 6) continue;
+            float mx = median(dx), my = median(dy);
+            // Scale: median ratio of distances between point pairs after and before.
+            std::vector<float> ratios;
+            for (size_t p = 0; p + 1 < from.size(); p += 1) {
+                size_t q = (p * 7 + 3) % from.size();
+                if (q == p) continue;
+                float d0 = std::hypot(from[p].x - from[q].x, from[p].y - from[q].y);
+                float d1 = std::hypot(to[p].x - to[q].x, to[p].y - to[q].y);
+                if (d0 > 2.0f) ratios.push_back(d1 / d0);
+            }
+            float scale = ratios.empty() ? 1.0f : std::min(1.2f, std::max(0.8f, median(ratios)));
+            const float *box = boxes_in + 4 * i;
+            float cx = box[0] + box[2] / 2 + mx, cy = box[1] + box[3] / 2 + my;
+            float w = box[2] * scale, h = box[3] * scale;
+            float *out = boxes_out + 4 * i;
+            out[0] = cx - w / 2;
+            out[1] = cy - h / 2;
+            out[2] = w;
+            out[3] = h;
+            ok[i] = 1;
+        }
         return RCV_OK;
     });
 }

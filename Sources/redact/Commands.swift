@@ -62,8 +62,8 @@ struct Track: ParsableCommand {
     func run() throws {
         try reportingErrors {
             var config = TrackerConfig()
-            if let g = maxGap { guard (0...300).contains(g) else { throw RedactError.usage("--max-gap must be in 0...300") }; config.maxGap = g }
-            if let e = extend { guard (0...300).contains(e) else { throw RedactError.usage("--extend must be in 0...300") }; config.extendFrames = e }
+            if let g = maxGap { guard (0...60).contains(g) else { throw RedactError.usage("--max-gap must be in 0...60") }; config.maxGap = g }
+            if let e = extend { guard (0...60).contains(e) else { throw RedactError.usage("--extend must be in 0...60") }; config.extendFrames = e }
             if let i = iou { guard i > 0 && i <= 1 else { throw RedactError.usage("--iou must be in (0, 1]") }; config.iouThreshold = i }
             let file = try Stages.track(detections: URL(fileURLWithPath: detections), output: URL(fileURLWithPath: output), config: config)
             let boxes = file.tracks.reduce(0) { $0 + $1.boxes.count }

@@ -323,11 +323,11 @@ final class ManifestTests: XCTestCase {
     func testRangeBoundariesAccepted() throws {
         let m = try parse(manifest(jobs: job(0, """
         "detector": {"threshold": 1e-9, "input_size": 4096, "threads": 64},
-        "tracker": {"iou_threshold": 1.0, "max_gap": 0, "extend_frames": 300},
+        "tracker": {"iou_threshold": 1.0, "max_gap": 0, "extend_frames": 60},
         "render": {"padding": 0, "crf": 51, "preset": "veryslow", "style": "blur"}
         """) + "," + job(1, #""detector": {"input_size": 128}, "render": {"padding": 2.0, "preset": "ultrafast"}"#)))
         XCTAssertEqual(m.jobs[0].config.detector.inputSize, 4096)
-        XCTAssertEqual(m.jobs[0].config.tracker.extendFrames, 300)
+        XCTAssertEqual(m.jobs[0].config.tracker.extendFrames, 60)
         XCTAssertEqual(m.jobs[0].config.render.style, .blur)
         XCTAssertEqual(m.jobs[1].config.detector.inputSize, 128)
         XCTAssertEqual(m.jobs[1].config.render.padding, 2)

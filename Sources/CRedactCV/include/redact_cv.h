@@ -51,6 +51,23 @@ int rcv_blur_plane(uint8_t *plane, int plane_width, int plane_height, int stride
                    int x, int y, int w, int h, double sigma,
                    char *err, size_t err_len);
 
+/// Converts the top-left width x height region of a packed RGB image to 8-bit grey resized to
+/// dst_width x dst_height (area interpolation), into dst (rows of dst_stride bytes).
+int rcv_rgb_to_gray_resized(const uint8_t *src, int width, int height, int src_stride,
+                            uint8_t *dst, int dst_width, int dst_height, int dst_stride,
+                            char *err, size_t err_len);
+
+/// Follows boxes from one grey frame to the next with pyramidal Lucas-Kanade optical flow
+/// (OpenCV calcOpticalFlowPyrLK). Both images are 8-bit, width x height, rows of `stride`
+/// bytes. boxes_in holds count boxes as x, y, w, h (pixels of these images); for each box a
+/// grid of points inside it is tracked forward and back, points whose round trip misses by more
+/// than a pixel are dropped, and the box moves by the median motion of the rest and scales by
+/// the median change of their spread. boxes_out receives the moved boxes; ok[i] is 1 when
+/// enough points survived, else 0 (boxes_out[i] is then a copy of the input box).
+int rcv_flow_track_boxes(const uint8_t *prev, const uint8_t *next, int width, int height, int stride,
+                         const float *boxes_in, int count, float *boxes_out, uint8_t *ok,
+                         char *err, size_t err_len);
+
 #ifdef __cplusplus
 }
 #endif

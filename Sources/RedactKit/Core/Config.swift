@@ -12,7 +12,8 @@ public enum RedactionStyle: String, Codable, CaseIterable, Sendable {
 public struct DetectorConfig: Codable, Equatable, Sendable {
     /// Model id from the registry in models/ (only "centerface" today).
     public var model: String = "centerface"
-    /// Minimum detector score for a detection to be kept.
+    /// Minimum detector score for a detection to start a track (and be redacted on its own).
+    /// Weaker detections only continue existing tracks (see TrackerConfig.lowScore).
     public var threshold: Double = 0.2
     /// Longer side, in pixels, of the detector's input image: the displayed frame is scaled so
     /// its longer side is this (never enlarged; aspect kept, letterboxed to multiples of 32).
@@ -32,18 +33,31 @@ public struct DetectorConfig: Codable, Equatable, Sendable {
 
 /// Tracker settings.
 public struct TrackerConfig: Codable, Equatable, Sendable {
-    /// Minimum IoU for a detection to continue a track.
+    /// Minimum IoU between a track's predicted box and a confident detection to continue it.
     public var iouThreshold: Double = 0.2
-    /// A track survives this many frames without a detection; gaps up to this long are filled.
+    /// A track survives this many frames without a detection (followed by optical flow while
+    /// it can be); gaps up to this long between detections are filled. At most 60: frames are
+    /// held back this long, so it bounds memory.
     public var maxGap: Int = 15
-    /// Frames a track is extended before its first and after its last detection.
+    /// Frames a track is extended before its first and after its last observation.
     public var extendFrames: Int = 5
+    /// Detections scoring at least this (but under the detector threshold) may continue an
+    /// existing track, never start one (ByteTrack's second association pass).
+    public var lowScore: Double = 0.1
+    /// Detections a track needs before optical flow follows it through missed frames; a track
+    /// with fewer is still redacted where detected and extended, but not followed.
+    public var minHits: Int = 2
+    /// Follow tracks through frames without a detection with Lucas-Kanade optical flow.
+    public var flow: Bool = true
 
     public init() {}
     enum CodingKeys: String, CodingKey {
         case iouThreshold = "iou_threshold"
         case maxGap = "max_gap"
         case extendFrames = "extend_frames"
+        case lowScore = "low_score"
+        case minHits = "min_hits"
+        case flow
     }
 }
 

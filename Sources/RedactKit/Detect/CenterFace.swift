@@ -48,9 +48,14 @@ final class CenterFaceDetector {
     private var outputs: [[Float]] = []
     private let path: String
 
-    init(model: VerifiedModel, config: DetectorConfig, inputPath: String) throws {
+    /// The image the last `detect` ran on (reused for optical flow).
+    var lastImage: DetectorImage? { image }
+
+    /// `minimumScore`: lowest score returned (may be under the detector threshold so that the
+    /// tracker can use weak detections to continue tracks).
+    init(model: VerifiedModel, config: DetectorConfig, minimumScore: Double, inputPath: String) throws {
         network = try DNNNetwork(onnx: model.url)
-        threshold = config.threshold
+        threshold = minimumScore
         path = inputPath
         longSide = config.inputSize
     }

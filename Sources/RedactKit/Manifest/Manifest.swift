@@ -53,7 +53,7 @@ public enum ManifestLoader {
     static let sectionKeys = ["detector", "tracker", "render"]
     static let jobKeys = ["id", "input", "output", "input_sha256", "detector", "tracker", "render"]
     static let detectorKeys = ["model", "threshold", "input_size", "threads"]
-    static let trackerKeys = ["iou_threshold", "max_gap", "extend_frames"]
+    static let trackerKeys = ["iou_threshold", "max_gap", "extend_frames", "low_score", "min_hits", "flow"]
     static let renderKeys = ["style", "padding", "crf", "preset", "keep_audio"]
 
     // MARK: Public API
@@ -430,8 +430,11 @@ struct ManifestValidator {
             let p = ManifestValidator.child(jp, m.key)
             switch m.key {
             case "iou_threshold": t.iouThreshold = try number(m.value, at: p, lower: 0, upper: 1, lowerExclusive: true)
-            case "max_gap": t.maxGap = try integer(m.value, at: p, in: 0...300)
-            case "extend_frames": t.extendFrames = try integer(m.value, at: p, in: 0...300)
+            case "max_gap": t.maxGap = try integer(m.value, at: p, in: 0...60)
+            case "extend_frames": t.extendFrames = try integer(m.value, at: p, in: 0...60)
+            case "low_score": t.lowScore = try number(m.value, at: p, lower: 0, upper: 1, lowerExclusive: true)
+            case "min_hits": t.minHits = try integer(m.value, at: p, in: 1...10)
+            case "flow": t.flow = try bool(m.value, at: p)
             default: break
             }
         }

@@ -6,11 +6,14 @@ final class DetectStage {
     private let geometry: FrameGeometry
     private let path: String
 
-    init(model: VerifiedModel, config: DetectorConfig, geometry: FrameGeometry, path: String) throws {
+    private let makeFlowImages: Bool
+
+    init(model: VerifiedModel, config: DetectorConfig, tracker: TrackerConfig, geometry: FrameGeometry, path: String) throws {
         OpenCVThreads.set(config.threads)
-        detector = try CenterFaceDetector(model: model, config: config, inputPath: path)
+        detector = try CenterFaceDetector(model: model, config: config, minimumScore: min(config.threshold, tracker.lowScore), inputPath: path)
         self.geometry = geometry
         self.path = path
+        makeFlowImages = tracker.flow
     }
 
     func run(from input: BoundedQueue<MediaItem>, into output: BoundedQueue<MediaItem>) {
@@ -19,6 +22,9 @@ final class DetectStage {
             case .video(let work):
                 do {
                     work.detections = try detector.detect(work.frame, geometry: geometry)
+                    if makeFlowImages, let image = detector.lastImage {
+                        work.gray = try GrayImage.fromDetectorImage(image, path: path, frame: work.frame.number)
+                    }
                 } catch let e as RedactError {
                     output.push(.failure(e))
                     input.cancel()

@@ -89,8 +89,8 @@ public final class JobRunner: @unchecked Sendable {
             provider = PrecomputedBoxes(boxes)
         } else {
             guard let model else { throw RedactError.detector(path: input, frame: nil, detail: "no model") }
-            detect = try DetectStage(model: model, config: config.detector, geometry: decode.layout.geometry, path: input)
-            let t = OnlineTracker(config: config.tracker)
+            detect = try DetectStage(model: model, config: config.detector, tracker: config.tracker, geometry: decode.layout.geometry, path: input)
+            let t = OnlineTracker(config: config.tracker, birthThreshold: config.detector.threshold)
             tracker = t
             provider = t
             toRender = BoundedQueue<MediaItem>(capacity: queueCapacity)

@@ -14,6 +14,8 @@ final class FrameWork {
     let frame: VideoFrame
     /// nil: the detector did not run on this frame.
     var detections: [Detection]?
+    /// Small grey copy for optical flow (when the tracker uses it).
+    var gray: GrayImage?
 
     init(frame: VideoFrame) { self.frame = frame }
 }

@@ -11,7 +11,11 @@ public enum Stages {
         let hash = try FileDigest.sha256(of: input)
         let model = try registry.model(config.model)
         let decode = try DecodeStage(path: input.path, keepAudio: false)
-        let detect = try DetectStage(model: model, config: config, geometry: decode.layout.geometry, path: input.path)
+        // Standalone detect keeps weak detections (down to the default tracker's low score) so
+        // that `track` can use them; it has no grey images, so standalone tracking has no flow.
+        var tracker = TrackerConfig()
+        tracker.flow = false
+        let detect = try DetectStage(model: model, config: config, tracker: tracker, geometry: decode.layout.geometry, path: input.path)
         let decoded = BoundedQueue<MediaItem>(capacity: JobRunner.queueCapacity)
         let detected = BoundedQueue<MediaItem>(capacity: JobRunner.queueCapacity)
         let group = DispatchGroup()
@@ -46,7 +50,7 @@ public enum Stages {
         for (i, f) in file.frames.enumerated() where f.frame != i + 1 {
             throw RedactError.badJSON(path: detections.path, jsonPath: "$.frames[\(i)].frame", detail: "expected frame \(i + 1), found \(f.frame) (frames must be consecutive from 1)")
         }
-        let tracker = OnlineTracker(config: config)
+        let tracker = OnlineTracker(config: config, birthThreshold: file.detector.threshold)
         var finals: [FrameBoxes] = []
         for f in file.frames { finals += tracker.push(frame: f.frame, detections: f.detections) }
         finals += tracker.finish()

@@ -4,13 +4,13 @@ import Foundation
 /// Where the boxes to paint come from: the tracker (`run`) or a tracks.json file (`render`).
 protocol BoxProvider: AnyObject {
     /// Takes one frame's detections (nil: detector did not run) and returns frames now final.
-    func push(frame: Int, detections: [Detection]?) -> [FrameBoxes]
+    func push(frame: Int, detections: [Detection]?, image: GrayImage?) -> [FrameBoxes]
     func finish() -> [FrameBoxes]
 }
 
 extension OnlineTracker: BoxProvider {
-    func push(frame: Int, detections: [Detection]?) -> [FrameBoxes] {
-        push(frame: frame, detections: detections ?? [])
+    func push(frame: Int, detections: [Detection]?, image: GrayImage?) -> [FrameBoxes] {
+        push(frame: frame, detections: detections ?? [], image: image)
     }
 }
 
@@ -18,7 +18,7 @@ extension OnlineTracker: BoxProvider {
 final class PrecomputedBoxes: BoxProvider {
     private let byFrame: [Int: [TrackedBox]]
     init(_ byFrame: [Int: [TrackedBox]]) { self.byFrame = byFrame }
-    func push(frame: Int, detections: [Detection]?) -> [FrameBoxes] {
+    func push(frame: Int, detections: [Detection]?, image: GrayImage?) -> [FrameBoxes] {
         [FrameBoxes(frame: frame, boxes: byFrame[frame] ?? [])]
     }
     func finish() -> [FrameBoxes] { [] }
@@ -73,7 +73,9 @@ final class RenderStage {
                     counts.detections += d.count
                 }
                 held.append(item)
-                for final in boxes.push(frame: work.frame.number, detections: work.detections) {
+                let image = work.gray
+                work.gray = nil  // the tracker keeps what it needs; the frame need not carry it
+                for final in boxes.push(frame: work.frame.number, detections: work.detections, image: image) {
                     try release(final)
                 }
             case .audio:

@@ -4,6 +4,8 @@ import Foundation
 public enum BoxSource: String, Codable, CaseIterable, Sendable {
     /// The detector found it in this frame.
     case detected
+    /// Followed from a neighbouring frame by optical flow (the detector missed it here).
+    case flow
     /// Between two detections of the same track: linear interpolation.
     case interpolated
     /// Before a track's first or after its last detection (the object is usually visible a
@@ -34,146 +36,237 @@ public struct FrameBoxes: Equatable, Sendable {
     public var boxes: [TrackedBox]
 }
 
-/// Groups per-frame detections into tracks in one pass, holding back a bounded window of
-/// frames so that gaps can be filled and new tracks extended backwards before a frame is
-/// released for rendering. The same code serves `redact track` (offline) and `redact run`
-/// (streaming), so both give the same boxes and the same track ids for the same input.
+/// Groups per-frame detections into tracks in one pass, in the spirit of ByteTrack: a Kalman
+/// filter per track predicts its box; confident detections are associated first, weak ones
+/// (`lowScore` up to the detector threshold) second and only to existing tracks; a track the
+/// detector loses is followed by optical flow; gaps are filled and tracks extended. A bounded
+/// window of frames is held back so that boxes can still be added to recent frames (gap filling,
+/// backward extension) before they are released for rendering. The same code serves
+/// `redact track` (offline) and `redact run` (streaming), so both give the same boxes and ids.
 public final class OnlineTracker {
     private struct Track {
         var id: Int
         var objectClass: ObjectClass
-        var lastBox: Box
+        var filter: BoxKalman
+        /// Last detected box and its frame.
+        var lastDetection: Box
+        var lastDetectedFrame: Int
         var lastScore: Double
-        var lastFrame: Int
-        /// Centre motion in display pixels per frame (smoothed).
-        var vx: Double = 0
-        var vy: Double = 0
+        /// Last box output for this track (detected or flow) and its frame.
+        var lastObserved: Box
+        var lastObservedFrame: Int
         var hits = 1
+        var firstFrame: Int
+    }
 
-        func predicted(at frame: Int) -> Box {
-            let dt = Double(frame - lastFrame)
-            var b = lastBox
-            b.x += vx * dt
-            b.y += vy * dt
-            return b
-        }
+    private struct Slot {
+        var boxes: FrameBoxes
+        var image: GrayImage?
     }
 
     public let config: TrackerConfig
-    /// Frames held back before release.
+    /// Detections scoring at least this start tracks.
+    public let birthThreshold: Double
+    /// Frames held before release.
     public var windowLength: Int { max(config.maxGap, config.extendFrames) }
     private var active: [Track] = []
-    private var pending: [FrameBoxes] = []
+    private var pending: [Slot] = []
+    private var previousImage: GrayImage?
     private var nextID = 1
     private var lastPushed = 0
-    /// Uncertainty growth of extrapolated boxes, per frame, as a fraction of the box size per side.
+    /// Growth of boxes that are extrapolated (extended), per frame, as a fraction of the box
+    /// size per side: the longer since the object was seen, the less sure where it is.
     private let extensionGrowth = 0.05
+    /// Growth of flow-followed boxes per frame since the last detection (flow drifts slowly).
+    private let flowGrowth = 0.02
+    /// IoU a weak detection needs with a track's prediction (stricter than for confident ones).
+    private let lowScoreIoU = 0.4
 
-    public init(config: TrackerConfig) {
+    public init(config: TrackerConfig, birthThreshold: Double = DetectorConfig().threshold) {
         self.config = config
+        self.birthThreshold = birthThreshold
     }
 
     /// Tracks started so far.
     public var trackCount: Int { nextID - 1 }
 
-    /// Adds one frame's detections (frames must come in order, 1, 2, 3...). Returns the frames
-    /// whose boxes are now final, oldest first.
+    /// Adds one frame's detections (frames in order, 1, 2, 3...). Returns the frames whose
+    /// boxes are now final, oldest first.
     public func push(frame: Int, detections: [Detection]) -> [FrameBoxes] {
+        push(frame: frame, detections: detections, image: nil)
+    }
+
+    func push(frame: Int, detections: [Detection], image: GrayImage?) -> [FrameBoxes] {
         precondition(frame == lastPushed + 1, "frames must be pushed in order")
         lastPushed = frame
         var current = FrameBoxes(frame: frame, boxes: [])
+        for i in active.indices { active[i].filter.predict() }
 
-        // Greedy association by IoU against each track's predicted box, best pairs first.
-        var pairs: [(iou: Double, track: Int, det: Int)] = []
-        for (ti, t) in active.enumerated() {
-            let p = t.predicted(at: frame)
-            for (di, d) in detections.enumerated() where d.objectClass == t.objectClass {
-                let iou = p.intersectionOverUnion(d.box)
-                if iou >= config.iouThreshold { pairs.append((iou, ti, di)) }
+        let strong = detections.indices.filter { detections[$0].score >= birthThreshold }
+        let weak = detections.indices.filter { detections[$0].score < birthThreshold && detections[$0].score >= config.lowScore }
+        var matchedTracks = Set<Int>(), usedDetections = Set<Int>()
+        for (candidates, minIoU) in [(strong, config.iouThreshold), (weak, max(config.iouThreshold, lowScoreIoU))] {
+            for (ti, di) in associate(candidates, detections, excluding: matchedTracks, minIoU: minIoU) {
+                matchedTracks.insert(ti)
+                usedDetections.insert(di)
+                let d = detections[di]
+                fillGap(track: active[ti], until: frame, with: d.box)
+                let wasConfirmed = active[ti].hits >= config.minHits
+                active[ti].filter.update(d.box)
+                active[ti].lastDetection = d.box
+                active[ti].lastDetectedFrame = frame
+                active[ti].lastScore = d.score
+                active[ti].lastObserved = d.box
+                active[ti].lastObservedFrame = frame
+                active[ti].hits += 1
+                current.boxes.append(TrackedBox(trackID: active[ti].id, objectClass: d.objectClass, box: d.box, score: d.score, source: .detected))
+                if !wasConfirmed && active[ti].hits >= config.minHits {
+                    extendBackwards(active[ti], image: image)
+                }
             }
         }
-        pairs.sort { $0.iou != $1.iou ? $0.iou > $1.iou : ($0.track, $0.det) < ($1.track, $1.det) }
-        var trackTaken = Set<Int>(), detTaken = Set<Int>()
-        for pair in pairs where !trackTaken.contains(pair.track) && !detTaken.contains(pair.det) {
-            trackTaken.insert(pair.track)
-            detTaken.insert(pair.det)
-            let d = detections[pair.det]
-            var t = active[pair.track]
-            fillGap(track: t, until: frame, with: d.box)
-            let dt = Double(frame - t.lastFrame)
-            let vx = (d.box.centerX - t.lastBox.centerX) / dt
-            let vy = (d.box.centerY - t.lastBox.centerY) / dt
-            t.vx = t.hits == 1 ? vx : 0.5 * t.vx + 0.5 * vx
-            t.vy = t.hits == 1 ? vy : 0.5 * t.vy + 0.5 * vy
-            t.lastBox = d.box
-            t.lastScore = d.score
-            t.lastFrame = frame
-            t.hits += 1
-            active[pair.track] = t
-            current.boxes.append(TrackedBox(trackID: t.id, objectClass: t.objectClass, box: d.box, score: d.score, source: .detected))
-        }
 
-        // Tracks without a detection here: keep covering them for a few frames, then wait for a
-        // detection that would fill the gap, then retire.
-        var survivors: [Track] = []
-        for (ti, t) in active.enumerated() {
-            if trackTaken.contains(ti) {
-                survivors.append(t)
-                continue
+        // Tracks the detector lost here: follow confirmed ones with optical flow, else extrapolate.
+        var lost = active.indices.filter { !matchedTracks.contains($0) }
+        if config.flow, let previous = previousImage, let image {
+            let followable = lost.filter {
+                active[$0].hits >= config.minHits && active[$0].lastObservedFrame == frame - 1 && frame - active[$0].lastDetectedFrame <= config.maxGap
             }
-            let missed = frame - t.lastFrame
+            let moved = flowTrack(followable.map { active[$0].lastObserved }, from: previous, to: image)
+            for (k, ti) in followable.enumerated() {
+                guard let box = moved[k], box.w > 1, box.h > 1 else { continue }
+                let sinceDetection = Double(frame - active[ti].lastDetectedFrame)
+                let shown = box.padded(by: min(0.3, flowGrowth * sinceDetection))
+                active[ti].filter.update(box, noise: 2)
+                active[ti].lastObserved = box
+                active[ti].lastObservedFrame = frame
+                current.boxes.append(TrackedBox(trackID: active[ti].id, objectClass: active[ti].objectClass, box: shown,
+                                                score: active[ti].lastScore, source: .flow))
+            }
+            lost.removeAll { active[$0].lastObservedFrame == frame }
+        }
+        for ti in lost {
+            let t = active[ti]
+            let missed = frame - t.lastObservedFrame
             if missed <= config.extendFrames {
-                let grown = t.predicted(at: frame).padded(by: extensionGrowth * Double(missed))
+                let grown = t.filter.box.padded(by: extensionGrowth * Double(missed))
                 current.boxes.append(TrackedBox(trackID: t.id, objectClass: t.objectClass, box: grown, score: t.lastScore, source: .extended))
             }
-            if missed <= config.maxGap { survivors.append(t) }
         }
-        active = survivors
+        active.removeAll { t in
+            frame - t.lastDetectedFrame > config.maxGap
+                || (t.hits < config.minHits && frame - t.lastDetectedFrame > config.extendFrames)
+        }
 
-        // New tracks, extended backwards over frames still held.
-        for (di, d) in detections.enumerated() where !detTaken.contains(di) {
-            let t = Track(id: nextID, objectClass: d.objectClass, lastBox: d.box, lastScore: d.score, lastFrame: frame)
+        // New tracks from confident detections nobody claimed.
+        for di in strong where !usedDetections.contains(di) {
+            let d = detections[di]
+            let t = Track(id: nextID, objectClass: d.objectClass, filter: BoxKalman(d.box), lastDetection: d.box,
+                          lastDetectedFrame: frame, lastScore: d.score, lastObserved: d.box, lastObservedFrame: frame, firstFrame: frame)
             nextID += 1
             active.append(t)
             current.boxes.append(TrackedBox(trackID: t.id, objectClass: t.objectClass, box: d.box, score: d.score, source: .detected))
-            for back in 1...max(1, config.extendFrames) where back <= config.extendFrames {
-                guard let slot = slotIndex(frame - back) else { break }
-                let grown = d.box.padded(by: extensionGrowth * Double(back))
-                pending[slot].boxes.append(TrackedBox(trackID: t.id, objectClass: t.objectClass, box: grown, score: d.score, source: .extended))
-            }
+            if config.minHits <= 1 { extendBackwards(t, image: image) } else { extendBackwardsStatic(t) }
         }
 
-        pending.append(current)
+        pending.append(Slot(boxes: current, image: config.flow ? image : nil))
+        previousImage = image
         let releaseCount = max(0, pending.count - windowLength - 1)
-        let released = Array(pending.prefix(releaseCount))
+        let released = pending.prefix(releaseCount).map(\.boxes)
         pending.removeFirst(releaseCount)
         return released
     }
 
     /// Releases every frame still held (end of input).
     public func finish() -> [FrameBoxes] {
-        let released = pending
+        let released = pending.map(\.boxes)
         pending.removeAll()
         active.removeAll()
+        previousImage = nil
         return released
     }
 
+    /// Greedy association, best IoU first, ties broken by index so results are deterministic.
+    private func associate(_ candidates: [Int], _ detections: [Detection], excluding taken: Set<Int>, minIoU: Double) -> [(Int, Int)] {
+        var pairs: [(iou: Double, track: Int, det: Int)] = []
+        for (ti, t) in active.enumerated() where !taken.contains(ti) {
+            let predicted = t.filter.box
+            for di in candidates where detections[di].objectClass == t.objectClass {
+                let iou = predicted.intersectionOverUnion(detections[di].box)
+                if iou >= minIoU { pairs.append((iou, ti, di)) }
+            }
+        }
+        pairs.sort { $0.iou != $1.iou ? $0.iou > $1.iou : ($0.track, $0.det) < ($1.track, $1.det) }
+        var trackTaken = Set<Int>(), detTaken = Set<Int>(), result: [(Int, Int)] = []
+        for p in pairs where !trackTaken.contains(p.track) && !detTaken.contains(p.det) {
+            trackTaken.insert(p.track)
+            detTaken.insert(p.det)
+            result.append((p.track, p.det))
+        }
+        return result
+    }
+
     private func slotIndex(_ frame: Int) -> Int? {
-        guard let first = pending.first?.frame else { return nil }
+        guard let first = pending.first?.boxes.frame else { return nil }
         let i = frame - first
         return i >= 0 && i < pending.count ? i : nil
     }
 
-    /// Replaces a track's extrapolated boxes between its last detection and `frame` with boxes
-    /// interpolated towards the new detection.
+    /// Covers the frames before a track's first detection that are still held: followed
+    /// backwards by optical flow where the grey images allow, else the first box, growing.
+    private func extendBackwards(_ t: Track, image: GrayImage?) {
+        guard config.extendFrames > 0 else { return }
+        var box = t.lastDetection
+        if t.firstFrame != lastPushed {
+            // Confirmed later than born: start from the first detection's frame.
+            guard let first = slotIndex(t.firstFrame),
+                  let b = pending[first].boxes.boxes.first(where: { $0.trackID == t.id && $0.source == .detected }) else {
+                extendBackwardsStatic(t)
+                return
+            }
+            box = b.box
+        }
+        var nextImage = t.firstFrame == lastPushed ? image : slotIndex(t.firstFrame).flatMap { pending[$0].image }
+        var followed = config.flow
+        for back in 1...config.extendFrames {
+            let f = t.firstFrame - back
+            guard let slot = slotIndex(f) else { break }
+            pending[slot].boxes.boxes.removeAll { $0.trackID == t.id && $0.source == .extended }
+            if followed, let later = nextImage, let earlier = pending[slot].image, let moved = flowTrack([box], from: later, to: earlier).first ?? nil {
+                box = moved
+                nextImage = earlier
+                pending[slot].boxes.boxes.append(TrackedBox(trackID: t.id, objectClass: t.objectClass, box: box.padded(by: flowGrowth * Double(back)),
+                                                            score: t.lastScore, source: .flow))
+            } else {
+                followed = false
+                pending[slot].boxes.boxes.append(TrackedBox(trackID: t.id, objectClass: t.objectClass, box: box.padded(by: extensionGrowth * Double(back)),
+                                                            score: t.lastScore, source: .extended))
+            }
+        }
+    }
+
+    /// Covers the frames before a new (unconfirmed) track's detection with its box, growing.
+    private func extendBackwardsStatic(_ t: Track) {
+        guard config.extendFrames > 0 else { return }
+        for back in 1...config.extendFrames {
+            guard let slot = slotIndex(t.firstFrame - back) else { break }
+            pending[slot].boxes.boxes.append(TrackedBox(trackID: t.id, objectClass: t.objectClass,
+                                                        box: t.lastDetection.padded(by: extensionGrowth * Double(back)),
+                                                        score: t.lastScore, source: .extended))
+        }
+    }
+
+    /// Fills the frames between a track's last detection and a new one at `frame`: boxes
+    /// interpolated between the two detections replace extrapolated ones; boxes optical flow
+    /// measured are kept too (both are redacted, in case one of them is off).
     private func fillGap(track t: Track, until frame: Int, with box: Box) {
-        guard frame - t.lastFrame > 1 else { return }
-        for f in (t.lastFrame + 1)..<frame {
+        guard frame - t.lastDetectedFrame > 1 else { return }
+        for f in (t.lastDetectedFrame + 1)..<frame {
             guard let slot = slotIndex(f) else { continue }
-            pending[slot].boxes.removeAll { $0.trackID == t.id }
-            let fraction = Double(f - t.lastFrame) / Double(frame - t.lastFrame)
-            let b = t.lastBox.interpolated(to: box, t: fraction)
-            pending[slot].boxes.append(TrackedBox(trackID: t.id, objectClass: t.objectClass, box: b, score: min(t.lastScore, 1), source: .interpolated))
+            pending[slot].boxes.boxes.removeAll { $0.trackID == t.id && $0.source == .extended }
+            let fraction = Double(f - t.lastDetectedFrame) / Double(frame - t.lastDetectedFrame)
+            let b = t.lastDetection.interpolated(to: box, t: fraction)
+            pending[slot].boxes.boxes.append(TrackedBox(trackID: t.id, objectClass: t.objectClass, box: b, score: t.lastScore, source: .interpolated))
         }
     }
 }
