@@ -45,7 +45,7 @@ struct Detect: ParsableCommand {
             let file = try Stages.detect(input: URL(fileURLWithPath: input), output: URL(fileURLWithPath: output), config: config,
                                          registry: registry) { progress.update($0, of: $1) }
             progress.finish()
-            let total = file.frames.reduce(0) { $0 + $1.detections.count }
+            let total = file.frames.reduce(0) { $0 + ($1.detections?.count ?? 0) }
             FileHandle.standardError.write(Data("\(output): \(file.frames.count) frames, \(total) detections\n".utf8))
         }
     }

@@ -13,7 +13,7 @@ struct Redact: ParsableCommand {
             70 detector/encoder failure; 73 cannot create output.
             """,
         version: redactVersion,
-        subcommands: [Run.self, Probe.self, Detect.self, Track.self, Render.self, Mux.self, Keygen.self, Sign.self, Verify.self]
+        subcommands: [Run.self, Probe.self, Detect.self, Track.self, Render.self, Mux.self, Keygen.self, Sign.self, Verify.self, Eval.self]
     )
 }
 
@@ -44,6 +44,7 @@ struct ModelOptions: ParsableArguments {
 struct DetectorOptions: ParsableArguments {
     @Option(help: "Minimum face score (0-1].") var threshold: Double?
     @Option(name: .customLong("input-size"), help: "Detector input: longer side in pixels (multiple of 32).") var inputSize: Int?
+    @Option(help: "Run the detector on every n-th frame (1-10).") var every: Int?
 
     func apply(to config: inout DetectorConfig) throws {
         if let t = threshold {
@@ -53,6 +54,10 @@ struct DetectorOptions: ParsableArguments {
         if let s = inputSize {
             guard s >= 128 && s <= 4096 && s % 32 == 0 else { throw RedactError.usage("--input-size must be a multiple of 32 in 128...4096") }
             config.inputSize = s
+        }
+        if let e = every {
+            guard (1...10).contains(e) else { throw RedactError.usage("--every must be in 1...10") }
+            config.every = e
         }
     }
 }

@@ -181,4 +181,32 @@ final class TrackerTests: XCTestCase {
             XCTAssertEqual(released, Array(0..<count).map { $0 + 1 })
         }
     }
+
+    // MARK: - Detector schedule (detector.every)
+
+    /// Frames the detector skipped (nil) are covered between detections and start no track.
+    func testSkippedFramesAreCoveredAndStartNoTrack() {
+        let t = OnlineTracker(config: config(maxGap: 6, extend: 2))
+        var out: [FrameBoxes] = []
+        for f in 1...21 {
+            let detected: [Detection]? = f % 3 == 1 ? [face(100 + 4 * Double(f), 50)] : nil
+            out += t.push(frame: f, detections: detected, image: nil)
+        }
+        out += t.finish()
+        XCTAssertEqual(out.map(\.frame), Array(1...21))
+        XCTAssertEqual(t.trackCount, 1, "skipped frames must not split or start tracks")
+        for f in 1...21 {
+            let b = boxes(out, frame: f)
+            XCTAssertEqual(b.count, 1, "frame \(f): \(b)")
+            if f % 3 == 1 {
+                XCTAssertEqual(b.first?.source, .detected, "frame \(f)")
+            } else if f < 19 {
+                // Between two detections: interpolated on the line between them.
+                XCTAssertEqual(b.first?.source, .interpolated, "frame \(f)")
+                XCTAssertEqual(b.first?.box.x ?? 0, 100 + 4 * Double(f), accuracy: 1e-9, "frame \(f)")
+            } else {
+                XCTAssertEqual(b.first?.source, .extended, "frame \(f): after the last detection")
+            }
+        }
+    }
 }

@@ -22,12 +22,15 @@ public struct DetectorConfig: Codable, Equatable, Sendable {
     public var inputSize: Int = 1280
     /// OpenCV DNN worker threads (0: OpenCV's default).
     public var threads: Int = 0
+    /// Run the detector on every n-th frame (1: every frame). Frames in between are covered by
+    /// the tracker (optical flow, interpolation between detections, extension).
+    public var every: Int = 1
 
     public init() {}
     enum CodingKeys: String, CodingKey {
         case model, threshold
         case inputSize = "input_size"
-        case threads
+        case threads, every
     }
 }
 

@@ -64,6 +64,15 @@ final class CenterFaceDetector {
 
     /// Faces in one frame, in display coordinates, sorted by score (highest first).
     func detect(_ frame: VideoFrame, geometry: FrameGeometry) throws -> [Detection] {
+        let img = try prepare(frame, geometry: geometry)
+        try forward(img, frame: frame.number)
+        return decode(img)
+    }
+
+    /// Scales the frame into the detector image without running the network (frames the
+    /// schedule skips still need it for optical flow).
+    @discardableResult
+    func prepare(_ frame: VideoFrame, geometry: FrameGeometry) throws -> DetectorImage {
         if image == nil || image!.geometry != geometry {
             image = DetectorImage(geometry: geometry, longSide: longSide, path: path)
             let cells = (image!.inputWidth / 4) * (image!.inputHeight / 4)
@@ -72,8 +81,7 @@ final class CenterFaceDetector {
         }
         let img = image!
         try img.load(frame)
-        try forward(img, frame: frame.number)
-        return decode(img)
+        return img
     }
 
     private func forward(_ img: DetectorImage, frame: Int) throws {

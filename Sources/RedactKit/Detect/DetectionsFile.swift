@@ -4,7 +4,8 @@ import Foundation
 public struct FrameDetections: Codable, Equatable, Sendable {
     public var frame: Int
     public var pts: Int64
-    public var detections: [Detection]
+    /// nil (key absent): the detector did not run on this frame (see detector.every).
+    public var detections: [Detection]?
 }
 
 /// detections.json: what `redact detect` writes and `redact track` reads.

@@ -52,7 +52,7 @@ public enum ManifestLoader {
     static let topLevelKeys = ["version", "defaults", "signing_key", "jobs"]
     static let sectionKeys = ["detector", "tracker", "render"]
     static let jobKeys = ["id", "input", "output", "input_sha256", "detector", "tracker", "render"]
-    static let detectorKeys = ["model", "threshold", "input_size", "threads"]
+    static let detectorKeys = ["model", "threshold", "input_size", "threads", "every"]
     static let trackerKeys = ["iou_threshold", "max_gap", "extend_frames", "low_score", "min_hits", "flow"]
     static let renderKeys = ["style", "padding", "crf", "preset", "keep_audio"]
 
@@ -418,6 +418,7 @@ struct ManifestValidator {
             case "threshold": d.threshold = try number(m.value, at: p, lower: 0, upper: 1, lowerExclusive: true)
             case "input_size": d.inputSize = try integer(m.value, at: p, in: 128...4096, multipleOf: 32)
             case "threads": d.threads = try integer(m.value, at: p, in: 0...64)
+            case "every": d.every = try integer(m.value, at: p, in: 1...10)
             default: break
             }
         }

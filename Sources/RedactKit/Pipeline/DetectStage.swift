@@ -7,6 +7,7 @@ final class DetectStage {
     private let path: String
 
     private let makeFlowImages: Bool
+    private let every: Int
 
     init(model: VerifiedModel, config: DetectorConfig, tracker: TrackerConfig, geometry: FrameGeometry, path: String) throws {
         OpenCVThreads.set(config.threads)
@@ -14,6 +15,7 @@ final class DetectStage {
         self.geometry = geometry
         self.path = path
         makeFlowImages = tracker.flow
+        every = max(1, config.every)
     }
 
     func run(from input: BoundedQueue<MediaItem>, into output: BoundedQueue<MediaItem>) {
@@ -21,7 +23,12 @@ final class DetectStage {
             switch item {
             case .video(let work):
                 do {
-                    work.detections = try detector.detect(work.frame, geometry: geometry)
+                    // Frame 1 is always detected; then every `every`-th frame.
+                    if (work.frame.number - 1) % every == 0 {
+                        work.detections = try detector.detect(work.frame, geometry: geometry)
+                    } else if makeFlowImages {
+                        try detector.prepare(work.frame, geometry: geometry)
+                    }
                     if makeFlowImages, let image = detector.lastImage {
                         work.gray = try GrayImage.fromDetectorImage(image, path: path, frame: work.frame.number)
                     }

@@ -8,11 +8,7 @@ protocol BoxProvider: AnyObject {
     func finish() -> [FrameBoxes]
 }
 
-extension OnlineTracker: BoxProvider {
-    func push(frame: Int, detections: [Detection]?, image: GrayImage?) -> [FrameBoxes] {
-        push(frame: frame, detections: detections ?? [], image: image)
-    }
-}
+extension OnlineTracker: BoxProvider {}
 
 /// Boxes read from a tracks.json: every frame is final as soon as it arrives.
 final class PrecomputedBoxes: BoxProvider {

@@ -96,9 +96,13 @@ public final class OnlineTracker {
         push(frame: frame, detections: detections, image: nil)
     }
 
-    func push(frame: Int, detections: [Detection], image: GrayImage?) -> [FrameBoxes] {
+    /// `detections == nil`: the detector did not run on this frame (a skipped frame is no
+    /// evidence that an object left): tracks are only followed and extended.
+    func push(frame: Int, detections found: [Detection]?, image: GrayImage?) -> [FrameBoxes] {
         precondition(frame == lastPushed + 1, "frames must be pushed in order")
         lastPushed = frame
+        let detectorRan = found != nil
+        let detections = found ?? []
         var current = FrameBoxes(frame: frame, boxes: [])
         for i in active.indices { active[i].filter.predict() }
 
@@ -130,7 +134,8 @@ public final class OnlineTracker {
         var lost = active.indices.filter { !matchedTracks.contains($0) }
         if config.flow, let previous = previousImage, let image {
             let followable = lost.filter {
-                active[$0].hits >= config.minHits && active[$0].lastObservedFrame == frame - 1 && frame - active[$0].lastDetectedFrame <= config.maxGap
+                (active[$0].hits >= config.minHits || !detectorRan) && active[$0].lastObservedFrame == frame - 1
+                    && frame - active[$0].lastDetectedFrame <= config.maxGap
             }
             let moved = flowTrack(followable.map { active[$0].lastObserved }, from: previous, to: image)
             for (k, ti) in followable.enumerated() {
