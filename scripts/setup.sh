@@ -73,4 +73,6 @@ if [ ! -f "$FACES/.complete" ]; then
   touch "$FACES/.complete"
   rm -rf "$CACHE/dlib"
 fi
+# --- optional plate/text model (PP-OCRv4 text detector, converted for OpenCV 4.6) -----
+"$ROOT/scripts/setup-plate-model.sh"
 log "ready"

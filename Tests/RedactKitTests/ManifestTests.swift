@@ -200,7 +200,7 @@ final class ManifestTests: XCTestCase {
     func testUnknownKeyInDefaultsRender() {
         assertBadJSON(manifest(jobs: job(0), extra: #""defaults": {"render": {"crf": 20, "colour": "black"}},"#),
                       "$.defaults.render.colour",
-                      detailContains: "unknown key (expected one of: crf, keep_audio, padding, preset, style)")
+                      detailContains: "unknown key (expected one of: crf, keep_audio, padding, plate_padding, preset, style)")
     }
 
     func testUnknownSectionInDefaults() {
@@ -215,7 +215,7 @@ final class ManifestTests: XCTestCase {
 
     func testUnknownKeyInJobRenderMatchesDocumentedMessage() {
         let detail = assertBadJSON(manifest(jobs: job(0, #""render": {"colour": "red"}"#)), "$.jobs[0].render.colour")
-        XCTAssertEqual(detail, "unknown key (expected one of: crf, keep_audio, padding, preset, style)")
+        XCTAssertEqual(detail, "unknown key (expected one of: crf, keep_audio, padding, plate_padding, preset, style)")
     }
 
     func testUnknownKeysInDetectorAndTracker() {
@@ -301,6 +301,10 @@ final class ManifestTests: XCTestCase {
             ("tracker", #""extend_frames": 301"#, "extend_frames"),
             ("render", #""padding": -0.1"#, "padding"),
             ("render", #""padding": 2.5"#, "padding"),
+            ("render", #""plate_padding": -0.1"#, "plate_padding"),
+            ("render", #""plate_padding": 2.5"#, "plate_padding"),
+            ("detector", #""plate_threshold": 0"#, "plate_threshold"),
+            ("detector", #""plate_threshold": 1.5"#, "plate_threshold"),
             ("render", #""crf": 52"#, "crf"),
             ("render", #""crf": -1"#, "crf"),
             ("render", #""crf": 100000000000000000000000"#, "crf"),
@@ -331,6 +335,28 @@ final class ManifestTests: XCTestCase {
         XCTAssertEqual(m.jobs[0].config.render.style, .blur)
         XCTAssertEqual(m.jobs[1].config.detector.inputSize, 128)
         XCTAssertEqual(m.jobs[1].config.render.padding, 2)
+    }
+
+    func testClassesSelectsPlatesPerJob() throws {
+        let m = try parse(manifest(jobs: job(0, #""detector": {"classes": ["face", "plate"], "plate_threshold": 0.6}, "render": {"plate_padding": 0.5}"#)
+                                   + "," + job(1)))
+        XCTAssertEqual(m.jobs[0].config.detector.classes, [.face, .plate])
+        XCTAssertEqual(m.jobs[0].config.detector.plateThreshold, 0.6)
+        XCTAssertEqual(m.jobs[0].config.render.platePadding, 0.5)
+        XCTAssertEqual(m.jobs[1].config.detector.classes, [.face])
+        let plates = try parse(manifest(jobs: job(0, #""detector": {"classes": ["plate"]}"#)))
+        XCTAssertEqual(plates.jobs[0].config.detector.classes, [.plate])
+    }
+
+    func testBadClassesRejected() {
+        assertBadJSON(manifest(jobs: job(0, #""detector": {"classes": []}"#)), "$.jobs[0].detector.classes",
+                      detailContains: "non-empty array")
+        assertBadJSON(manifest(jobs: job(0, #""detector": {"classes": "face"}"#)), "$.jobs[0].detector.classes")
+        assertBadJSON(manifest(jobs: job(0, #""detector": {"classes": ["face", "car"]}"#)), "$.jobs[0].detector.classes[1]",
+                      detailContains: #"expected "face" or "plate""#)
+        assertBadJSON(manifest(jobs: job(0, #""detector": {"classes": ["plate", "plate"]}"#)), "$.jobs[0].detector.classes[1]",
+                      detailContains: "duplicate class")
+        assertBadJSON(manifest(jobs: job(0, #""detector": {"classes": [1]}"#)), "$.jobs[0].detector.classes[0]")
     }
 
     // MARK: Jobs

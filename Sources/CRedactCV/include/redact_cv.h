@@ -68,6 +68,27 @@ int rcv_flow_track_boxes(const uint8_t *prev, const uint8_t *next, int width, in
                          const float *boxes_in, int count, float *boxes_out, uint8_t *ok,
                          char *err, size_t err_len);
 
+/// Like rcv_net_forward for one output, with input normalisation: the network sees
+/// (byte - mean) * scale for every channel (e.g. scale 1/127.5, mean 127.5 for [-1, 1]).
+int rcv_net_forward_normalized(rcv_net *net,
+                               const uint8_t *pixels, int width, int height, int stride,
+                               double scale, double mean, const char *output_name,
+                               float *output, size_t output_capacity, size_t *output_count,
+                               char *err, size_t err_len);
+
+/// Boxes from a text probability map (DB post-processing): the top-left valid_width x
+/// valid_height region of the width x height float map (rows of `stride` floats) is thresholded
+/// at bin_threshold, dilated 2x2, and split into contours; a contour whose bounding box has a
+/// side under min_side or whose mean probability is under box_threshold is dropped; the others
+/// are grown by area * unclip_ratio / perimeter of their minimum-area rectangle, clipped to the
+/// valid region. Up to `capacity` boxes (x, y, w, h, score: 5 floats each, map pixels) are
+/// written, best score first; *count receives how many.
+int rcv_prob_map_boxes(const float *prob, int width, int height, int stride,
+                       int valid_width, int valid_height,
+                       double bin_threshold, double box_threshold, double unclip_ratio, double min_side,
+                       float *boxes, int capacity, int *count,
+                       char *err, size_t err_len);
+
 #ifdef __cplusplus
 }
 #endif

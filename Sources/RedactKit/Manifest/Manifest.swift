@@ -52,9 +52,9 @@ public enum ManifestLoader {
     static let topLevelKeys = ["version", "defaults", "signing_key", "jobs"]
     static let sectionKeys = ["detector", "tracker", "render"]
     static let jobKeys = ["id", "input", "output", "input_sha256", "detector", "tracker", "render"]
-    static let detectorKeys = ["model", "threshold", "input_size", "threads", "every"]
+    static let detectorKeys = ["model", "classes", "threshold", "plate_threshold", "input_size", "threads", "every"]
     static let trackerKeys = ["iou_threshold", "max_gap", "extend_frames", "low_score", "min_hits", "flow"]
-    static let renderKeys = ["style", "padding", "crf", "preset", "keep_audio"]
+    static let renderKeys = ["style", "padding", "plate_padding", "crf", "preset", "keep_audio"]
 
     // MARK: Public API
 
@@ -415,13 +415,34 @@ struct ManifestValidator {
             let p = ManifestValidator.child(jp, m.key)
             switch m.key {
             case "model": d.model = try oneOf(m.value, at: p, ManifestLoader.supportedModels)
+            case "classes": d.classes = try classes(m.value, at: p)
             case "threshold": d.threshold = try number(m.value, at: p, lower: 0, upper: 1, lowerExclusive: true)
+            case "plate_threshold": d.plateThreshold = try number(m.value, at: p, lower: 0, upper: 1, lowerExclusive: true)
             case "input_size": d.inputSize = try integer(m.value, at: p, in: 128...4096, multipleOf: 32)
             case "threads": d.threads = try integer(m.value, at: p, in: 0...64)
             case "every": d.every = try integer(m.value, at: p, in: 1...10)
             default: break
             }
         }
+    }
+
+    /// A non-empty array of distinct class names ("face", "plate").
+    func classes(_ value: StrictJSONValue, at jp: String) throws -> [ObjectClass] {
+        let names = ObjectClass.allCases.map(\.rawValue)
+        let expected = "expected a non-empty array of distinct class names (" + names.map { "\"\($0)\"" }.joined(separator: ", ") + ")"
+        guard case .array(let elements) = value, !elements.isEmpty else {
+            throw fail(jp, "\(expected), found \(value.foundDescription)")
+        }
+        var result: [ObjectClass] = []
+        for (i, e) in elements.enumerated() {
+            let name = try oneOf(e, at: "\(jp)[\(i)]", names)
+            let c = ObjectClass(rawValue: name)!
+            guard !result.contains(c) else {
+                throw fail("\(jp)[\(i)]", "duplicate class \(StrictJSON.quoted(name))")
+            }
+            result.append(c)
+        }
+        return result
     }
 
     func applyTracker(_ value: StrictJSONValue, at jp: String, to t: inout TrackerConfig) throws {
@@ -451,6 +472,7 @@ struct ManifestValidator {
                 let s = try oneOf(m.value, at: p, RedactionStyle.allCases.map(\.rawValue))
                 r.style = RedactionStyle(rawValue: s)!
             case "padding": r.padding = try number(m.value, at: p, lower: 0, upper: 2, lowerExclusive: false)
+            case "plate_padding": r.platePadding = try number(m.value, at: p, lower: 0, upper: 2, lowerExclusive: false)
             case "crf": r.crf = try integer(m.value, at: p, in: 0...51)
             case "preset": r.preset = try oneOf(m.value, at: p, ManifestLoader.x264Presets)
             case "keep_audio": r.keepAudio = try bool(m.value, at: p)

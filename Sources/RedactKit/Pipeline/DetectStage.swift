@@ -12,7 +12,17 @@ final class DetectStage {
 
     init(model: VerifiedModel, config: DetectorConfig, tracker: TrackerConfig, geometry: FrameGeometry, path: String) throws {
         OpenCVThreads.set(config.threads)
-        detectors = [try CenterFaceDetector(model: model, minimumScore: min(config.threshold, tracker.lowScore), inputPath: path)]
+        var built: [ObjectDetector] = []
+        if config.classes.contains(.face) {
+            built.append(try CenterFaceDetector(model: model, minimumScore: min(config.threshold, tracker.lowScore), inputPath: path))
+        }
+        if config.classes.contains(.plate) {
+            // The plate model sits in the same registry as the face model; verified (SHA-256) before use.
+            let registry = try ModelRegistry(directory: model.url.deletingLastPathComponent())
+            let plateModel = try registry.model(TextPlateDetector.modelID)
+            built.append(try TextPlateDetector(model: plateModel, threshold: config.plateThreshold, inputPath: path))
+        }
+        detectors = built
         image = DetectorImage(geometry: geometry, longSide: config.inputSize, path: path)
         self.path = path
         makeFlowImages = tracker.flow

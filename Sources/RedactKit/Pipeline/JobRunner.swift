@@ -51,6 +51,9 @@ public final class JobRunner: @unchecked Sendable {
             throw RedactError.inputHashMismatch(path: inputPath, expected: expected, actual: inputHash)
         }
         let model = try registry.model(job.config.detector.model)
+        // Every model the job uses is verified now and named in the receipt.
+        var usedModels = [model]
+        if job.config.detector.classes.contains(.plate) { usedModels.append(try registry.model(TextPlateDetector.modelID)) }
 
         let temporary = AtomicFile.temporaryURL(for: job.output)
         defer { try? FileManager.default.removeItem(at: temporary) }
@@ -61,7 +64,7 @@ public final class JobRunner: @unchecked Sendable {
         try AtomicFile.commit(temporary: temporary, to: job.output)
         let receipt = try Receipts.sign(
             output: job.output, input: job.input,
-            predicate: ReceiptPredicateInput(models: [ReceiptPredicate.Model(id: model.id, sha256: model.sha256)], config: job.config,
+            predicate: ReceiptPredicateInput(models: usedModels.map { ReceiptPredicate.Model(id: $0.id, sha256: $0.sha256) }, config: job.config,
                                              counts: counts.counts, droppedStreams: counts.dropped),
             key: signingKey)
         let seconds = Date().timeIntervalSince(started)

@@ -7,12 +7,15 @@ import Foundation
 struct Redactor {
     let style: RedactionStyle
     let padding: Double
+    /// Padding of plate boxes (`padding` applies to faces).
+    var platePadding: Double? = nil
     let geometry: FrameGeometry
     let path: String
 
     /// Pixel rectangle in stored-picture luma coordinates, clipped to the frame; nil if empty.
-    func lumaRect(for display: Box) -> (x0: Int, y0: Int, x1: Int, y1: Int)? {
-        let b = geometry.storedBox(fromDisplay: display.padded(by: padding))
+    func lumaRect(for display: Box, objectClass: ObjectClass = .face) -> (x0: Int, y0: Int, x1: Int, y1: Int)? {
+        let p = objectClass == .plate ? (platePadding ?? padding) : padding
+        let b = geometry.storedBox(fromDisplay: display.padded(by: p))
         let x0 = max(0, Int(floor(b.x))), y0 = max(0, Int(floor(b.y)))
         let x1 = min(geometry.storedWidth, Int(ceil(b.maxX))), y1 = min(geometry.storedHeight, Int(ceil(b.maxY)))
         return x1 > x0 && y1 > y0 ? (x0, y0, x1, y1) : nil
@@ -22,7 +25,7 @@ struct Redactor {
     func apply(_ boxes: [TrackedBox], to frame: UnsafeMutablePointer<AVFrame>, frameNumber: Int, fullRange: Bool) throws -> Int {
         var painted = 0
         for tracked in boxes {
-            guard let r = lumaRect(for: tracked.box) else { continue }
+            guard let r = lumaRect(for: tracked.box, objectClass: tracked.objectClass) else { continue }
             painted += 1
             // Chroma rectangle covers every chroma sample touching a redacted luma sample.
             let c = (x0: r.x0 / 2, y0: r.y0 / 2, x1: (r.x1 + 1) / 2, y1: (r.y1 + 1) / 2)

@@ -53,7 +53,7 @@ final class RenderStage {
         self.boxes = boxes
         self.progress = progress
         muxer = try OutputMuxer(writePath: writePath, reportPath: reportPath)
-        redactor = Redactor(style: config.style, padding: config.padding, geometry: layout.geometry, path: reportPath)
+        redactor = Redactor(style: config.style, padding: config.padding, platePadding: config.platePadding, geometry: layout.geometry, path: reportPath)
     }
 
     deinit { sws_freeContext(converter) }
