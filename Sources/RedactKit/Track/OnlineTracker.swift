@@ -77,6 +77,8 @@ public final class OnlineTracker {
     /// Growth of boxes that are extrapolated (extended), per frame, as a fraction of the box
     /// size per side: the longer since the object was seen, the less sure where it is.
     private let extensionGrowth = 0.05
+    /// Extrapolated boxes stop growing at this fraction per side.
+    private let maxExtensionGrowth = 0.3
     /// Growth of flow-followed boxes per frame since the last detection (flow drifts slowly).
     private let flowGrowth = 0.02
     /// IoU a weak detection needs with a track's prediction (stricter than for confident ones).
@@ -154,7 +156,7 @@ public final class OnlineTracker {
             let t = active[ti]
             let missed = frame - t.lastObservedFrame
             if missed <= config.extendFrames {
-                let grown = t.filter.box.padded(by: extensionGrowth * Double(missed))
+                let grown = t.filter.box.padded(by: min(maxExtensionGrowth, extensionGrowth * Double(missed)))
                 current.boxes.append(TrackedBox(trackID: t.id, objectClass: t.objectClass, box: grown, score: t.lastScore, source: .extended))
             }
         }
@@ -244,7 +246,7 @@ public final class OnlineTracker {
                                                             score: t.lastScore, source: .flow))
             } else {
                 followed = false
-                pending[slot].boxes.boxes.append(TrackedBox(trackID: t.id, objectClass: t.objectClass, box: box.padded(by: extensionGrowth * Double(back)),
+                pending[slot].boxes.boxes.append(TrackedBox(trackID: t.id, objectClass: t.objectClass, box: box.padded(by: min(maxExtensionGrowth, extensionGrowth * Double(back))),
                                                             score: t.lastScore, source: .extended))
             }
         }
@@ -256,7 +258,7 @@ public final class OnlineTracker {
         for back in 1...config.extendFrames {
             guard let slot = slotIndex(t.firstFrame - back) else { break }
             pending[slot].boxes.boxes.append(TrackedBox(trackID: t.id, objectClass: t.objectClass,
-                                                        box: t.lastDetection.padded(by: extensionGrowth * Double(back)),
+                                                        box: t.lastDetection.padded(by: min(maxExtensionGrowth, extensionGrowth * Double(back))),
                                                         score: t.lastScore, source: .extended))
         }
     }
