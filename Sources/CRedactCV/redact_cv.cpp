@@ -1,5 +1,6 @@
 // OpenCV behind the C header redact_cv.h. Every entry point catches everything.
 #include "redact_cv.h"
+#include "redact_cv_internal.hpp"
 
 #include <opencv2/core.hpp>
 #include <opencv2/dnn.hpp>
@@ -13,35 +14,8 @@
 #include <exception>
 #include <string>
 
-struct rcv_net {
-    cv::dnn::Net net;
-};
-
-namespace {
-void write_error(char *err, size_t err_len, const std::string &message) {
-    if (err == nullptr || err_len == 0) return;
-    size_t n = message.size() < err_len - 1 ? message.size() : err_len - 1;
-    std::memcpy(err, message.data(), n);
-    err[n] = '\0';
-}
-
-// Runs body, turning any exception into an error code and message.
-template <typename Body>
-int guarded(char *err, size_t err_len, Body body) {
-    try {
-        return body();
-    } catch (const cv::Exception &e) {
-        write_error(err, err_len, std::string("OpenCV: ") + e.what());
-        return RCV_ERR_OPENCV;
-    } catch (const std::exception &e) {
-        write_error(err, err_len, e.what());
-        return RCV_ERR_UNKNOWN;
-    } catch (...) {
-        write_error(err, err_len, "unknown C++ exception");
-        return RCV_ERR_UNKNOWN;
-    }
-}
-}  // namespace
+using rcv_internal::guarded;
+using rcv_internal::write_error;
 
 extern "C" int rcv_net_open_onnx(const char *path, rcv_net **out, char *err, size_t err_len) {
     return guarded(err, err_len, [&]() -> int {

@@ -2,6 +2,7 @@
 // networks that expect (pixel - mean) * scale input, and the post-processing of a DB
 // (differentiable binarisation) probability map into boxes. Every entry point catches everything.
 #include "redact_cv.h"
+#include "redact_cv_internal.hpp"
 
 #include <opencv2/core.hpp>
 #include <opencv2/dnn.hpp>
@@ -15,44 +16,17 @@
 #include <string>
 #include <vector>
 
-// Same layout as in redact_cv.cpp (one definition: the struct is only declared in the header).
-struct rcv_net {
-    cv::dnn::Net net;
-};
-
-namespace {
-void text_write_error(char *err, size_t err_len, const std::string &message) {
-    if (err == nullptr || err_len == 0) return;
-    size_t n = message.size() < err_len - 1 ? message.size() : err_len - 1;
-    std::memcpy(err, message.data(), n);
-    err[n] = '\0';
-}
-
-template <typename Body>
-int text_guarded(char *err, size_t err_len, Body body) {
-    try {
-        return body();
-    } catch (const cv::Exception &e) {
-        text_write_error(err, err_len, std::string("OpenCV: ") + e.what());
-        return RCV_ERR_OPENCV;
-    } catch (const std::exception &e) {
-        text_write_error(err, err_len, e.what());
-        return RCV_ERR_UNKNOWN;
-    } catch (...) {
-        text_write_error(err, err_len, "unknown C++ exception");
-        return RCV_ERR_UNKNOWN;
-    }
-}
-}  // namespace
+using rcv_internal::guarded;
+using rcv_internal::write_error;
 
 extern "C" int rcv_net_forward_normalized(rcv_net *net, const uint8_t *pixels, int width, int height, int stride,
                                           double scale, double mean, const char *output_name, float *output,
                                           size_t output_capacity, size_t *output_count, char *err,
                                           size_t err_len) {
-    return text_guarded(err, err_len, [&]() -> int {
+    return guarded(err, err_len, [&]() -> int {
         if (net == nullptr || pixels == nullptr || width <= 0 || height <= 0 || stride < width * 3 ||
             output_name == nullptr || output == nullptr || output_count == nullptr) {
-            text_write_error(err, err_len, "invalid argument to rcv_net_forward_normalized");
+            write_error(err, err_len, "invalid argument to rcv_net_forward_normalized");
             return RCV_ERR_ARGUMENT;
         }
         cv::Mat image(height, width, CV_8UC3, const_cast<uint8_t *>(pixels), static_cast<size_t>(stride));
@@ -65,7 +39,7 @@ extern "C" int rcv_net_forward_normalized(rcv_net *net, const uint8_t *pixels, i
         size_t count = result.total();
         *output_count = count;
         if (count > output_capacity) {
-            text_write_error(err, err_len, std::string("output buffer too small for ") + output_name);
+            write_error(err, err_len, std::string("output buffer too small for ") + output_name);
             return RCV_ERR_ARGUMENT;
         }
         std::memcpy(output, result.ptr<float>(), count * sizeof(float));
@@ -77,11 +51,11 @@ extern "C" int rcv_prob_map_boxes(const float *prob, int width, int height, int 
                                   int valid_height, double bin_threshold, double box_threshold, double unclip_ratio,
                                   double min_side, float *boxes, int capacity, int *count, char *err,
                                   size_t err_len) {
-    return text_guarded(err, err_len, [&]() -> int {
+    return guarded(err, err_len, [&]() -> int {
         if (prob == nullptr || width <= 0 || height <= 0 || stride < width || valid_width <= 0 ||
             valid_height <= 0 || valid_width > width || valid_height > height || count == nullptr ||
             capacity < 0 || (capacity > 0 && boxes == nullptr)) {
-            text_write_error(err, err_len, "invalid argument to rcv_prob_map_boxes");
+            write_error(err, err_len, "invalid argument to rcv_prob_map_boxes");
             return RCV_ERR_ARGUMENT;
         }
         *count = 0;
