@@ -46,7 +46,9 @@ public final class JobRunner: @unchecked Sendable {
         let inputPath = job.input.path
         try OutputPolicy.check(input: job.input, output: job.output)
         guard FileManager.default.isReadableFile(atPath: inputPath) else { throw RedactError.inputNotFound(path: inputPath) }
-        let inputHash = try FileDigest.sha256(of: job.input)
+        // Hashed once, before any work: checked against the manifest and recorded in the receipt.
+        let inputDigest = try FileDigest.sha256AndSize(of: job.input)
+        let inputHash = inputDigest.sha256
         if let expected = job.expectedInputSHA256, expected.lowercased() != inputHash {
             throw RedactError.inputHashMismatch(path: inputPath, expected: expected, actual: inputHash)
         }
@@ -61,12 +63,19 @@ public final class JobRunner: @unchecked Sendable {
                                      model: model, boxes: nil) { done, expected in
             progress(JobProgress(jobID: job.id, framesDone: done, framesExpected: expected))
         }
-        try AtomicFile.commit(temporary: temporary, to: job.output)
+        // Signed before the output is renamed into place: a job that cannot sign leaves nothing at
+        // its output path, and an output at its final path always has its receipt beside it.
         let receipt = try Receipts.sign(
-            output: job.output, input: job.input,
+            output: job.output, input: job.input, inputDigest: inputDigest, outputContents: temporary,
             predicate: ReceiptPredicateInput(models: usedModels.map { ReceiptPredicate.Model(id: $0.id, sha256: $0.sha256) }, config: job.config,
                                              counts: counts.counts, droppedStreams: counts.dropped),
             key: signingKey)
+        do {
+            try AtomicFile.commit(temporary: temporary, to: job.output)
+        } catch {
+            try? FileManager.default.removeItem(at: receipt)
+            throw error
+        }
         let seconds = Date().timeIntervalSince(started)
         return JobResult(id: job.id, input: inputPath, output: job.output.path, receipt: receipt.path, inputSHA256: inputHash,
                          counts: counts.counts, seconds: seconds, framesPerSecond: Double(counts.counts.frames) / max(seconds, 1e-9))

@@ -164,11 +164,16 @@ public enum Receipts {
     }
 
     /// Hashes `output` and `input`, builds and signs the statement, writes the receipt atomically
-    /// beside the output (replacing an older one) and returns its URL.
+    /// beside the output (replacing an older one) and returns its URL. `inputDigest`: the input's
+    /// SHA-256 and size when the caller already hashed it (the input is not read again).
+    /// `outputContents`: where the output's bytes are now, when they are not yet at `output`
+    /// (a temporary file renamed into place after signing); the receipt names `output`.
     @discardableResult
-    public static func sign(output: URL, input: URL, predicate partial: ReceiptPredicateInput, key: SigningKey) throws -> URL {
-        let out = try FileDigest.sha256AndSize(of: output)
-        let inp = try FileDigest.sha256AndSize(of: input)
+    public static func sign(output: URL, input: URL, inputDigest: (sha256: String, size: Int)? = nil,
+                            outputContents: URL? = nil,
+                            predicate partial: ReceiptPredicateInput, key: SigningKey) throws -> URL {
+        let out = try FileDigest.sha256AndSize(of: outputContents ?? output)
+        let inp = try inputDigest ?? FileDigest.sha256AndSize(of: input)
         let publicKey = key.publicKey
         let predicate = ReceiptPredicate(
             tool: .init(name: "redact", version: partial.toolVersion),
