@@ -21,6 +21,7 @@ struct Eval: ParsableCommand {
     @Option(name: .customLong("class"), help: "Class the gates apply to: face, plate (any GT class) or all.") var objectClass = "all"
     @Option(name: .customLong("over-stride"), help: "Test over-redaction on every Nth frame (0: skip it).") var overStride = 1
     @Option(help: "Tracks mode: padding per side applied to track boxes (default: render's).") var padding: Double?
+    @Option(help: "Tracks mode: outline of face redactions, ellipse or box (default: render's).") var shape: String?
 
     func run() throws {
         try reportingErrors {
@@ -40,12 +41,17 @@ struct Eval: ParsableCommand {
                 }
                 var options = TrackEvalOptions()
                 if let padding { options.padding = padding }
+                if let shape {
+                    guard let s = RedactionShape(rawValue: shape) else { throw RedactError.usage("--shape must be one of: ellipse, box") }
+                    options.shape = s
+                }
                 report = try Evaluation.evaluate(tracks: URL(fileURLWithPath: tracks), groundTruth: URL(fileURLWithPath: files[0]), options: options)
             } else {
                 guard files.count == 3 else {
                     throw RedactError.usage("expected ORIGINAL REDACTED GT.csv (or --tracks tracks.json GT.csv), got \(files.count) file(s)")
                 }
                 if padding != nil { throw RedactError.usage("--padding only applies with --tracks") }
+                if shape != nil { throw RedactError.usage("--shape only applies with --tracks") }
                 var options = PixelEvalOptions()
                 options.overRedactionStride = overStride
                 report = try Evaluation.evaluate(original: URL(fileURLWithPath: files[0]), redacted: URL(fileURLWithPath: files[1]),

@@ -268,6 +268,10 @@ final class EvalTests: XCTestCase {
         XCTAssertEqual(Evaluation.coverage(of: r, by: [Box(x: 0, y: 0, w: 30, h: 100)], raster: 20), 0.5, accuracy: 1e-9)
         XCTAssertEqual(Evaluation.coverage(of: r, by: [Box(x: 0, y: 0, w: 30, h: 100), Box(x: 30, y: 0, w: 30, h: 30)], raster: 20),
                        0.75, accuracy: 1e-9, "union, not sum")
+        // The ellipse inscribed in a square covers pi/4 of it.
+        let square = (x0: 0, y0: 0, x1: 40, y1: 40)
+        XCTAssertEqual(Evaluation.coverage(of: square, byShapes: [PaintedShape(rect: Box(x: 0, y: 0, w: 40, h: 40), ellipse: true)], raster: 40),
+                       Double.pi / 4, accuracy: 0.02)
     }
 
     // MARK: - Ground truth CSV

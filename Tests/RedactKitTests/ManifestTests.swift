@@ -200,7 +200,7 @@ final class ManifestTests: XCTestCase {
     func testUnknownKeyInDefaultsRender() {
         assertBadJSON(manifest(jobs: job(0), extra: #""defaults": {"render": {"crf": 20, "colour": "black"}},"#),
                       "$.defaults.render.colour",
-                      detailContains: "unknown key (expected one of: crf, keep_audio, padding, plate_padding, preset, style)")
+                      detailContains: "unknown key (expected one of: crf, keep_audio, padding, plate_padding, preset, shape, style)")
     }
 
     func testUnknownSectionInDefaults() {
@@ -215,7 +215,7 @@ final class ManifestTests: XCTestCase {
 
     func testUnknownKeyInJobRenderMatchesDocumentedMessage() {
         let detail = assertBadJSON(manifest(jobs: job(0, #""render": {"colour": "red"}"#)), "$.jobs[0].render.colour")
-        XCTAssertEqual(detail, "unknown key (expected one of: crf, keep_audio, padding, plate_padding, preset, style)")
+        XCTAssertEqual(detail, "unknown key (expected one of: crf, keep_audio, padding, plate_padding, preset, shape, style)")
     }
 
     func testUnknownKeysInDetectorAndTracker() {
@@ -269,6 +269,22 @@ final class ManifestTests: XCTestCase {
         assertBadJSON(manifest(jobs: job(0, #""detector": {"threshold": true}"#)), "$.jobs[0].detector.threshold")
     }
 
+    func testTracksShapeAndConfirmScore() throws {
+        let m = try parse(manifest(jobs: job(0, #""tracks": "side/t0.json", "render": {"shape": "box"}, "tracker": {"confirm_score": 0}"#)))
+        XCTAssertEqual(m.jobs[0].tracks?.lastPathComponent, "t0.json")
+        XCTAssertEqual(m.jobs[0].tracks?.deletingLastPathComponent().lastPathComponent, "side")
+        XCTAssertEqual(m.jobs[0].config.render.shape, .box)
+        XCTAssertEqual(m.jobs[0].config.tracker.confirmScore, 0)
+        let d = try parse(manifest(jobs: job(0)))
+        XCTAssertNil(d.jobs[0].tracks)
+        XCTAssertEqual(d.jobs[0].config.render.shape, .ellipse)
+        XCTAssertEqual(d.jobs[0].config.tracker.confirmScore, 0.5)
+        assertBadJSON(manifest(jobs: job(0, #""tracks": "t.txt""#)), "$.jobs[0].tracks", detailContains: "ending in .json")
+        assertBadJSON(manifest(jobs: job(0, #""tracks": 3"#)), "$.jobs[0].tracks")
+        assertBadJSON(manifest(jobs: job(0, #""tracks": "t.json""#) + "," + job(1, #""tracks": "t.json""#)), "$.jobs[1].tracks",
+                      detailContains: "duplicate tracks file")
+    }
+
     func testOtherWrongTypes() {
         assertBadJSON(#"[]"#, "$", detailContains: "found empty array")
         assertBadJSON(manifest(jobs: job(0), extra: #""defaults": [],"#), "$.defaults")
@@ -303,6 +319,9 @@ final class ManifestTests: XCTestCase {
             ("render", #""padding": 2.5"#, "padding"),
             ("render", #""plate_padding": -0.1"#, "plate_padding"),
             ("render", #""plate_padding": 2.5"#, "plate_padding"),
+            ("render", #""shape": "circle""#, "shape"),
+            ("tracker", #""confirm_score": 1.5"#, "confirm_score"),
+            ("tracker", #""confirm_score": -0.1"#, "confirm_score"),
             ("detector", #""plate_threshold": 0"#, "plate_threshold"),
             ("detector", #""plate_threshold": 1.5"#, "plate_threshold"),
             ("render", #""crf": 52"#, "crf"),

@@ -57,12 +57,15 @@ final class PipelineTests: XCTestCase {
     }
 
     @discardableResult
-    func runJob(_ clip: Fixtures.Clip, output name: String = "out.mp4", configure: (inout JobConfig) -> Void = { _ in }) throws -> (URL, JobResult) {
+    func runJob(_ clip: Fixtures.Clip, output name: String = "out.mp4", tracks: URL? = nil,
+                configure: (inout JobConfig) -> Void = { _ in }) throws -> (URL, JobResult) {
         var config = JobConfig()
         configure(&config)
         let output = dir.appendingPathComponent(name)
         let runner = JobRunner(registry: try Fixtures.registry(), signingKey: key)
-        let result = try runner.run(Fixtures.job(input: clip.url, output: output, config: config))
+        var job = Fixtures.job(input: clip.url, output: output, config: config)
+        job.tracks = tracks
+        let result = try runner.run(job)
         return (output, result)
     }
 
@@ -146,9 +149,22 @@ final class PipelineTests: XCTestCase {
 
     func testMovingFaceIsRedactedInEveryFrameAndEverythingElseIsKept() throws {
         let clip = try Self.mainClip()
-        let (output, result) = try runJob(clip)
+        let tracksURL = dir.appendingPathComponent("sidecar/tracks.json")
+        let (output, result) = try runJob(clip, tracks: tracksURL)
 
         try assertRedacted(clip, output: output)
+        // The job's tracks.json: made from this input, one entry per frame, and a box over the
+        // face's centre in every frame.
+        let tracks = try JSONDecoder().decode(TracksFile.self, from: Data(contentsOf: tracksURL))
+        XCTAssertEqual(tracks.input.sha256, try FileDigest.sha256(of: clip.url))
+        XCTAssertEqual(tracks.frameCount, clip.frameCount)
+        XCTAssertEqual(tracks.tracker, JobConfig().tracker)
+        let byFrame = tracks.boxesByFrame()
+        for (i, face) in clip.boxes.enumerated() {
+            let over = byFrame[i + 1]?.contains { $0.box.x <= face.centerX && $0.box.maxX >= face.centerX && $0.box.y <= face.centerY && $0.box.maxY >= face.centerY } ?? false
+            XCTAssertTrue(over, "frame \(i + 1): no box in tracks.json over the face centre")
+        }
+        XCTAssertGreaterThan(tracks.tracks.flatMap(\.boxes).filter { $0.source == .detected }.count, clip.frameCount / 2)
         try assertSameFrameTimes(clip.url, output)
         try assertSameAudio(clip.url, output, tracks: 1)
         XCTAssertEqual(result.counts.frames, clip.frameCount)
@@ -333,6 +349,7 @@ final class PipelineTests: XCTestCase {
         let output = dir.appendingPathComponent("gt.mp4")
         var config = RenderConfig()
         config.padding = 0.2
+        config.shape = .box
         let counts = try Stages.render(input: clip.url, tracks: try groundTruthTracks(clip), output: output, config: config)
         XCTAssertEqual(counts.frames, clip.frameCount)
         XCTAssertEqual(counts.redactedFrames, clip.frameCount)
@@ -358,6 +375,40 @@ final class PipelineTests: XCTestCase {
             for s in strips where s.x1 - s.x0 >= 4 && s.y1 - s.y0 >= 4 {
                 let d = Fixtures.meanAbsDiff(input.frames[i], out.frames[i], width: w, s)
                 if d > 5 { problems.append("frame \(i + 1): strip \(s) outside the padded box changed by \(fmt(d))") }
+            }
+        }
+        XCTAssertTrue(problems.isEmpty, "\(problems.count) problems:\n" + problems.prefix(8).joined(separator: "\n"))
+    }
+
+    /// The default face outline: the ellipse inscribed in the padded box is black; the box's
+    /// corners outside the ellipse keep the original picture.
+    func testEllipseFillsTheInscribedEllipseAndKeepsTheBoxCorners() throws {
+        let clip = try Self.mainClip()
+        let output = dir.appendingPathComponent("ellipse.mp4")
+        var config = RenderConfig()
+        config.padding = 0.2
+        XCTAssertEqual(config.shape, .ellipse, "the ellipse is the default")
+        try Stages.render(input: clip.url, tracks: try groundTruthTracks(clip), output: output, config: config)
+
+        let input = try Fixtures.grayFrames(clip.url), out = try Fixtures.grayFrames(output)
+        XCTAssertEqual(out.frames.count, input.frames.count)
+        let w = clip.width, h = clip.height
+        var problems: [String] = []
+        for i in 0..<min(input.frames.count, out.frames.count) {
+            let p = clip.boxes[i].padded(by: config.padding)
+            // The square inscribed in the ellipse (half-side = radius / sqrt 2), 2 px in: black.
+            let cx = p.x + p.w / 2, cy = p.y + p.h / 2, hx = p.w / 2 / 2.0.squareRoot() - 2, hy = p.h / 2 / 2.0.squareRoot() - 2
+            let inner = Fixtures.Rect(x0: Int(cx - hx), y0: Int(cy - hy), x1: Int(cx + hx), y1: Int(cy + hy))
+            let level = Fixtures.mean(out.frames[i], width: w, inner)
+            if level > 3 { problems.append("frame \(i + 1): inside the ellipse mean \(fmt(level)) (want black)") }
+            // A corner square of the box (a tenth of its size, 2 px in from the corner) lies
+            // outside the ellipse: unchanged within encoder noise.
+            let cw = Int(p.w / 10), ch = Int(p.h / 10)
+            let corners = [Fixtures.Rect(x0: Int(p.x) + 2, y0: Int(p.y) + 2, x1: Int(p.x) + 2 + cw, y1: Int(p.y) + 2 + ch),
+                           Fixtures.Rect(x0: Int(p.maxX) - 2 - cw, y0: Int(p.maxY) - 2 - ch, x1: Int(p.maxX) - 2, y1: Int(p.maxY) - 2)]
+            for c in corners where c.x0 >= 0 && c.y0 >= 0 && c.x1 <= w && c.y1 <= h && cw >= 3 && ch >= 3 {
+                let d = Fixtures.meanAbsDiff(input.frames[i], out.frames[i], width: w, c)
+                if d > 6 { problems.append("frame \(i + 1): corner \(c) outside the ellipse changed by \(fmt(d))") }
             }
         }
         XCTAssertTrue(problems.isEmpty, "\(problems.count) problems:\n" + problems.prefix(8).joined(separator: "\n"))

@@ -94,6 +94,51 @@ final class TrackerTests: XCTestCase {
         }
     }
 
+    /// A track of weak detections (never reaching `confirm_score`) is redacted where detected and
+    /// for two frames around, but not carried for `extend_frames`.
+    func testWeakTrackIsRedactedWhereDetectedButExtendedOnlyBriefly() {
+        var input = [[Detection]](repeating: [], count: 30)
+        for f in 10...14 { input[f - 1] = [face(200, 100, score: 0.3)] }
+        let out = track(input, config: config(maxGap: 8, extend: 5))
+        for f in 1...30 {
+            let b = boxes(out, frame: f)
+            switch f {
+            case 10...14: XCTAssertEqual(b.map(\.source), [.detected], "frame \(f)")
+            case 8...9, 15...16: XCTAssertEqual(b.map(\.source), [.extended], "frame \(f)")
+            default: XCTAssertEqual(b, [], "frame \(f): a weak track is not carried this far")
+            }
+        }
+    }
+
+    /// A track that starts weak and later scores above `confirm_score` gets the full backward
+    /// extension from its first detection, replacing the short one.
+    func testTrackConfirmedLaterIsExtendedBackwardsInFull() {
+        var input = [[Detection]](repeating: [], count: 30)
+        for f in 10...14 { input[f - 1] = [face(200, 100, score: f < 13 ? 0.3 : 0.9)] }
+        let out = track(input, config: config(maxGap: 8, extend: 5))
+        let id = boxes(out, frame: 10).first?.trackID
+        for f in 5...9 {
+            let b = boxes(out, frame: f)
+            XCTAssertEqual(b.map(\.source), [.extended], "frame \(f)")
+            XCTAssertEqual(b.first?.trackID, id)
+        }
+        XCTAssertEqual(boxes(out, frame: 4), [], "frame 4 is more than 5 frames before the first detection")
+        for f in 15...19 { XCTAssertEqual(boxes(out, frame: f).map(\.source), [.extended], "frame \(f)") }
+        XCTAssertEqual(boxes(out, frame: 20), [])
+    }
+
+    /// `confirm_score` 0 restores the earlier behaviour: every track with `min_hits` detections
+    /// is extended in full.
+    func testConfirmScoreZeroExtendsWeakTracksInFull() {
+        var input = [[Detection]](repeating: [], count: 30)
+        for f in 10...14 { input[f - 1] = [face(200, 100, score: 0.3)] }
+        var c = config(maxGap: 8, extend: 5)
+        c.confirmScore = 0
+        let out = track(input, config: c)
+        for f in 5...9 { XCTAssertEqual(boxes(out, frame: f).map(\.source), [.extended], "frame \(f)") }
+        for f in 15...19 { XCTAssertEqual(boxes(out, frame: f).map(\.source), [.extended], "frame \(f)") }
+    }
+
     func testTrackStartingInTheFirstFramesIsExtendedOnlyOverExistingFrames() {
         var input = [[Detection]](repeating: [], count: 12)
         input[2] = [face(10, 10)]  // frame 3

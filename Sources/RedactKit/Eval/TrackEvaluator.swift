@@ -4,6 +4,8 @@ import Foundation
 public struct TrackEvalOptions: Sendable {
     /// Growth of each track box per side before it counts, as `redact render` paints it.
     public var padding: Double = RenderConfig().padding
+    /// Outline of face redactions, as `redact render` paints them (plates are boxes).
+    public var shape: RedactionShape = RenderConfig().shape
     /// Share of the central 80 % of a ground-truth box the padded track boxes must cover.
     public var minCoverage: Double = 0.95
     /// Sample points per side of the raster laid over each tested ground-truth box.
@@ -32,10 +34,12 @@ extension Evaluation {
             throw RedactError.badJSON(path: tracks.path, jsonPath: "$.geometry", detail: "no picture size")
         }
         let frameCount = file.frameCount
-        var boxesByFrame: [Int: [Box]] = [:]
+        var boxesByFrame: [Int: [PaintedShape]] = [:]
         for t in file.tracks {
+            let ellipse = t.objectClass == .face && options.shape == .ellipse
             for b in t.boxes {
-                boxesByFrame[b.frame, default: []].append(Self.paintedRect(Box(x: b.x, y: b.y, w: b.w, h: b.h), padding: options.padding, width: W, height: H))
+                let rect = Self.paintedRect(Box(x: b.x, y: b.y, w: b.w, h: b.h), padding: options.padding, width: W, height: H)
+                boxesByFrame[b.frame, default: []].append(PaintedShape(rect: rect, ellipse: ellipse))
             }
         }
         var book = ScoreBook()
@@ -50,7 +54,7 @@ extension Evaluation {
                     pastEnd += 1
                     continue
                 }
-                let c = coverage(of: rect, by: boxes, raster: options.raster)
+                let c = coverage(of: rect, byShapes: boxes, raster: options.raster)
                 book.add(row, c >= options.minCoverage ? .redacted : .leaked)
             }
         }
@@ -76,7 +80,7 @@ extension Evaluation {
                 if let trackBoxes = boxesByFrame[frame], !trackBoxes.isEmpty {
                     for i in 0..<hit.count { hit[i] = false }
                     for b in trackBoxes {
-                        mark(&hit, nx: nx, ny: ny, cell: cell, x0: b.x, y0: b.y, x1: b.maxX, y1: b.maxY, value: true)
+                        markPainted(&hit, nx: nx, ny: ny, cell: cell, shape: b)
                     }
                     for i in 0..<hit.count where hit[i] && outside[i] { frameCovered += 1 }
                 }
@@ -85,7 +89,7 @@ extension Evaluation {
                 if frameTested > 0 && Double(frameCovered) / Double(frameTested) > 0.05 { framesOver5 += 1 }
             }
         }
-        var notes = ["tracks mode: an object-frame counts as redacted when padded track boxes (padding \(options.padding)) cover >= \(Int(options.minCoverage * 100)) % of the central 80 % of its box; nothing decoded",
+        var notes = ["tracks mode: an object-frame counts as redacted when padded track boxes (padding \(options.padding), faces painted as \(options.shape.rawValue)s) cover >= \(Int(options.minCoverage * 100)) % of the central 80 % of its box; nothing decoded",
                      "over-redaction is an estimate: share of the area outside dilated ground-truth boxes covered by padded track boxes"]
         if pastEnd > 0 { notes.append("\(pastEnd) visible object-frames are past tracks.json's frame_count (\(frameCount)): not scored") }
         var thresholds = EvalReport.Thresholds()
@@ -115,6 +119,10 @@ extension Evaluation {
     /// Share of a pixel rect covered by the union of boxes, on an n x n raster of sample points
     /// (the centres of an even grid over the rect).
     static func coverage(of r: (x0: Int, y0: Int, x1: Int, y1: Int), by boxes: [Box], raster n: Int) -> Double {
+        coverage(of: r, byShapes: boxes.map { PaintedShape(rect: $0, ellipse: false) }, raster: n)
+    }
+
+    static func coverage(of r: (x0: Int, y0: Int, x1: Int, y1: Int), byShapes boxes: [PaintedShape], raster n: Int) -> Double {
         guard !boxes.isEmpty else { return 0 }
         let w = Double(r.x1 - r.x0), h = Double(r.y1 - r.y0)
         let nx = max(1, min(n, r.x1 - r.x0)), ny = max(1, min(n, r.y1 - r.y0))
@@ -123,10 +131,26 @@ extension Evaluation {
             let y = Double(r.y0) + (Double(j) + 0.5) * h / Double(ny)
             for i in 0..<nx {
                 let x = Double(r.x0) + (Double(i) + 0.5) * w / Double(nx)
-                if boxes.contains(where: { x >= $0.x && x < $0.maxX && y >= $0.y && y < $0.maxY }) { inside += 1 }
+                if boxes.contains(where: { $0.contains(x: x, y: y) }) { inside += 1 }
             }
         }
         return Double(inside) / Double(nx * ny)
+    }
+
+    /// Sets the raster cells whose centre lies inside the painted shape.
+    private static func markPainted(_ grid: inout [Bool], nx: Int, ny: Int, cell: Int, shape: PaintedShape) {
+        let b = shape.rect
+        guard shape.ellipse else {
+            mark(&grid, nx: nx, ny: ny, cell: cell, x0: b.x, y0: b.y, x1: b.maxX, y1: b.maxY, value: true)
+            return
+        }
+        let c = Double(cell)
+        let i0 = max(0, Int(ceil(b.x / c - 0.5))), i1 = min(nx, Int(ceil(b.maxX / c - 0.5)))
+        let j0 = max(0, Int(ceil(b.y / c - 0.5))), j1 = min(ny, Int(ceil(b.maxY / c - 0.5)))
+        guard i0 < i1, j0 < j1 else { return }
+        for j in j0..<j1 {
+            for i in i0..<i1 where shape.contains(x: (Double(i) + 0.5) * c, y: (Double(j) + 0.5) * c) { grid[j * nx + i] = true }
+        }
     }
 
     /// Sets the raster cells whose centre lies in [x0, x1) x [y0, y1).
@@ -136,5 +160,18 @@ extension Evaluation {
         let j0 = max(0, Int(ceil(y0 / c - 0.5))), j1 = min(ny, Int(ceil(y1 / c - 0.5)))
         guard i0 < i1 && j0 < j1 else { return }
         for j in j0..<j1 { for i in i0..<i1 { grid[j * nx + i] = value } }
+    }
+}
+
+/// A painted region in display pixels: a box, or the ellipse inscribed in it.
+struct PaintedShape {
+    var rect: Box
+    var ellipse: Bool
+
+    func contains(x: Double, y: Double) -> Bool {
+        guard x >= rect.x && x < rect.maxX && y >= rect.y && y < rect.maxY else { return false }
+        guard ellipse else { return true }
+        let dx = (x - rect.centerX) / (rect.w / 2), dy = (y - rect.centerY) / (rect.h / 2)
+        return dx * dx + dy * dy <= 1
     }
 }

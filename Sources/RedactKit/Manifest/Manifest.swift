@@ -26,13 +26,17 @@ public struct ManifestJob: Equatable, Sendable {
     public var output: URL
     /// 64 lowercase hexadecimal characters when given.
     public var expectedInputSHA256: String?
+    /// Where the job keeps its tracks.json (every box painted, with its track id and source);
+    /// nil: not kept.
+    public var tracks: URL?
     public var config: JobConfig
 
-    public init(id: String, input: URL, output: URL, expectedInputSHA256: String?, config: JobConfig) {
+    public init(id: String, input: URL, output: URL, expectedInputSHA256: String?, tracks: URL? = nil, config: JobConfig) {
         self.id = id
         self.input = input
         self.output = output
         self.expectedInputSHA256 = expectedInputSHA256
+        self.tracks = tracks
         self.config = config
     }
 }
@@ -51,10 +55,10 @@ public enum ManifestLoader {
 
     static let topLevelKeys = ["version", "defaults", "signing_key", "jobs"]
     static let sectionKeys = ["detector", "tracker", "render"]
-    static let jobKeys = ["id", "input", "output", "input_sha256", "detector", "tracker", "render"]
+    static let jobKeys = ["id", "input", "output", "input_sha256", "tracks", "detector", "tracker", "render"]
     static let detectorKeys = ["model", "classes", "threshold", "plate_threshold", "input_size", "threads", "every"]
-    static let trackerKeys = ["iou_threshold", "max_gap", "extend_frames", "low_score", "min_hits", "flow"]
-    static let renderKeys = ["style", "padding", "plate_padding", "crf", "preset", "keep_audio"]
+    static let trackerKeys = ["iou_threshold", "max_gap", "extend_frames", "low_score", "min_hits", "flow", "confirm_score"]
+    static let renderKeys = ["style", "shape", "padding", "plate_padding", "crf", "preset", "keep_audio"]
 
     // MARK: Public API
 
@@ -135,6 +139,7 @@ public enum ManifestLoader {
         var idOwner: [String: Int] = [:]
         var outputOwner: [String: Int] = [:]
         var inputOwners: [String: Int] = [:]
+        var tracksOwner: [String: Int] = [:]
         for (k, element) in jobElements.enumerated() {
             let jp = "$.jobs[\(k)]"
             let job = try parseJob(element, at: jp, defaults: defaults, base: base, v: v)
@@ -154,6 +159,18 @@ public enum ManifestLoader {
             }
             if let other = outputOwner[input] {
                 throw v.fail(jp + ".input", "input \(StrictJSON.quoted(input)) is the output of $.jobs[\(other)]")
+            }
+            if let other = tracksOwner[output] ?? tracksOwner[input] {
+                throw v.fail(jp + (tracksOwner[output] != nil ? ".output" : ".input"), "is the tracks file of $.jobs[\(other)]")
+            }
+            if let tracks = job.tracks?.path {
+                if let other = tracksOwner[tracks] {
+                    throw v.fail(jp + ".tracks", "duplicate tracks file \(StrictJSON.quoted(tracks)) (already used by $.jobs[\(other)])")
+                }
+                if let other = outputOwner[tracks] ?? inputOwners[tracks] {
+                    throw v.fail(jp + ".tracks", "is the \(outputOwner[tracks] != nil ? "output" : "input") of $.jobs[\(other)]")
+                }
+                tracksOwner[tracks] = k
             }
             idOwner[job.id] = k
             outputOwner[output] = k
@@ -187,6 +204,7 @@ public enum ManifestLoader {
         var input: URL?
         var output: URL?
         var sha: String?
+        var tracks: URL?
         var config = defaults
         for m in members {
             let p = ManifestValidator.child(jp, m.key)
@@ -213,6 +231,12 @@ public enum ManifestLoader {
                     throw v.fail(p, "expected 64 lowercase hexadecimal characters (SHA-256), found \(m.value.foundDescription)")
                 }
                 sha = s
+            case "tracks":
+                let s = try v.pathString(m.value, at: p, what: "path of the job's tracks.json")
+                guard s.lowercased().hasSuffix(".json") else {
+                    throw v.fail(p, "expected a path ending in .json, found \(m.value.foundDescription)")
+                }
+                tracks = resolve(s, against: base)
             default:
                 // detector / tracker / render (rejectUnknownKeys allowed nothing else).
                 try v.applySections([m], at: jp, to: &config)
@@ -221,7 +245,10 @@ public enum ManifestLoader {
         guard let id else { throw v.fail(jp + ".id", "missing required key (expected job id string)") }
         guard let input else { throw v.fail(jp + ".input", "missing required key (expected path of the input video)") }
         guard let output else { throw v.fail(jp + ".output", "missing required key (expected path of the output .mp4)") }
-        return ManifestJob(id: id, input: input, output: output, expectedInputSHA256: sha, config: config)
+        if let tracks, tracks == input || tracks == output {
+            throw v.fail(jp + ".tracks", "is the job's \(tracks == input ? "input" : "output")")
+        }
+        return ManifestJob(id: id, input: input, output: output, expectedInputSHA256: sha, tracks: tracks, config: config)
     }
 
     /// `^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`
@@ -457,6 +484,7 @@ struct ManifestValidator {
             case "low_score": t.lowScore = try number(m.value, at: p, lower: 0, upper: 1, lowerExclusive: true)
             case "min_hits": t.minHits = try integer(m.value, at: p, in: 1...10)
             case "flow": t.flow = try bool(m.value, at: p)
+            case "confirm_score": t.confirmScore = try number(m.value, at: p, lower: 0, upper: 1, lowerExclusive: false)
             default: break
             }
         }
@@ -471,6 +499,9 @@ struct ManifestValidator {
             case "style":
                 let s = try oneOf(m.value, at: p, RedactionStyle.allCases.map(\.rawValue))
                 r.style = RedactionStyle(rawValue: s)!
+            case "shape":
+                let s = try oneOf(m.value, at: p, RedactionShape.allCases.map(\.rawValue))
+                r.shape = RedactionShape(rawValue: s)!
             case "padding": r.padding = try number(m.value, at: p, lower: 0, upper: 2, lowerExclusive: false)
             case "plate_padding": r.platePadding = try number(m.value, at: p, lower: 0, upper: 2, lowerExclusive: false)
             case "crf": r.crf = try integer(m.value, at: p, in: 0...51)

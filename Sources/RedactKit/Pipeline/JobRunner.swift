@@ -60,8 +60,16 @@ public final class JobRunner: @unchecked Sendable {
         let temporary = AtomicFile.temporaryURL(for: job.output)
         defer { try? FileManager.default.removeItem(at: temporary) }
         let counts = try Self.redact(input: inputPath, temporary: temporary, reportPath: job.output.path, config: job.config,
-                                     model: model, boxes: nil) { done, expected in
+                                     model: model, boxes: nil, recordBoxes: job.tracks != nil) { done, expected in
             progress(JobProgress(jobID: job.id, framesDone: done, framesExpected: expected))
+        }
+        // The tracks file goes in place before the output, so an output at its final path always
+        // has the boxes that made it beside it.
+        if let tracksURL = job.tracks, let frames = counts.frames {
+            let file = TracksFile(frames: frames, input: InputReference(path: inputPath, sha256: inputHash), geometry: counts.geometry,
+                                  model: ModelReference(id: model.id, sha256: model.sha256), detector: job.config.detector,
+                                  tracker: job.config.tracker)
+            try JSONFiles.write(file, to: tracksURL)
         }
         // Signed before the output is renamed into place: a job that cannot sign leaves nothing at
         // its output path, and an output at its final path always has its receipt beside it.
@@ -84,18 +92,22 @@ public final class JobRunner: @unchecked Sendable {
     struct RedactOutcome {
         var counts: StageCounts
         var dropped: [String]
+        var geometry: FrameGeometry
+        /// Every frame's final boxes, when asked for.
+        var frames: [FrameBoxes]?
     }
 
     /// The streaming core shared by `run` and `render`: with `boxes == nil` frames are detected
     /// and tracked; otherwise the given boxes are painted. Writes the MP4 to `temporary`.
     static func redact(input: String, temporary: URL, reportPath: String, config: JobConfig, model: VerifiedModel?,
-                       boxes: [Int: [TrackedBox]]?, progress: @escaping (Int, Int?) -> Void) throws -> RedactOutcome {
+                       boxes: [Int: [TrackedBox]]?, recordBoxes: Bool = false,
+                       progress: @escaping (Int, Int?) -> Void) throws -> RedactOutcome {
         let decode = try DecodeStage(path: input, keepAudio: config.render.keepAudio)
         let decoded = BoundedQueue<MediaItem>(capacity: queueCapacity)
         let group = DispatchGroup()
         var toRender = decoded
         var tracker: OnlineTracker?
-        let provider: BoxProvider
+        var provider: BoxProvider
         var detect: DetectStage?
         if let boxes {
             provider = PrecomputedBoxes(boxes)
@@ -107,6 +119,8 @@ public final class JobRunner: @unchecked Sendable {
             provider = t
             toRender = BoundedQueue<MediaItem>(capacity: queueCapacity)
         }
+        let recorder = recordBoxes ? RecordingBoxes(provider) : nil
+        if let recorder { provider = recorder }
         let render = try RenderStage(input: decode.input, layout: decode.layout, config: config.render,
                                      writePath: temporary.path, reportPath: reportPath, boxes: provider) { done in
             progress(done, decode.layout.expectedFrames)
@@ -134,7 +148,7 @@ public final class JobRunner: @unchecked Sendable {
         group.wait()
         var counts = render.counts
         counts.tracks = tracker?.trackCount ?? Set(boxes?.values.flatMap { $0.map(\.trackID) } ?? []).count
-        return RedactOutcome(counts: counts, dropped: decode.layout.droppedStreams)
+        return RedactOutcome(counts: counts, dropped: decode.layout.droppedStreams, geometry: decode.layout.geometry, frames: recorder?.frames)
     }
 }
 

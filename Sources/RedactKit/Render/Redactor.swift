@@ -9,6 +9,8 @@ struct Redactor {
     let padding: Double
     /// Padding of plate boxes (`padding` applies to faces).
     var platePadding: Double? = nil
+    /// Outline of face redactions (plates are always boxes).
+    var faceShape: RedactionShape = .box
     let geometry: FrameGeometry
     let path: String
 
@@ -30,6 +32,16 @@ struct Redactor {
             // Chroma rectangle covers every chroma sample touching a redacted luma sample.
             let c = (x0: r.x0 / 2, y0: r.y0 / 2, x1: (r.x1 + 1) / 2, y1: (r.y1 + 1) / 2)
             let chromaW = (geometry.storedWidth + 1) / 2, chromaH = (geometry.storedHeight + 1) / 2
+            // An ellipse is painted as its box, then the pixels outside it are put back.
+            let outline: Ellipse? = tracked.objectClass == .face && faceShape == .ellipse ? Ellipse(rect: r) : nil
+            let saved = outline.map { _ in [save(frame, plane: 0, rect: r), save(frame, plane: 1, rect: c), save(frame, plane: 2, rect: c)] }
+            defer {
+                if let outline, let saved {
+                    restore(frame, plane: 0, rect: r, saved: saved[0]) { outline.lumaSpan(row: $0) }
+                    restore(frame, plane: 1, rect: c, saved: saved[1]) { outline.chromaSpan(row: $0) }
+                    restore(frame, plane: 2, rect: c, saved: saved[2]) { outline.chromaSpan(row: $0) }
+                }
+            }
             switch style {
             case .fill:
                 fill(frame, plane: 0, rect: r, value: fullRange ? 0 : 16)
@@ -59,6 +71,35 @@ struct Redactor {
             $0.withMemoryRebound(to: Int32.self, capacity: 8) { Int($0[plane]) }
         }
         return (data, stride)
+    }
+
+    private func save(_ frame: UnsafeMutablePointer<AVFrame>, plane: Int, rect: (x0: Int, y0: Int, x1: Int, y1: Int)) -> [UInt8] {
+        let (data, stride) = planePointer(frame, plane)
+        let w = rect.x1 - rect.x0
+        var copy = [UInt8](repeating: 0, count: w * (rect.y1 - rect.y0))
+        copy.withUnsafeMutableBufferPointer { buffer in
+            for y in rect.y0..<rect.y1 {
+                (buffer.baseAddress! + (y - rect.y0) * w).update(from: data + y * stride + rect.x0, count: w)
+            }
+        }
+        return copy
+    }
+
+    /// Puts back the saved pixels of each row outside `span(row)` (a half-open column range).
+    private func restore(_ frame: UnsafeMutablePointer<AVFrame>, plane: Int, rect: (x0: Int, y0: Int, x1: Int, y1: Int), saved: [UInt8],
+                         span: (Int) -> (Int, Int)) {
+        let (data, stride) = planePointer(frame, plane)
+        let w = rect.x1 - rect.x0
+        saved.withUnsafeBufferPointer { buffer in
+            for y in rect.y0..<rect.y1 {
+                let (a, b) = span(y)
+                let lo = min(max(a, rect.x0), rect.x1), hi = max(min(b, rect.x1), lo)
+                let source = buffer.baseAddress! + (y - rect.y0) * w
+                let row = data + y * stride
+                if lo > rect.x0 { (row + rect.x0).update(from: source, count: lo - rect.x0) }
+                if hi < rect.x1 { (row + hi).update(from: source + (hi - rect.x0), count: rect.x1 - hi) }
+            }
+        }
     }
 
     private func fill(_ frame: UnsafeMutablePointer<AVFrame>, plane: Int, rect: (x0: Int, y0: Int, x1: Int, y1: Int), value: UInt8) {
@@ -96,5 +137,39 @@ struct Redactor {
         let r = rcv_blur_plane(data, Int32(width), Int32(height), Int32(stride), Int32(rect.x0), Int32(rect.y0),
                                Int32(rect.x1 - rect.x0), Int32(rect.y1 - rect.y0), max(0.5, sigma), &err, err.count)
         if r != RCV_OK { throw RedactError.encode(path: path, frame: frameNumber, detail: "blur: \(String(cString: err))") }
+    }
+}
+
+/// The ellipse inscribed in a luma rectangle, row by row, for the luma plane and for the
+/// half-resolution chroma planes (where every chroma sample touching a painted luma sample is
+/// painted too).
+struct Ellipse {
+    let cx: Double, cy: Double, rx: Double, ry: Double
+
+    init(rect: (x0: Int, y0: Int, x1: Int, y1: Int)) {
+        cx = Double(rect.x0 + rect.x1) / 2
+        cy = Double(rect.y0 + rect.y1) / 2
+        rx = Double(rect.x1 - rect.x0) / 2
+        ry = Double(rect.y1 - rect.y0) / 2
+    }
+
+    /// Columns [start, end) of luma row `y` whose pixel centres lie inside.
+    func lumaSpan(row y: Int) -> (Int, Int) {
+        Self.span(row: y, cx: cx, cy: cy, rx: rx, ry: ry)
+    }
+
+    /// Columns [start, end) of chroma row `y`: the same ellipse in chroma units, grown by one
+    /// chroma sample so that the samples along its edge are covered.
+    func chromaSpan(row y: Int) -> (Int, Int) {
+        Self.span(row: y, cx: cx / 2, cy: cy / 2, rx: rx / 2 + 1, ry: ry / 2 + 1)
+    }
+
+    static func span(row y: Int, cx: Double, cy: Double, rx: Double, ry: Double) -> (Int, Int) {
+        guard rx > 0, ry > 0 else { return (0, 0) }
+        let dy = (Double(y) + 0.5 - cy) / ry
+        guard abs(dy) <= 1 else { return (0, 0) }
+        let half = rx * (1 - dy * dy).squareRoot()
+        let start = Int((cx - half - 0.5).rounded(.up)), end = Int((cx + half - 0.5).rounded(.down)) + 1
+        return end > start ? (start, end) : (0, 0)
     }
 }

@@ -20,6 +20,24 @@ final class PrecomputedBoxes: BoxProvider {
     func finish() -> [FrameBoxes] { [] }
 }
 
+/// Passes another provider's output through and keeps a copy of every final frame's boxes, for
+/// the job's tracks.json. Boxes are small (a few per frame), so this stays small for long videos.
+final class RecordingBoxes: BoxProvider {
+    private let inner: BoxProvider
+    private(set) var frames: [FrameBoxes] = []
+    init(_ inner: BoxProvider) { self.inner = inner }
+    func push(frame: Int, detections: [Detection]?, image: GrayImage?) -> [FrameBoxes] {
+        let final = inner.push(frame: frame, detections: detections, image: image)
+        frames += final
+        return final
+    }
+    func finish() -> [FrameBoxes] {
+        let final = inner.finish()
+        frames += final
+        return final
+    }
+}
+
 /// Redacts and encodes frames in order and muxes them with the copied audio. Holds back the
 /// frames the box provider has not released yet (the tracker's look-ahead window), so memory
 /// is bounded by that window, not by the video's length.
@@ -53,7 +71,7 @@ final class RenderStage {
         self.boxes = boxes
         self.progress = progress
         muxer = try OutputMuxer(writePath: writePath, reportPath: reportPath)
-        redactor = Redactor(style: config.style, padding: config.padding, platePadding: config.platePadding, geometry: layout.geometry, path: reportPath)
+        redactor = Redactor(style: config.style, padding: config.padding, platePadding: config.platePadding, faceShape: config.shape, geometry: layout.geometry, path: reportPath)
     }
 
     deinit { sws_freeContext(converter) }

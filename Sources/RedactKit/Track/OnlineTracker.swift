@@ -57,7 +57,18 @@ public final class OnlineTracker {
         var lastObservedFrame: Int
         var hits = 1
         var firstFrame: Int
+        /// Best detection score so far.
+        var bestScore: Double
     }
+
+    /// Followed by flow and extended in full (see `TrackerConfig.confirmScore`).
+    private func isConfirmed(_ t: Track) -> Bool {
+        t.hits >= config.minHits && t.bestScore >= config.confirmScore
+    }
+
+    /// Frames an unconfirmed track is extended by: a detection never goes unredacted in the
+    /// frames right around it, but a weak, unsupported one is not carried for long.
+    private var unconfirmedExtension: Int { min(2, config.extendFrames) }
 
     private struct Slot {
         var boxes: FrameBoxes
@@ -117,8 +128,9 @@ public final class OnlineTracker {
                 usedDetections.insert(di)
                 let d = detections[di]
                 fillGap(track: active[ti], until: frame, with: d.box)
-                let wasConfirmed = active[ti].hits >= config.minHits
+                let wasConfirmed = isConfirmed(active[ti])
                 active[ti].filter.update(d.box)
+                active[ti].bestScore = max(active[ti].bestScore, d.score)
                 active[ti].lastDetection = d.box
                 active[ti].lastDetectedFrame = frame
                 active[ti].lastScore = d.score
@@ -126,7 +138,7 @@ public final class OnlineTracker {
                 active[ti].lastObservedFrame = frame
                 active[ti].hits += 1
                 current.boxes.append(TrackedBox(trackID: active[ti].id, objectClass: d.objectClass, box: d.box, score: d.score, source: .detected))
-                if !wasConfirmed && active[ti].hits >= config.minHits {
+                if !wasConfirmed && isConfirmed(active[ti]) {
                     extendBackwards(active[ti], image: image)
                 }
             }
@@ -136,7 +148,7 @@ public final class OnlineTracker {
         var lost = active.indices.filter { !matchedTracks.contains($0) }
         if config.flow, let previous = previousImage, let image {
             let followable = lost.filter {
-                (active[$0].hits >= config.minHits || !detectorRan) && active[$0].lastObservedFrame == frame - 1
+                (isConfirmed(active[$0]) || !detectorRan) && active[$0].lastObservedFrame == frame - 1
                     && frame - active[$0].lastDetectedFrame <= config.maxGap
             }
             let moved = flowTrack(followable.map { active[$0].lastObserved }, from: previous, to: image)
@@ -155,25 +167,25 @@ public final class OnlineTracker {
         for ti in lost {
             let t = active[ti]
             let missed = frame - t.lastObservedFrame
-            if missed <= config.extendFrames {
+            if missed <= (isConfirmed(t) ? config.extendFrames : unconfirmedExtension) {
                 let grown = t.filter.box.padded(by: min(maxExtensionGrowth, extensionGrowth * Double(missed)))
                 current.boxes.append(TrackedBox(trackID: t.id, objectClass: t.objectClass, box: grown, score: t.lastScore, source: .extended))
             }
         }
         active.removeAll { t in
             frame - t.lastDetectedFrame > config.maxGap
-                || (t.hits < config.minHits && frame - t.lastDetectedFrame > config.extendFrames)
+                || (!isConfirmed(t) && frame - t.lastDetectedFrame > config.extendFrames)
         }
 
         // New tracks from confident detections nobody claimed.
         for di in strong where !usedDetections.contains(di) {
             let d = detections[di]
             let t = Track(id: nextID, objectClass: d.objectClass, filter: BoxKalman(d.box), lastDetection: d.box,
-                          lastDetectedFrame: frame, lastScore: d.score, lastObserved: d.box, lastObservedFrame: frame, firstFrame: frame)
+                          lastDetectedFrame: frame, lastScore: d.score, lastObserved: d.box, lastObservedFrame: frame, firstFrame: frame, bestScore: d.score)
             nextID += 1
             active.append(t)
             current.boxes.append(TrackedBox(trackID: t.id, objectClass: t.objectClass, box: d.box, score: d.score, source: .detected))
-            if config.minHits <= 1 { extendBackwards(t, image: image) } else { extendBackwardsStatic(t) }
+            if isConfirmed(t) { extendBackwards(t, image: image) } else { extendBackwardsStatic(t) }
         }
 
         pending.append(Slot(boxes: current, image: config.flow ? image : nil))
@@ -253,9 +265,10 @@ public final class OnlineTracker {
     }
 
     /// Covers the frames before a new (unconfirmed) track's detection with its box, growing.
+    /// If the track is confirmed later, `extendBackwards` replaces these with the full extension.
     private func extendBackwardsStatic(_ t: Track) {
-        guard config.extendFrames > 0 else { return }
-        for back in 1...config.extendFrames {
+        guard unconfirmedExtension > 0 else { return }
+        for back in 1...unconfirmedExtension {
             guard let slot = slotIndex(t.firstFrame - back) else { break }
             pending[slot].boxes.boxes.append(TrackedBox(trackID: t.id, objectClass: t.objectClass,
                                                         box: t.lastDetection.padded(by: min(maxExtensionGrowth, extensionGrowth * Double(back))),
