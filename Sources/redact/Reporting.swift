@@ -110,19 +110,23 @@ final class BatchReporter: @unchecked Sendable {
     }
 }
 
-/// SIGINT/SIGTERM: the first one cancels the running work cleanly (temporary outputs removed,
-/// exit code 3); a second one exits at once.
+/// SIGINT/SIGTERM: the first one (of either) cancels the running work cleanly (temporary outputs
+/// removed, locks released, exit code 3); a second one, of either kind, exits 3 at once.
 enum SignalTrap {
     private static var sources: [DispatchSourceSignal] = []
+    private static let lock = NSLock()
+    private static var seen = false
 
     static func install() {
         for sig in [SIGINT, SIGTERM] {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            var seen = false
             source.setEventHandler {
-                if seen { _exit(ExitCode.interrupted.rawValue) }
+                lock.lock()
+                let again = seen
                 seen = true
+                lock.unlock()
+                if again { _exit(ExitCode.interrupted.rawValue) }
                 FileHandle.standardError.write(Data("redact: interrupted; stopping (again to stop at once)\n".utf8))
                 Cancellation.shared.cancel()
             }
