@@ -171,13 +171,13 @@ struct Run: ParsableCommand {
             A job whose output and receipt already verify and match (same input, configuration, models, \
             tool version and signing key) is skipped; anything else is redone. Each job runs under a lock \
             (.OUTPUT.lock beside its output), so overlapping runs never process the same job. Every outcome \
-            is appended to the journal (default MANIFEST.journal.jsonl beside the manifest). See docs/batch.md.
+            is appended to the journal (default: the manifest's path plus .journal.jsonl). See docs/batch.md.
             """)
     @Argument(help: "Manifest JSON (docs/manifest.md).") var manifest: String
     @Option(name: .customLong("jobs"), help: "Jobs to run at once.") var parallelJobs = 1
     @Flag(help: "Print one JSON event per line on stdout instead of a progress bar.") var json = false
     @Option(help: "Private key (PEM); overrides the manifest's signing_key.") var key: String?
-    @Option(help: "Journal of job outcomes, appended to (default: MANIFEST.journal.jsonl beside the manifest).") var journal: String?
+    @Option(help: "Journal of job outcomes, appended to (default: the manifest's path plus .journal.jsonl).") var journal: String?
     @Flag(name: .customLong("retry-failed"), help: "Run only the jobs whose latest journal entry is `failed`.") var retryFailed = false
     @Flag(help: "Redo every job, even those whose output is up to date.") var force = false
     @OptionGroup var models: ModelOptions
