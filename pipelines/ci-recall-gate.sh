@@ -46,8 +46,10 @@ resolve() {
     esac
 }
 
-# 1. Redact every golden clip, exactly as production would.
-run_args=()
+# 1. Redact every golden clip, exactly as production would. --force: outputs left by an earlier
+# gate run would otherwise be skipped as up to date (same version string, configuration and
+# input) although they were made by another build; the journal goes with the reports.
+run_args=(--force --journal "$OUT_DIR/run.journal.jsonl")
 if [[ -n ${KEY:-} ]]; then
     run_args+=(--key "$KEY")
 elif [[ $(jq -r '.signing_key // empty' "$manifest") == "" ]]; then

@@ -165,11 +165,21 @@ struct Verify: ParsableCommand {
 }
 
 struct Run: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run every job of a manifest: detect, track, redact, encode, sign.")
+    static let configuration = CommandConfiguration(
+        abstract: "Run every job of a manifest: detect, track, redact, encode, sign.",
+        discussion: """
+            A job whose output and receipt already verify and match (same input, configuration, models, \
+            tool version and signing key) is skipped; anything else is redone. Each job runs under a lock \
+            (.OUTPUT.lock beside its output), so overlapping runs never process the same job. Every outcome \
+            is appended to the journal (default: the manifest's path plus .journal.jsonl). See docs/batch.md.
+            """)
     @Argument(help: "Manifest JSON (docs/manifest.md).") var manifest: String
     @Option(name: .customLong("jobs"), help: "Jobs to run at once.") var parallelJobs = 1
     @Flag(help: "Print one JSON event per line on stdout instead of a progress bar.") var json = false
     @Option(help: "Private key (PEM); overrides the manifest's signing_key.") var key: String?
+    @Option(help: "Journal of job outcomes, appended to (default: the manifest's path plus .journal.jsonl).") var journal: String?
+    @Flag(name: .customLong("retry-failed"), help: "Run only the jobs whose latest journal entry is `failed`.") var retryFailed = false
+    @Flag(help: "Redo every job, even those whose output is up to date.") var force = false
     @OptionGroup var models: ModelOptions
 
     func run() throws {
@@ -182,12 +192,27 @@ struct Run: ParsableCommand {
             let signingKey = try SigningKey(contentsOf: keyURL)
             let registry = try ModelRegistry.locate(explicit: models.models)
             let reporter = BatchReporter(json: json)
+            let journalURL = journal.map { URL(fileURLWithPath: $0) } ?? Journal.defaultURL(forManifest: loaded.sourceURL)
+            var only: Set<String>?
+            if retryFailed {
+                let failedIDs = Journal.failedJobs(in: try Journal.read(journalURL), among: loaded.jobs.map(\.id))
+                guard !failedIDs.isEmpty else {
+                    reporter.note("no failed jobs to retry: no job's latest entry in \(journalURL.path) is failed")
+                    reporter.handle(.batchDone(done: 0, failed: 0, skipped: 0, locked: 0))
+                    return
+                }
+                reporter.note("retrying \(failedIDs.count) failed job\(failedIDs.count == 1 ? "" : "s") from \(journalURL.path): \(failedIDs.joined(separator: ", "))")
+                only = Set(failedIDs)
+            }
+            let journalFile = try Journal(url: journalURL)
             SignalTrap.install()
-            let (_, failed) = BatchRunner(manifest: loaded, registry: registry, signingKey: signingKey, parallelJobs: parallelJobs)
+            let outcome = BatchRunner(manifest: loaded, registry: registry, signingKey: signingKey, parallelJobs: parallelJobs,
+                                      options: BatchOptions(journal: journalFile, force: force, onlyJobs: only))
                 .run { reporter.handle($0) }
             if Cancellation.shared.isCancelled { throw RedactError.interrupted }
-            if !failed.isEmpty {
-                throw RedactError.batchFailed(failed: failed.count, total: loaded.jobs.count)
+            if let journalError = outcome.journalErrors.first { throw journalError }
+            if !outcome.failed.isEmpty {
+                throw RedactError.batchFailed(failed: outcome.failed.count, total: only?.count ?? loaded.jobs.count)
             }
         }
     }

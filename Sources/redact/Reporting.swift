@@ -41,32 +41,47 @@ final class BatchReporter: @unchecked Sendable {
 
     init(json: Bool) { self.json = json }
 
+    /// A line for the user on stderr (in both modes: --json keeps stdout for events).
+    func note(_ text: String) {
+        FileHandle.standardError.write(Data("redact: \(text)\n".utf8))
+    }
+
     func handle(_ event: BatchEvent) {
         if json {
             emitJSON(event)
             return
         }
         switch event {
-        case .jobStarted(let id, _):
+        case .jobStarted(let id, _, let redo):
+            if let redo { FileHandle.standardError.write(Data("\(id): redoing: \(redo)\n".utf8)) }
             bars[id] = ProgressBar(label: id)
         case .progress(let p):
             bars[p.jobID]?.update(p.framesDone, of: p.framesExpected)
         case .jobDone(let r):
             bars[r.id]?.finish()
             FileHandle.standardError.write(Data("\(r.id): done: \(r.output) (\(r.counts.frames) frames, \(r.counts.redactedBoxes) boxes redacted, \(String(format: "%.1f", r.framesPerSecond)) fps); receipt \(r.receipt)\n".utf8))
+        case .jobSkipped(let s):
+            FileHandle.standardError.write(Data("\(s.id): skipped: \(s.output) is up to date (receipt of \(s.receiptCreated) verifies; same input, configuration, models and tool version)\n".utf8))
+        case .jobLocked(let id, _, let lock, let holder):
+            FileHandle.standardError.write(Data("\(id): locked: left to \(holder?.description ?? "another process") (\(lock))\n".utf8))
         case .jobFailed(let id, let error):
             bars[id]?.finish()
             FileHandle.standardError.write(Data("redact: job \(id) failed: \(error)\n".utf8))
-        case .batchDone(let done, let failed):
-            FileHandle.standardError.write(Data("\(done) done, \(failed) failed\n".utf8))
+        case .journalFailed(let error):
+            FileHandle.standardError.write(Data("redact: \(error)\n".utf8))
+        case .batchDone(let done, let failed, let skipped, let locked):
+            var line = "\(done) done, \(skipped) skipped, \(failed) failed"
+            if locked > 0 { line += ", \(locked) left to another run" }
+            FileHandle.standardError.write(Data((line + "\n").utf8))
         }
     }
 
     private func emitJSON(_ event: BatchEvent) {
         var object: [String: Any]
         switch event {
-        case .jobStarted(let id, let input):
+        case .jobStarted(let id, let input, let redo):
             object = ["event": "job_started", "job": id, "input": input]
+            if let redo { object["redo"] = redo }
         case .progress(let p):
             // One line per 25 frames keeps the stream readable.
             guard p.framesDone % 25 == 0 else { return }
@@ -76,10 +91,18 @@ final class BatchReporter: @unchecked Sendable {
             let counts = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(r.counts))) ?? [:]
             object = ["event": "job_done", "job": r.id, "input": r.input, "output": r.output, "receipt": r.receipt,
                       "input_sha256": r.inputSHA256, "counts": counts, "seconds": r.seconds, "fps": r.framesPerSecond]
+        case .jobSkipped(let s):
+            object = ["event": "job_skipped", "job": s.id, "output": s.output, "receipt": s.receipt,
+                      "input_sha256": s.inputSHA256, "config_sha256": s.configSHA256, "receipt_created": s.receiptCreated]
+        case .jobLocked(let id, let output, let lock, let holder):
+            object = ["event": "job_locked", "job": id, "output": output, "lock": lock]
+            if let holder { object["holder"] = ["pid": Int(holder.pid), "host": holder.host, "started": holder.started] }
         case .jobFailed(let id, let error):
             object = ["event": "job_failed", "job": id, "error": error.description, "exit_code": Int(error.exitCode)]
-        case .batchDone(let done, let failed):
-            object = ["event": "batch_done", "done": done, "failed": failed]
+        case .journalFailed(let error):
+            object = ["event": "journal_failed", "error": error.description, "exit_code": Int(error.exitCode)]
+        case .batchDone(let done, let failed, let skipped, let locked):
+            object = ["event": "batch_done", "done": done, "failed": failed, "skipped": skipped, "locked": locked]
         }
         if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) {
             FileHandle.standardOutput.write(data + Data("\n".utf8))
@@ -87,19 +110,23 @@ final class BatchReporter: @unchecked Sendable {
     }
 }
 
-/// SIGINT/SIGTERM: the first one cancels the running work cleanly (temporary outputs removed,
-/// exit code 3); a second one exits at once.
+/// SIGINT/SIGTERM: the first one (of either) cancels the running work cleanly (temporary outputs
+/// removed, locks released, exit code 3); a second one, of either kind, exits 3 at once.
 enum SignalTrap {
     private static var sources: [DispatchSourceSignal] = []
+    private static let lock = NSLock()
+    private static var seen = false
 
     static func install() {
         for sig in [SIGINT, SIGTERM] {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            var seen = false
             source.setEventHandler {
-                if seen { _exit(ExitCode.interrupted.rawValue) }
+                lock.lock()
+                let again = seen
                 seen = true
+                lock.unlock()
+                if again { _exit(ExitCode.interrupted.rawValue) }
                 FileHandle.standardError.write(Data("redact: interrupted; stopping (again to stop at once)\n".utf8))
                 Cancellation.shared.cancel()
             }

@@ -218,12 +218,13 @@ final class CLITests: XCTestCase {
         p.standardError = FileHandle.nullDevice
         p.standardInput = FileHandle.nullDevice
         try p.run()
-        // Wait (polling, no timing assertion) until the temporary output exists.
+        // Wait (polling, no timing assertion) until the temporary output exists (not just the job's lock file).
+        let writing = { Fixtures.listing(outDir).contains { $0.hasPrefix(".long.redacted.mp4.partial-") } }
         let deadline = Date().addingTimeInterval(300)
-        while p.isRunning && Date() < deadline && !Fixtures.listing(outDir).contains(where: { $0.hasPrefix(".") }) {
+        while p.isRunning && Date() < deadline && !writing() {
             usleep(20_000)
         }
-        guard p.isRunning, Fixtures.listing(outDir).contains(where: { $0.hasPrefix(".") }) else {
+        guard p.isRunning, writing() else {
             if p.isRunning { p.terminate() }
             p.waitUntilExit()
             throw XCTSkip("the job ended before it could be interrupted")
@@ -233,7 +234,7 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(p.terminationReason, .exit, "redact was killed by the signal instead of exiting")
         XCTAssertEqual(p.terminationStatus, 3, "exit code for an interrupted run")
         XCTAssertFalse(FileManager.default.fileExists(atPath: output.path), "output exists after an interrupted run")
-        XCTAssertEqual(Fixtures.listing(outDir), [], "files left in the output directory after SIGINT")
+        XCTAssertEqual(Fixtures.listing(outDir), [], "files (temporaries, lock) left in the output directory after SIGINT")
     }
 
     // MARK: - run --json and probe --json
