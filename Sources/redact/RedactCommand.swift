@@ -64,6 +64,7 @@ struct DetectorOptions: ParsableArguments {
 
 struct RenderOptions: ParsableArguments {
     @Option(help: "fill (default, irreversible), pixelate or blur (weaker).") var style: String?
+    @Option(help: "Outline of face redactions: ellipse (default) or box. Plates are always boxes.") var shape: String?
     @Option(help: "Grow each box by this fraction per side.") var padding: Double?
     @Option(help: "libx264 CRF (0-51).") var crf: Int?
     @Option(help: "libx264 preset.") var preset: String?
@@ -73,6 +74,10 @@ struct RenderOptions: ParsableArguments {
         if let s = style {
             guard let v = RedactionStyle(rawValue: s) else { throw RedactError.usage("--style must be one of fill, pixelate, blur") }
             config.style = v
+        }
+        if let s = shape {
+            guard let v = RedactionShape(rawValue: s) else { throw RedactError.usage("--shape must be one of ellipse, box") }
+            config.shape = v
         }
         if let p = padding {
             guard p >= 0 && p <= 2 else { throw RedactError.usage("--padding must be in 0...2") }

@@ -127,6 +127,19 @@ final class TrackerTests: XCTestCase {
         XCTAssertEqual(boxes(out, frame: 20), [])
     }
 
+    /// A track detected often enough (`confirm_hits`) is confirmed however low its scores.
+    func testTrackWithManyWeakDetectionsIsConfirmed() {
+        var input = [[Detection]](repeating: [], count: 40)
+        for f in 10...19 { input[f - 1] = [face(200, 100, score: 0.3)] }
+        // Confirmed at its 8th detection (frame 17); the 15-frame window still holds frame 5.
+        var c = config(maxGap: 15, extend: 5)
+        c.confirmHits = 8
+        let out = track(input, config: c)
+        for f in 5...9 { XCTAssertEqual(boxes(out, frame: f).map(\.source), [.extended], "frame \(f)") }
+        for f in 20...24 { XCTAssertEqual(boxes(out, frame: f).map(\.source), [.extended], "frame \(f)") }
+        XCTAssertEqual(boxes(out, frame: 25), [])
+    }
+
     /// `confirm_score` 0 restores the earlier behaviour: every track with `min_hits` detections
     /// is extended in full.
     func testConfirmScoreZeroExtendsWeakTracksInFull() {

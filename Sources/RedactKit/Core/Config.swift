@@ -82,13 +82,16 @@ public struct TrackerConfig: Codable, Equatable, Sendable {
     public var minHits: Int = 2
     /// Follow tracks through frames without a detection with Lucas-Kanade optical flow.
     public var flow: Bool = true
-    /// A track is confirmed once it has `minHits` detections and one of them scores at least
-    /// this. Only confirmed tracks are followed by flow and extended by `extendFrames`; an
-    /// unconfirmed track is still redacted wherever it is detected (and a couple of frames
-    /// around), so nothing the detector reports is ever left visible. On the dev benchmark
-    /// every real face track reached 0.7 while the tracks built on textures and animals stayed
-    /// under 0.65 and most under 0.4; flow and extension had multiplied their area.
+    /// A track is confirmed once it has `minHits` detections and either one of them scores at
+    /// least `confirmScore` or it has `confirmHits` detections in all. Only confirmed tracks are
+    /// followed by flow and extended by `extendFrames`; an unconfirmed track is still redacted
+    /// wherever it is detected and two frames around, so nothing the detector reports is left
+    /// visible. On the dev benchmark flow and extension of weak, sparse tracks (textures, an
+    /// animal) were most of the over-redaction; real faces either scored high or, small at
+    /// 1080p (scores 0.45-0.65), were detected in most frames.
     public var confirmScore: Double = 0.5
+    /// See `confirmScore`.
+    public var confirmHits: Int = 8
 
     public init() {}
     enum CodingKeys: String, CodingKey {
@@ -99,6 +102,7 @@ public struct TrackerConfig: Codable, Equatable, Sendable {
         case minHits = "min_hits"
         case flow
         case confirmScore = "confirm_score"
+        case confirmHits = "confirm_hits"
     }
 
     /// Files written before `confirm_score` existed still read (as if every track that reached
@@ -112,6 +116,7 @@ public struct TrackerConfig: Codable, Equatable, Sendable {
         minHits = try c.decode(Int.self, forKey: .minHits)
         flow = try c.decode(Bool.self, forKey: .flow)
         confirmScore = try c.decodeIfPresent(Double.self, forKey: .confirmScore) ?? 0
+        confirmHits = try c.decodeIfPresent(Int.self, forKey: .confirmHits) ?? 1
     }
 }
 

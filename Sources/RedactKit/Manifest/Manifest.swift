@@ -57,7 +57,7 @@ public enum ManifestLoader {
     static let sectionKeys = ["detector", "tracker", "render"]
     static let jobKeys = ["id", "input", "output", "input_sha256", "tracks", "detector", "tracker", "render"]
     static let detectorKeys = ["model", "classes", "threshold", "plate_threshold", "input_size", "threads", "every"]
-    static let trackerKeys = ["iou_threshold", "max_gap", "extend_frames", "low_score", "min_hits", "flow", "confirm_score"]
+    static let trackerKeys = ["iou_threshold", "max_gap", "extend_frames", "low_score", "min_hits", "flow", "confirm_score", "confirm_hits"]
     static let renderKeys = ["style", "shape", "padding", "plate_padding", "crf", "preset", "keep_audio"]
 
     // MARK: Public API
@@ -485,6 +485,7 @@ struct ManifestValidator {
             case "min_hits": t.minHits = try integer(m.value, at: p, in: 1...10)
             case "flow": t.flow = try bool(m.value, at: p)
             case "confirm_score": t.confirmScore = try number(m.value, at: p, lower: 0, upper: 1, lowerExclusive: false)
+            case "confirm_hits": t.confirmHits = try integer(m.value, at: p, in: 1...100)
             default: break
             }
         }

@@ -45,6 +45,7 @@ public final class JobRunner: @unchecked Sendable {
         if Cancellation.shared.isCancelled { throw RedactError.interrupted }
         let inputPath = job.input.path
         try OutputPolicy.check(input: job.input, output: job.output)
+        if let tracks = job.tracks { try OutputPolicy.check(input: job.input, output: tracks) }
         guard FileManager.default.isReadableFile(atPath: inputPath) else { throw RedactError.inputNotFound(path: inputPath) }
         // Hashed once, before any work: checked against the manifest and recorded in the receipt.
         let inputDigest = try FileDigest.sha256AndSize(of: job.input)

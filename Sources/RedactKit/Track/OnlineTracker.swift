@@ -63,7 +63,7 @@ public final class OnlineTracker {
 
     /// Followed by flow and extended in full (see `TrackerConfig.confirmScore`).
     private func isConfirmed(_ t: Track) -> Bool {
-        t.hits >= config.minHits && t.bestScore >= config.confirmScore
+        t.hits >= config.minHits && (t.bestScore >= config.confirmScore || t.hits >= config.confirmHits)
     }
 
     /// Frames an unconfirmed track is extended by: a detection never goes unredacted in the
