@@ -115,6 +115,11 @@ final class PlateTests: XCTestCase {
         let c = try JSONDecoder().decode(JobConfig.self, from: Data(json.utf8))
         var expected = JobConfig()
         expected.tracker.extendFrames = 5
+        // Keys added later read as what that version did: every track with min_hits confirmed,
+        // faces painted as boxes.
+        expected.tracker.confirmScore = 0
+        expected.tracker.confirmHits = 1
+        expected.render.shape = .box
         XCTAssertEqual(c, expected)
     }
 }

@@ -83,7 +83,7 @@ public struct TrackerConfig: Codable, Equatable, Sendable {
     /// Follow tracks through frames without a detection with Lucas-Kanade optical flow.
     public var flow: Bool = true
     /// A track is confirmed once it has `minHits` detections and either one of them scores at
-    /// least `confirmScore` or it has `confirmHits` detections in all. Only confirmed tracks are
+    /// least `confirmScore` or `confirmHits` of them reach the detector threshold. Only confirmed tracks are
     /// followed by flow and extended by `extendFrames`; an unconfirmed track is still redacted
     /// wherever it is detected and two frames around, so nothing the detector reports is left
     /// visible. On the dev benchmark flow and extension of weak, sparse tracks (textures, an

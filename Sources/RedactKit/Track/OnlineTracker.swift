@@ -59,11 +59,14 @@ public final class OnlineTracker {
         var firstFrame: Int
         /// Best detection score so far.
         var bestScore: Double
+        /// Detections at or above the birth threshold (weak ones only continue a track: they
+        /// do not make it more certain).
+        var strongHits = 1
     }
 
     /// Followed by flow and extended in full (see `TrackerConfig.confirmScore`).
     private func isConfirmed(_ t: Track) -> Bool {
-        t.hits >= config.minHits && (t.bestScore >= config.confirmScore || t.hits >= config.confirmHits)
+        t.hits >= config.minHits && (t.bestScore >= config.confirmScore || t.strongHits >= config.confirmHits)
     }
 
     /// Frames an unconfirmed track is extended by: a detection never goes unredacted in the
@@ -131,6 +134,7 @@ public final class OnlineTracker {
                 let wasConfirmed = isConfirmed(active[ti])
                 active[ti].filter.update(d.box)
                 active[ti].bestScore = max(active[ti].bestScore, d.score)
+                if d.score >= birthThreshold { active[ti].strongHits += 1 }
                 active[ti].lastDetection = d.box
                 active[ti].lastDetectedFrame = frame
                 active[ti].lastScore = d.score
