@@ -194,7 +194,7 @@ final class ManifestTests: XCTestCase {
 
     func testUnknownKeyAtTopLevel() {
         assertBadJSON(manifest(jobs: job(0), extra: #""signing_keys": "k","#), "$.signing_keys",
-                      detailContains: "unknown key (expected one of: defaults, jobs, signing_key, version)")
+                      detailContains: "unknown key (expected one of: defaults, evidence_dirs, jobs, signing_key, version)")
     }
 
     func testUnknownKeyInDefaultsRender() {
@@ -283,6 +283,19 @@ final class ManifestTests: XCTestCase {
         assertBadJSON(manifest(jobs: job(0, #""tracks": 3"#)), "$.jobs[0].tracks")
         assertBadJSON(manifest(jobs: job(0, #""tracks": "t.json""#) + "," + job(1, #""tracks": "t.json""#)), "$.jobs[1].tracks",
                       detailContains: "duplicate tracks file")
+    }
+
+    func testEvidenceDirectories() throws {
+        let m = try parse(manifest(jobs: job(0), extra: #""evidence_dirs": ["in", "/srv/evidence"],"#))
+        XCTAssertEqual(m.evidenceDirectories.map(\.lastPathComponent), ["in", "evidence"])
+        XCTAssertEqual(m.jobs[0].evidenceDirectories, m.evidenceDirectories)
+        assertBadJSON(manifest(jobs: job(0), extra: #""evidence_dirs": ["out"],"#), "$.jobs[0].output", detailContains: "evidence directory")
+        assertBadJSON(manifest(jobs: job(0, #""tracks": "in/t.json""#), extra: #""evidence_dirs": ["in"],"#), "$.jobs[0].tracks",
+                      detailContains: "($.evidence_dirs[0])")
+        // A sibling whose name merely starts the same is not inside.
+        XCTAssertNoThrow(try parse(manifest(jobs: job(0), extra: #""evidence_dirs": ["ou"],"#)))
+        assertBadJSON(manifest(jobs: job(0), extra: #""evidence_dirs": "in","#), "$.evidence_dirs")
+        assertBadJSON(manifest(jobs: job(0), extra: #""evidence_dirs": [3],"#), "$.evidence_dirs[0]")
     }
 
     func testOtherWrongTypes() {

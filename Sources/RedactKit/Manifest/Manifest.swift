@@ -9,6 +9,8 @@ public struct Manifest: Equatable, Sendable {
     public var jobs: [ManifestJob]
     /// The manifest file (absolute, standardized).
     public var sourceURL: URL
+    /// Directories holding originals: nothing is ever written inside them.
+    public var evidenceDirectories: [URL] = []
 
     public init(version: Int, signingKey: URL?, jobs: [ManifestJob], sourceURL: URL) {
         self.version = version
@@ -29,6 +31,8 @@ public struct ManifestJob: Equatable, Sendable {
     /// Where the job keeps its tracks.json (every box painted, with its track id and source);
     /// nil: not kept.
     public var tracks: URL?
+    /// The manifest's evidence directories: this job writes nothing inside them.
+    public var evidenceDirectories: [URL] = []
     public var config: JobConfig
 
     public init(id: String, input: URL, output: URL, expectedInputSHA256: String?, tracks: URL? = nil, config: JobConfig) {
@@ -53,7 +57,7 @@ public enum ManifestLoader {
     static let x264Presets = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"]
     static let supportedModels = ["centerface"]
 
-    static let topLevelKeys = ["version", "defaults", "signing_key", "jobs"]
+    static let topLevelKeys = ["version", "defaults", "signing_key", "evidence_dirs", "jobs"]
     static let sectionKeys = ["detector", "tracker", "render"]
     static let jobKeys = ["id", "input", "output", "input_sha256", "tracks", "detector", "tracker", "render"]
     static let detectorKeys = ["model", "classes", "threshold", "plate_threshold", "input_size", "threads", "every"]
@@ -128,6 +132,17 @@ public enum ManifestLoader {
             signingKey = resolve(try v.pathString(k, at: p, what: "path of the signing key"), against: base)
         }
 
+        var evidence: [URL] = []
+        if let e = index["evidence_dirs"] {
+            let p = ManifestValidator.child("$", "evidence_dirs")
+            guard case .array(let elements) = e else {
+                throw v.fail(p, "expected an array of directory paths, found \(e.foundDescription)")
+            }
+            for (i, element) in elements.enumerated() {
+                evidence.append(resolve(try v.pathString(element, at: "\(p)[\(i)]", what: "path of an evidence directory"), against: base))
+            }
+        }
+
         guard let jobsValue = index["jobs"] else {
             throw v.fail("$.jobs", "missing required key (expected a non-empty array of jobs)")
         }
@@ -142,7 +157,12 @@ public enum ManifestLoader {
         var tracksOwner: [String: Int] = [:]
         for (k, element) in jobElements.enumerated() {
             let jp = "$.jobs[\(k)]"
-            let job = try parseJob(element, at: jp, defaults: defaults, base: base, v: v)
+            var job = try parseJob(element, at: jp, defaults: defaults, base: base, v: v)
+            job.evidenceDirectories = evidence
+            for (key, url) in [("output", job.output), ("tracks", job.tracks)] {
+                guard let url, let i = evidence.firstIndex(where: { EvidencePolicy.isInside(url, $0) }) else { continue }
+                throw v.fail(jp + "." + key, "\(StrictJSON.quoted(url.path)) is inside evidence directory \(StrictJSON.quoted(evidence[i].path)) ($.evidence_dirs[\(i)]); nothing is written there")
+            }
             let input = job.input.path
             let output = job.output.path
             if let first = idOwner[job.id] {
@@ -179,7 +199,9 @@ public enum ManifestLoader {
         }
 
         let source = URL(fileURLWithPath: URL(fileURLWithPath: path).absoluteURL.path, isDirectory: false).standardized
-        return Manifest(version: version, signingKey: signingKey, jobs: jobs, sourceURL: source)
+        var manifest = Manifest(version: version, signingKey: signingKey, jobs: jobs, sourceURL: source)
+        manifest.evidenceDirectories = evidence
+        return manifest
     }
 
     /// Applies a JSON object of config overrides (`{"detector":{...},"tracker":{...},"render":{...}}`,

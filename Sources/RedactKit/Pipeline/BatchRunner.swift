@@ -133,6 +133,12 @@ public final class BatchRunner: @unchecked Sendable {
             emit(.jobFailed(id: job.id, error: e))
         }
 
+        do {
+            try EvidencePolicy.check(job)
+        } catch {
+            fail(error)
+            return
+        }
         let lock: JobLock
         do {
             switch try JobLock.tryAcquire(output: job.output, jobID: job.id) {

@@ -44,6 +44,7 @@ public final class JobRunner: @unchecked Sendable {
         let started = Date()
         if Cancellation.shared.isCancelled { throw RedactError.interrupted }
         let inputPath = job.input.path
+        try EvidencePolicy.check(job)
         try OutputPolicy.check(input: job.input, output: job.output)
         if let tracks = job.tracks { try OutputPolicy.check(input: job.input, output: tracks) }
         guard FileManager.default.isReadableFile(atPath: inputPath) else { throw RedactError.inputNotFound(path: inputPath) }
@@ -150,6 +151,41 @@ public final class JobRunner: @unchecked Sendable {
         var counts = render.counts
         counts.tracks = tracker?.trackCount ?? Set(boxes?.values.flatMap { $0.map(\.trackID) } ?? []).count
         return RedactOutcome(counts: counts, dropped: decode.layout.droppedStreams, geometry: decode.layout.geometry, frames: recorder?.frames)
+    }
+}
+
+/// Evidence directories hold originals; no output, sidecar or temporary file goes inside one.
+public enum EvidencePolicy {
+    /// Refuses a job that would write inside one of its evidence directories. Run before
+    /// anything is created for the job (lock file, directories): the manifest's own check was by
+    /// name only; this one follows symbolic links.
+    public static func check(_ job: ManifestJob) throws {
+        for url in [job.output, job.tracks].compactMap({ $0 }) {
+            if let dir = job.evidenceDirectories.first(where: { isInside(url, $0, resolvingLinks: true) }) {
+                throw RedactError.output(path: url.path, detail: "is inside evidence directory \(dir.path); nothing is written there")
+            }
+        }
+    }
+
+    /// Whether `url` is `directory` or lies below it. With `resolvingLinks`, the deepest
+    /// existing ancestor of each is resolved first, so a symbolic link cannot smuggle a path in.
+    public static func isInside(_ url: URL, _ directory: URL, resolvingLinks: Bool = false) -> Bool {
+        let a = resolvingLinks ? resolved(url) : url.standardizedFileURL.path
+        let d = resolvingLinks ? resolved(directory) : directory.standardizedFileURL.path
+        let dir = d.hasSuffix("/") ? d : d + "/"
+        return a == d || a.hasPrefix(dir)
+    }
+
+    static func resolved(_ url: URL) -> String {
+        var existing = url.standardizedFileURL
+        var rest: [String] = []
+        while !FileManager.default.fileExists(atPath: existing.path) && existing.path != "/" {
+            rest.insert(existing.lastPathComponent, at: 0)
+            existing = existing.deletingLastPathComponent()
+        }
+        var path = existing.resolvingSymlinksInPath().path
+        for part in rest { path = (path as NSString).appendingPathComponent(part) }
+        return path
     }
 }
 
