@@ -235,8 +235,11 @@ final class EvalTests: XCTestCase {
     func testTracksModeCoverageWithPadding() throws {
         let f = try Self.fixture()
         let tracks = try writeTracks(f.clip, upTo: f.half, scale: 0.7)
-        // Padded by render's 20 %, a box at 70 % of the face covers its central 80 %.
-        let r = try Evaluation.evaluate(tracks: tracks, groundTruth: f.gt)
+        // Painted as a box padded by 20 %, a box at 70 % of the face covers its central 80 %.
+        var boxOptions = TrackEvalOptions()
+        boxOptions.padding = 0.2
+        boxOptions.shape = .box
+        let r = try Evaluation.evaluate(tracks: tracks, groundTruth: f.gt, options: boxOptions)
         XCTAssertEqual(r.mode, "tracks")
         let face = try XCTUnwrap(r.classes["face"])
         XCTAssertEqual(face.objectFrames, f.clip.frameCount)
@@ -244,19 +247,26 @@ final class EvalTests: XCTestCase {
         XCTAssertEqual(face.leakFrames, f.clip.frameCount - f.half)
         XCTAssertEqual(face.longestLeakRun, f.clip.frameCount - f.half)
         XCTAssertEqual(face.firstLeakFrame, f.half + 1)
-        XCTAssertEqual(r.thresholds.padding, RenderConfig().padding)
+        XCTAssertEqual(r.thresholds.padding, 0.2)
         let over = try XCTUnwrap(r.overRedaction)
         XCTAssertEqual(over.method, "track_area_outside_gt")
         XCTAssertEqual(try XCTUnwrap(over.fraction), 0, accuracy: 0.001, "padded boxes stay inside the dilated GT boxes")
+        // Padded by 10 % (0.84 of the face), a box still covers the central 80 %; the ellipse
+        // inscribed in it leaves that square's corners out.
+        var tight = boxOptions
+        tight.padding = 0.1
+        XCTAssertEqual(try Evaluation.evaluate(tracks: tracks, groundTruth: f.gt, options: tight).classes["face"]?.redacted, f.half)
+        tight.shape = .ellipse
+        XCTAssertEqual(try Evaluation.evaluate(tracks: tracks, groundTruth: f.gt, options: tight).classes["face"]?.redacted, 0)
         // Unpadded, the same boxes cover only (0.7 / 0.8)^2 of the tested region.
-        var options = TrackEvalOptions()
+        var options = boxOptions
         options.padding = 0
         let bare = try Evaluation.evaluate(tracks: tracks, groundTruth: f.gt, options: options)
         XCTAssertEqual(bare.classes["face"]?.redacted, 0)
         XCTAssertEqual(bare.classes["face"]?.recall, 0)
         // A box far too big is over-redaction.
         let big = try writeTracks(f.clip, upTo: f.clip.frameCount, scale: 3)
-        let wide = try Evaluation.evaluate(tracks: big, groundTruth: f.gt)
+        let wide = try Evaluation.evaluate(tracks: big, groundTruth: f.gt, options: boxOptions)
         XCTAssertEqual(wide.classes["face"]?.recall, 1)
         XCTAssertGreaterThan(try XCTUnwrap(wide.overRedaction?.fraction), 0.1)
     }
@@ -433,13 +443,14 @@ final class EvalTests: XCTestCase {
         let f = try Self.fixture()
         _ = try Fixtures.requireBinary()
         let tracks = try writeTracks(f.clip, upTo: f.half, scale: 0.7)
-        var r = try Fixtures.redact(["eval", "--tracks", tracks.path, f.gt.path, "--min-recall", "0.4"])
+        let asBoxes = ["--padding", "0.2", "--shape", "box"]
+        var r = try Fixtures.redact(["eval", "--tracks", tracks.path, f.gt.path, "--min-recall", "0.4"] + asBoxes)
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdoutText.contains("tracks.json"), r.stdoutText)
-        r = try Fixtures.redact(["eval", "--tracks", tracks.path, f.gt.path, "--min-recall", "0.995"])
+        r = try Fixtures.redact(["eval", "--tracks", tracks.path, f.gt.path, "--min-recall", "0.995"] + asBoxes)
         XCTAssertEqual(r.status, 1, r.stderr)
         XCTAssertTrue(r.stderrLines.contains("eval: recall 0.500 < 0.995 (face)"), r.stderr)
-        r = try Fixtures.redact(["eval", "--tracks", tracks.path, f.gt.path, "--min-recall", "0.4", "--padding", "0"])
+        r = try Fixtures.redact(["eval", "--tracks", tracks.path, f.gt.path, "--min-recall", "0.4", "--padding", "0", "--shape", "box"])
         XCTAssertEqual(r.status, 1, r.stderr)
         XCTAssertTrue(r.stderrLines.contains("eval: recall 0.000 < 0.4 (face)"), r.stderr)
     }

@@ -124,7 +124,11 @@ public struct TrackerConfig: Codable, Equatable, Sendable {
 public struct RenderConfig: Codable, Equatable, Sendable {
     public var style: RedactionStyle = .fill
     /// Each face box grows by this fraction of its size on every side before painting.
-    public var padding: Double = 0.2
+    /// CenterFace's boxes are already about 20 % taller than brow-to-chin (dev benchmark,
+    /// 1,415 detections: height 1.20x, width 0.94x the ground truth), so an ellipse in the box
+    /// grown by 10 % covers the whole central face with room to spare; 0.2 changed no recall
+    /// on the dev clips and painted 30-60 % more of the picture.
+    public var padding: Double = 0.1
     /// Outline of face redactions.
     public var shape: RedactionShape = .ellipse
     /// The same for plate boxes. The plate detector boxes the text, not the plate, so plates
