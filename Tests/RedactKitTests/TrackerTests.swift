@@ -127,6 +127,22 @@ final class TrackerTests: XCTestCase {
         XCTAssertEqual(boxes(out, frame: 20), [])
     }
 
+    /// A weak track's long gap is covered only near its two detections; a confirmed track's
+    /// whole gap is interpolated.
+    func testWeakTrackIsNotCarriedAcrossALongGap() {
+        var input = [[Detection]](repeating: [], count: 30)
+        input[9] = [face(200, 100, score: 0.3)]
+        input[19] = [face(220, 100, score: 0.3)]
+        // extend 10: the weak track outlives the 9-frame gap, so both detections are one track.
+        let out = track(input, config: config(maxGap: 15, extend: 10))
+        XCTAssertEqual(boxes(out, frame: 10).first?.trackID, boxes(out, frame: 20).first?.trackID)
+        for f in [11, 12, 18, 19] { XCTAssertEqual(boxes(out, frame: f).map(\.source), [.interpolated], "frame \(f)") }
+        for f in 13...17 { XCTAssertEqual(boxes(out, frame: f), [], "frame \(f) is more than 2 frames from a weak detection") }
+        input[19] = [face(220, 100, score: 0.9)]
+        let confirmed = track(input, config: config(maxGap: 15, extend: 10))
+        for f in 11...19 { XCTAssertEqual(boxes(confirmed, frame: f).map(\.source), [.interpolated], "frame \(f)") }
+    }
+
     /// A track detected often enough (`confirm_hits`) is confirmed however low its scores.
     func testTrackWithManyWeakDetectionsIsConfirmed() {
         var input = [[Detection]](repeating: [], count: 40)

@@ -130,17 +130,18 @@ public final class OnlineTracker {
                 matchedTracks.insert(ti)
                 usedDetections.insert(di)
                 let d = detections[di]
-                fillGap(track: active[ti], until: frame, with: d.box)
-                let wasConfirmed = isConfirmed(active[ti])
+                let before = active[ti]
+                let wasConfirmed = isConfirmed(before)
                 active[ti].filter.update(d.box)
                 active[ti].bestScore = max(active[ti].bestScore, d.score)
                 if d.score >= birthThreshold { active[ti].strongHits += 1 }
+                active[ti].hits += 1
+                fillGap(track: before, until: frame, with: d.box, confirmed: isConfirmed(active[ti]))
                 active[ti].lastDetection = d.box
                 active[ti].lastDetectedFrame = frame
                 active[ti].lastScore = d.score
                 active[ti].lastObserved = d.box
                 active[ti].lastObservedFrame = frame
-                active[ti].hits += 1
                 current.boxes.append(TrackedBox(trackID: active[ti].id, objectClass: d.objectClass, box: d.box, score: d.score, source: .detected))
                 if !wasConfirmed && isConfirmed(active[ti]) {
                     extendBackwards(active[ti], image: image)
@@ -283,9 +284,12 @@ public final class OnlineTracker {
     /// Fills the frames between a track's last detection and a new one at `frame`: boxes
     /// interpolated between the two detections replace extrapolated ones; boxes optical flow
     /// measured are kept too (both are redacted, in case one of them is off).
-    private func fillGap(track t: Track, until frame: Int, with box: Box) {
+    /// An unconfirmed track's gap is filled only within `unconfirmedExtension` frames of either
+    /// detection, like its extension: a weak, sparse track is not carried across long gaps.
+    private func fillGap(track t: Track, until frame: Int, with box: Box, confirmed: Bool) {
         guard frame - t.lastDetectedFrame > 1 else { return }
         for f in (t.lastDetectedFrame + 1)..<frame {
+            if !confirmed && f - t.lastDetectedFrame > unconfirmedExtension && frame - f > unconfirmedExtension { continue }
             guard let slot = slotIndex(f) else { continue }
             pending[slot].boxes.boxes.removeAll { $0.trackID == t.id && $0.source == .extended }
             let fraction = Double(f - t.lastDetectedFrame) / Double(frame - t.lastDetectedFrame)
