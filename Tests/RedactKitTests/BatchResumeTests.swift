@@ -69,6 +69,7 @@ final class BatchResumeTests: XCTestCase {
         var input: URL
         var output: URL
         var render: String? = nil
+        var tracks: URL? = nil
     }
 
     @discardableResult
@@ -76,6 +77,7 @@ final class BatchResumeTests: XCTestCase {
         let body = jobs.map { j in
             var s = "{\"id\": \"\(j.id)\", \"input\": \"\(j.input.path)\", \"output\": \"\(j.output.path)\""
             if let r = j.render { s += ", \"render\": \(r)" }
+            if let t = j.tracks { s += ", \"tracks\": \"\(t.path)\"" }
             return s + "}"
         }.joined(separator: ",\n  ")
         let url = dir.appendingPathComponent(name)
@@ -121,6 +123,26 @@ final class BatchResumeTests: XCTestCase {
     }
 
     // MARK: - Resume
+
+    /// A job that keeps a tracks.json is up to date only with that file present.
+    func testJobWithATracksFileIsRedoneWhenTheFileIsMissing() throws {
+        let tracks = dir.appendingPathComponent("side/a.tracks.json")
+        let a = JobSpec(id: "a", input: try Self.clip(face: 0).url, output: dir.appendingPathComponent("out/a.mp4"), tracks: tracks)
+        let manifest = try writeManifest([a])
+        var r = try Fixtures.redact(["run", manifest.path, "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: tracks.path))
+        r = try Fixtures.redact(["run", manifest.path, "--json"])
+        XCTAssertEqual(jobEvents(events(r)), ["a": ["job_skipped"]], r.stdoutText)
+        try FileManager.default.removeItem(at: tracks)
+        r = try Fixtures.redact(["run", manifest.path, "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(jobEvents(events(r)), ["a": ["job_started", "job_done"]], r.stdoutText)
+        let started = events(r).first { $0["event"] as? String == "job_started" }
+        XCTAssertTrue((started?["redo"] as? String ?? "").contains("tracks file"), "\(String(describing: started))")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: tracks.path))
+        try assertVerifies(a.output)
+    }
 
     /// A rerun skips up-to-date jobs without touching their files; a changed configuration or a
     /// tampered output makes exactly that job run again.

@@ -120,6 +120,7 @@ final class PlateTests: XCTestCase {
         expected.tracker.confirmScore = 0
         expected.tracker.confirmHits = 1
         expected.render.shape = .box
+        expected.render.padding = 0.2
         XCTAssertEqual(c, expected)
     }
 }

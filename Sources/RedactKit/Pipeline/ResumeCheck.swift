@@ -88,6 +88,15 @@ public enum ResumeCheck {
         guard input.sha256 == p.input.sha256, input.size == p.input.size else {
             return .redo(reason: "input changed (sha256 \(input.sha256), receipt records \(p.input.sha256))")
         }
+        // A job that keeps its tracks.json is complete only with it, made from this input.
+        if let tracks = job.tracks {
+            guard let file = try? JSONFiles.read(TracksFile.self, from: tracks) else {
+                return .redo(reason: "tracks file \(tracks.path) is missing or unreadable")
+            }
+            guard file.input.sha256 == input.sha256, file.tracker == job.config.tracker, file.detector == job.config.detector else {
+                return .redo(reason: "tracks file \(tracks.path) was made from another input or configuration")
+            }
+        }
         return .upToDate(JobSkip(id: job.id, output: job.output.path, receipt: receiptURL.path, inputSHA256: input.sha256,
                                  configSHA256: configDigest, receiptCreated: p.created))
     }
