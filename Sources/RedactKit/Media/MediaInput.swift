@@ -18,12 +18,14 @@ final class MediaInput {
         guard opened >= 0, let opened_ctx = ctx else {
             throw RedactError.badMedia(path: path, detail: avErrorText(opened))
         }
-        context = opened_ctx
-        let found = avformat_find_stream_info(context, nil)
+        // `context` is assigned only once the input is fully usable: once every stored property
+        // is set, a throw runs deinit, which would close the context a second time.
+        let found = avformat_find_stream_info(opened_ctx, nil)
         if found < 0 {
             avformat_close_input(&ctx)
             throw RedactError.badMedia(path: path, detail: "cannot read stream information: \(avErrorText(found))")
         }
+        context = opened_ctx
     }
 
     deinit {

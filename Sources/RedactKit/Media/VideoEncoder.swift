@@ -30,7 +30,6 @@ final class VideoEncoder {
         guard let ctx = avcodec_alloc_context3(codec) else {
             throw RedactError.encode(path: path, frame: nil, detail: "out of memory")
         }
-        context = ctx
         ctx.pointee.width = Int32(s.width)
         ctx.pointee.height = Int32(s.height)
         ctx.pointee.pix_fmt = AV_PIX_FMT_YUV420P
@@ -53,6 +52,8 @@ final class VideoEncoder {
             avcodec_free_context(&c)
             throw RedactError.encode(path: path, frame: nil, detail: "cannot open libx264 (\(s.width)x\(s.height)): \(avErrorText(r))")
         }
+        // Assigned only on success: after it a throw would run deinit and free the context twice.
+        context = ctx
     }
 
     deinit {
