@@ -173,7 +173,8 @@ final class RenderStage {
         var sar = frame.pointer.pointee.sample_aspect_ratio
         if sar.num == 0 { sar = vs.pointee.sample_aspect_ratio }
         let settings = VideoEncoder.Settings(
-            width: frame.width, height: frame.height, timeBase: layout.timeBase,
+            width: frame.width, height: frame.height,
+            pixelFormat: VideoEncoder.pixelFormat(width: frame.width, height: frame.height), timeBase: layout.timeBase,
             frameRate: vs.pointee.avg_frame_rate.num > 0 ? vs.pointee.avg_frame_rate : vs.pointee.r_frame_rate,
             sampleAspectRatio: sar,
             colorRange: fullRange ? AVCOL_RANGE_JPEG : AVCOL_RANGE_MPEG,
@@ -210,11 +211,20 @@ final class RenderStage {
         let painted = try redactor.apply(boxes, to: picture, frameNumber: frame.number, fullRange: fullRange)
         counts.redactedBoxes += painted
         if painted > 0 { counts.redactedFrames += 1 }
-        picture.pointee.pts = frame.pts
-        picture.pointee.pict_type = AV_PICTURE_TYPE_NONE
+        // Painting works on 4:2:0; an odd-sized picture is encoded as 4:4:4 (VideoEncoder.pixelFormat).
+        var coded = picture
+        if encoder!.context.pointee.pix_fmt == AV_PIX_FMT_YUV444P {
+            guard let copy = yuv444Copy(of: picture) else {
+                throw RedactError.encode(path: reportPath, frame: frame.number, detail: "cannot convert the picture to yuv444p")
+            }
+            coded = copy
+        }
+        defer { if coded != picture { var p: UnsafeMutablePointer<AVFrame>? = coded; av_frame_free(&p) } }
+        coded.pointee.pts = frame.pts
+        coded.pointee.pict_type = AV_PICTURE_TYPE_NONE
         let duration = frame.pointer.pointee.pkt_duration
         frameDurations[frame.pts] = duration > 0 ? duration : defaultDuration
-        try encoder!.encode(picture, frameNumber: frame.number) { packet in
+        try encoder!.encode(coded, frameNumber: frame.number) { packet in
             try writeVideo(packet, frameNumber: frame.number)
         }
         counts.frames += 1
