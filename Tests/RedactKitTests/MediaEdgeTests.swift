@@ -174,3 +174,169 @@ extension PipelineTests {
         try assertTenBitInputIsRedacted(clip)
     }
 }
+
+// MARK: - Metadata and streams that must not reach the output
+
+extension PipelineTests {
+    /// Values that identify people or places; none may appear anywhere in an output or receipt.
+    static let secretValues = ["51.5074", "Badge 1234", "Baker Street", "Officer Smith", "John Doe", "Jane Roe", "Cam serial", "GPS 51"]
+
+    /// The documented allow-list (docs/receipt.md): tags copied from the input...
+    static let allowedContainerTags: Set<String> = ["creation_time"]
+    static let allowedStreamTags: Set<String> = ["language", "creation_time"]
+    /// ...and tags the MP4 muxer writes itself, with values that say nothing about the input.
+    static let muxerContainerTags: Set<String> = ["major_brand", "minor_version", "compatible_brands", "encoder"]
+    static let muxerStreamTags: Set<String> = ["handler_name", "vendor_id"]
+
+    /// Text files the metadata fixtures carry as subtitles, chapters and attachments.
+    func writeSideFiles() throws -> (subtitles: URL, chapters: URL, notes: URL) {
+        let subtitles = dir.appendingPathComponent("subs.srt")
+        try Data("1\n00:00:00,000 --> 00:00:01,000\nSuspect John Doe\n".utf8).write(to: subtitles)
+        let chapters = dir.appendingPathComponent("chapters.txt")
+        try Data(";FFMETADATA1\ntitle=Officer Smith patrol\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=1000\ntitle=Arrest at 12 Baker Street\n".utf8).write(to: chapters)
+        let notes = dir.appendingPathComponent("notes.txt")
+        try Data("Witness: Jane Roe, 12 Baker Street\n".utf8).write(to: notes)
+        return (subtitles, chapters, notes)
+    }
+
+    func secretsIn(_ file: URL) throws -> [String] {
+        let bytes = try Data(contentsOf: file)
+        return Self.secretValues.filter { bytes.range(of: Data($0.utf8)) != nil }
+    }
+
+    /// H.264 SEI "user data unregistered" with a position in it, as some cameras write.
+    static let seiWithPosition = "h264_metadata=sei_user_data=086f3693-b7b3-4f2c-9653-21492feee5b8+GPS 51.5074N 0.1278W"
+
+    /// Checks the output with ffprobe: one video stream, the input's audio streams, no chapters,
+    /// only allow-listed or muxer-written tags, no secret value in its bytes; and the receipt
+    /// lists `expectedDropped` (keys only) and contains no secret value either.
+    func assertNothingLeaked(input: URL, output: URL, audioTracks: Int, expectedDroppedStreams: [String], expectedDropped: [String],
+                             file: StaticString = #filePath, line: UInt = #line) throws {
+        let probe = try Fixtures.ffprobeJSON(["-show_format", "-show_streams", "-show_chapters", "-show_programs", output.path])
+        let streams = probe["streams"] as? [[String: Any]] ?? []
+        XCTAssertEqual(streams.map { $0["codec_type"] as? String ?? "?" }, ["video"] + Array(repeating: "audio", count: audioTracks),
+                       "output streams", file: file, line: line)
+        XCTAssertTrue(streams.allSatisfy { ($0["disposition"] as? [String: Any])?["attached_pic"] as? Int != 1 }, "no attached picture", file: file, line: line)
+        XCTAssertEqual((probe["chapters"] as? [Any])?.count ?? 0, 0, "chapters", file: file, line: line)
+        XCTAssertEqual((probe["programs"] as? [Any])?.count ?? 0, 0, "programs", file: file, line: line)
+        let formatTags = ((probe["format"] as? [String: Any])?["tags"] as? [String: String]) ?? [:]
+        let badFormat = Set(formatTags.keys).subtracting(Self.allowedContainerTags.union(Self.muxerContainerTags))
+        XCTAssertEqual(badFormat, [], "container tags outside the allow-list: \(formatTags)", file: file, line: line)
+        for (i, s) in streams.enumerated() {
+            let tags = s["tags"] as? [String: String] ?? [:]
+            let bad = Set(tags.keys).subtracting(Self.allowedStreamTags.union(Self.muxerStreamTags))
+            XCTAssertEqual(bad, [], "stream \(i) tags outside the allow-list: \(tags)", file: file, line: line)
+            if let handler = tags["handler_name"] {
+                XCTAssertTrue(["VideoHandler", "SoundHandler"].contains(handler), "stream \(i) handler_name \(handler) comes from the input", file: file, line: line)
+            }
+        }
+        XCTAssertEqual(try secretsIn(output), [], "values from the input found in the output's bytes", file: file, line: line)
+
+        let verified = try Receipts.verify(output: output, input: input, trustedKey: key.publicKey)
+        XCTAssertEqual(verified.predicate.droppedStreams, expectedDroppedStreams, file: file, line: line)
+        let dropped = verified.predicate.droppedMetadata ?? []
+        let missing = expectedDropped.filter { !dropped.contains($0) }
+        XCTAssertEqual(missing, [], "not listed in dropped_metadata \(dropped)", file: file, line: line)
+        // Keys only: nothing kept is listed, and no value is.
+        XCTAssertFalse(dropped.contains("format:creation_time"), file: file, line: line)
+        let payload = try XCTUnwrap(Data(base64Encoded: (try JSONSerialization.jsonObject(with: Data(contentsOf: verified.receiptURL)) as? [String: Any])?["payload"] as? String ?? ""))
+        let receiptText = String(decoding: payload, as: UTF8.self)
+        for secret in Self.secretValues {
+            XCTAssertFalse(receiptText.contains(secret), "receipt contains \"\(secret)\"", file: file, line: line)
+        }
+    }
+
+    /// MP4 from a camera that writes a position (QuickTime ISO 6709 and ©xyz), a title and a
+    /// comment, a subtitle track, chapters (a text track), a timecode track, a named audio
+    /// handler, and a position in the video's SEI.
+    func testMetadataSubtitlesTimecodeAndChaptersDoNotReachTheOutput() throws {
+        let base = try Self.clip("meta-base") { $0.frames = 30; $0.face = 1 }
+        let side = try writeSideFiles()
+        let input = dir.appendingPathComponent("camera.mp4")
+        try Fixtures.ffmpeg([
+            "-i", base.url.path, "-i", side.subtitles.path, "-i", side.chapters.path,
+            "-map", "0:v", "-map", "0:a", "-map", "1:s", "-map_metadata", "2", "-map_chapters", "2",
+            "-c:v", "copy", "-c:a", "copy", "-c:s", "mov_text", "-bsf:v", Self.seiWithPosition,
+            "-metadata", "location=+51.5074-000.1278/", "-metadata", "com.apple.quicktime.location.ISO6709=+51.5074-000.1278/",
+            "-metadata", "comment=Badge 1234", "-metadata", "creation_time=2024-05-06T07:08:09.000000Z",
+            "-metadata:s:a:0", "language=eng", "-metadata:s:a:0", "handler_name=Officer Smith lapel mic",
+            "-timecode", "01:00:00:00", "-movflags", "use_metadata_tags", input.path,
+        ])
+        // The fixture has what it should.
+        let inputProbe = try Fixtures.ffprobeJSON(["-show_format", "-show_streams", "-show_chapters", input.path])
+        let inputTags = ((inputProbe["format"] as? [String: Any])?["tags"] as? [String: String]) ?? [:]
+        XCTAssertEqual(inputTags["com.apple.quicktime.location.ISO6709"], "+51.5074-000.1278/")
+        XCTAssertEqual(inputTags["location"], "+51.5074-000.1278/")
+        let inputTypes = (inputProbe["streams"] as? [[String: Any]] ?? []).map { $0["codec_type"] as? String ?? "?" }
+        XCTAssertEqual(inputTypes, ["video", "audio", "subtitle", "data", "data"], "fixture streams")
+        XCTAssertEqual((inputProbe["chapters"] as? [Any])?.count, 1)
+        XCTAssertNotNil(try Data(contentsOf: input).range(of: Data("GPS 51.5074N".utf8)), "fixture SEI")
+        XCTAssertGreaterThanOrEqual(try secretsIn(input).count, 5, "fixture carries the values to hide")
+
+        let output = dir.appendingPathComponent("camera-redacted.mp4")
+        let result = try JobRunner(registry: try Fixtures.registry(), signingKey: key).run(Fixtures.job(input: input, output: output))
+        XCTAssertEqual(result.counts.frames, base.frameCount)
+        try assertNothingLeaked(
+            input: input, output: output, audioTracks: 1,
+            expectedDroppedStreams: ["stream 2: subtitle mov_text", "stream 3: data bin_data", "stream 4: data none"],
+            expectedDropped: ["format:location", "format:com.apple.quicktime.location.ISO6709", "format:comment", "format:title",
+                              "format:timecode", "stream 1:handler_name", "stream 0:timecode", "stream 2:handler_name", "stream 4:timecode",
+                              "chapter 0:title", "stream 0:frame side data:H.26[45] User Data Unregistered SEI message"])
+        // The allow-list is kept: the recording time and the audio language.
+        let out = try Fixtures.ffprobeJSON(["-show_format", "-show_streams", output.path])
+        XCTAssertEqual(((out["format"] as? [String: Any])?["tags"] as? [String: String])?["creation_time"], "2024-05-06T07:08:09.000000Z")
+        let audioTags = (out["streams"] as? [[String: Any]])?.first { $0["codec_type"] as? String == "audio" }?["tags"] as? [String: String]
+        XCTAssertEqual(audioTags?["language"], "eng")
+        try assertSameAudio(input, output, tracks: 1)
+        try assertSameFrameTimes(input, output)
+    }
+
+    /// Matroska with stream titles and a position tag, a cover picture, a text attachment, SRT
+    /// subtitles and a position in the video's SEI.
+    func testMatroskaTagsCoverPictureAndAttachmentsDoNotReachTheOutput() throws {
+        let base = try Self.clip("meta-base") { $0.frames = 30; $0.face = 1 }
+        let side = try writeSideFiles()
+        let input = dir.appendingPathComponent("camera.mkv")
+        try Fixtures.ffmpeg([
+            "-i", base.url.path, "-i", side.subtitles.path, "-map", "0:v", "-map", "0:a", "-map", "1:s",
+            "-c:v", "copy", "-c:a", "copy", "-c:s", "srt", "-bsf:v", Self.seiWithPosition,
+            "-attach", Fixtures.face(2).path, "-metadata:s:t:0", "mimetype=image/jpeg", "-metadata:s:t:0", "filename=cover.jpg",
+            "-attach", side.notes.path, "-metadata:s:t:1", "mimetype=text/plain", "-metadata:s:t:1", "filename=notes.txt",
+            "-metadata", "title=Officer Smith patrol",
+            "-metadata:s:v:0", "title=Cam serial X1-99", "-metadata:s:v:0", "location=+51.5074-000.1278/",
+            "-metadata:s:a:0", "title=Officer Smith lapel mic", "-metadata:s:a:0", "language=eng",
+            input.path,
+        ])
+        let inputStreams = try Fixtures.streams(input)
+        XCTAssertEqual(inputStreams.map { $0["codec_type"] as? String ?? "?" }, ["video", "audio", "subtitle", "video", "attachment"], "fixture streams")
+        XCTAssertEqual((inputStreams[3]["disposition"] as? [String: Any])?["attached_pic"] as? Int, 1, "fixture cover picture")
+        XCTAssertGreaterThanOrEqual(try secretsIn(input).count, 5, "fixture carries the values to hide")
+
+        let output = dir.appendingPathComponent("camera-mkv-redacted.mp4")
+        try JobRunner(registry: try Fixtures.registry(), signingKey: key).run(Fixtures.job(input: input, output: output))
+        try assertNothingLeaked(
+            input: input, output: output, audioTracks: 1,
+            expectedDroppedStreams: ["stream 2: subtitle subrip", "stream 3: attached picture mjpeg", "stream 4: attachment none"],
+            expectedDropped: ["format:title", "stream 0:title", "stream 0:LOCATION", "stream 1:title", "stream 3:filename",
+                              "stream 4:filename", "stream 4:mimetype", "stream 0:frame side data:H.26[45] User Data Unregistered SEI message"])
+        try assertSameAudio(input, output, tracks: 1)
+        try assertSameFrameTimes(input, output)
+    }
+
+    /// Receipts written before `dropped_metadata` existed still decode (and verify); a receipt
+    /// without the list leaves the key out rather than claiming nothing was dropped.
+    func testReceiptWithoutDroppedMetadataStillDecodes() throws {
+        let predicate = ReceiptPredicate(tool: .init(), input: .init(name: "in.mp4", sha256: String(repeating: "a", count: 64), size: 1),
+                                         output: .init(name: "out.mp4", sha256: String(repeating: "b", count: 64), size: 2),
+                                         models: [], config: JobConfig(), counts: StageCounts(), droppedStreams: [],
+                                         signer: .init(keyID: "k", publicKey: "p"), created: "2025-01-31T12:00:00Z")
+        let encoded = try JSONEncoder().encode(predicate)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: encoded) as? [String: Any])
+        XCTAssertNil(object["dropped_metadata"], "absent when unknown")
+        XCTAssertNil(try JSONDecoder().decode(ReceiptPredicate.self, from: encoded).droppedMetadata)
+        var with = predicate
+        with.droppedMetadata = ["format:location"]
+        let again = try JSONDecoder().decode(ReceiptPredicate.self, from: JSONEncoder().encode(with))
+        XCTAssertEqual(again.droppedMetadata, ["format:location"])
+    }
+}

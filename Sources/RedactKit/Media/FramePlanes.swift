@@ -40,3 +40,19 @@ func yuv444Copy(of src: UnsafeMutablePointer<AVFrame>) -> UnsafeMutablePointer<A
     }
     return dst
 }
+
+/// Removes every side data entry from a frame and returns their names (e.g. "User Data
+/// Unregistered", "ATSC A53 Part 4 Closed Captions"). Encoders may carry some of them into the
+/// output bitstream (libx264 writes closed captions back as SEI), so frames are stripped before
+/// encoding.
+@discardableResult
+func removeAllSideData(_ frame: UnsafeMutablePointer<AVFrame>) -> [String] {
+    var names: [String] = []
+    while frame.pointee.nb_side_data > 0, let first = frame.pointee.side_data[0] {
+        let type = first.pointee.type
+        names.append(av_frame_side_data_name(type).map { String(cString: $0) } ?? "side data \(type.rawValue)")
+        av_frame_remove_side_data(frame, type)
+    }
+    av_dict_free(&frame.pointee.metadata)
+    return names
+}

@@ -48,6 +48,9 @@ final class VideoEncoder {
         var options: OpaquePointer? = nil
         av_dict_set(&options, "preset", s.preset, 0)
         av_dict_set(&options, "crf", String(s.crf), 0)
+        // Closed captions (A53) found on input frames are never carried into the output's SEI;
+        // RenderStage also strips all frame side data before encoding.
+        av_dict_set(&options, "a53cc", "0", 0)
         let r = avcodec_open2(ctx, codec, &options)
         av_dict_free(&options)
         if r < 0 {

@@ -12,9 +12,47 @@ final class OutputMuxer {
     private var finished = false
     private(set) var sourceTimeBases: [AVRational] = []
 
-    /// Metadata that survives into the output (everything else, GPS included, is dropped).
+    /// Metadata copied from the input to the output (everything else, GPS included, is dropped
+    /// and its keys listed in the receipt's `dropped_metadata`; see docs/receipt.md).
     static let containerMetadataAllowList = ["creation_time"]
     static let streamMetadataAllowList = ["language", "creation_time"]
+    /// Tags libavformat's MP4 muxer writes on its own, whatever the input had: the file type box,
+    /// its own version as `encoder` (e.g. `Lavf59.27.100`), and per stream the handler name
+    /// (`VideoHandler` / `SoundHandler`), vendor id (`[0][0][0][0]`) and `language` `und` when
+    /// none was kept.
+    static let containerTagsWrittenByMuxer = ["major_brand", "minor_version", "compatible_brands", "encoder"]
+    static let streamTagsWrittenByMuxer = ["handler_name", "vendor_id", "language"]
+
+    /// Every item of the input's metadata that does not reach the output, by key only (values
+    /// may be GPS positions, names or serial numbers), in a fixed order:
+    /// `format:KEY` (container tags), `stream N:KEY` (tags of input stream N, kept or dropped),
+    /// `stream N:side data:NAME` (stream side data; the video's display matrix is kept),
+    /// `chapter N:KEY`, `program N:KEY`. `keptStreams` are the input streams that get an output
+    /// stream; `videoStream` is the one whose display matrix is kept.
+    static func droppedMetadata(of input: MediaInput, keptStreams: Set<Int>, videoStream: Int) -> [String] {
+        let ctx = input.context
+        var dropped = dictionaryKeys(ctx.pointee.metadata).filter { !containerMetadataAllowList.contains($0) }.map { "format:\($0)" }
+        for i in 0..<input.streamCount {
+            let s = input.stream(i)
+            let kept = keptStreams.contains(i)
+            dropped += dictionaryKeys(s.pointee.metadata).filter { !kept || !streamMetadataAllowList.contains($0) }.map { "stream \(i):\($0)" }
+            for k in 0..<Int(s.pointee.nb_side_data) {
+                let type = s.pointee.side_data[k].type
+                if i == videoStream && type == AV_PKT_DATA_DISPLAYMATRIX { continue }
+                let name = av_packet_side_data_name(type).map { String(cString: $0) } ?? "side data \(type.rawValue)"
+                dropped.append("stream \(i):side data:\(name)")
+            }
+        }
+        for c in 0..<Int(ctx.pointee.nb_chapters) {
+            guard let chapter = ctx.pointee.chapters[c] else { continue }
+            dropped += dictionaryKeys(chapter.pointee.metadata).map { "chapter \(c):\($0)" }
+        }
+        for p in 0..<Int(ctx.pointee.nb_programs) {
+            guard let program = ctx.pointee.programs[p] else { continue }
+            dropped += dictionaryKeys(program.pointee.metadata).map { "program \(p):\($0)" }
+        }
+        return dropped
+    }
 
     init(writePath: String, reportPath: String) throws {
         self.writePath = writePath
@@ -99,8 +137,8 @@ final class OutputMuxer {
     func writeHeader() throws {
         var r = avio_open(&context.pointee.pb, writePath, AVIO_FLAG_WRITE)
         if r < 0 { throw RedactError.output(path: reportPath, detail: "cannot open for writing: \(avErrorText(r))") }
-        // No encoder/handler strings from the input; "encoder" names only our tool.
-        av_dict_set(&context.pointee.metadata, "encoder", "redact", 0)
+        // No encoder/handler strings from the input. libavformat writes its own `encoder` tag
+        // (its version), replacing any set here.
         r = avformat_write_header(context, nil)
         if r < 0 { throw RedactError.output(path: reportPath, detail: "cannot write MP4 header: \(avErrorText(r))") }
         headerWritten = true

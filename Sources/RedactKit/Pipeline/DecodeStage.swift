@@ -10,6 +10,8 @@ struct InputLayout {
     let timeBase: AVRational
     /// Streams not carried to the output, described for the receipt.
     let droppedStreams: [String]
+    /// Keys of the input's metadata not carried to the output (`OutputMuxer.droppedMetadata`).
+    let droppedMetadata: [String]
     /// Best guess of the frame count, for progress only.
     let expectedFrames: Int?
 }
@@ -52,7 +54,9 @@ final class DecodeStage {
         layout = InputLayout(
             videoStream: video, audioMap: audioMap,
             geometry: FrameGeometry(storedWidth: Int(par.width), storedHeight: Int(par.height), quarterTurns: displayRotationQuarterTurns(vs)),
-            timeBase: vs.pointee.time_base, droppedStreams: dropped, expectedFrames: expected)
+            timeBase: vs.pointee.time_base, droppedStreams: dropped,
+            droppedMetadata: OutputMuxer.droppedMetadata(of: input, keptStreams: Set(audioMap.keys).union([video]), videoStream: video),
+            expectedFrames: expected)
     }
 
     /// Runs to the end of the input, pushing items into `queue`; always ends with .end or .failure.

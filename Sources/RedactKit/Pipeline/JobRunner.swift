@@ -76,7 +76,8 @@ public final class JobRunner: @unchecked Sendable {
         let receipt = try Receipts.sign(
             output: job.output, input: job.input, inputDigest: inputDigest, outputContents: temporary,
             predicate: ReceiptPredicateInput(models: usedModels.map { ReceiptPredicate.Model(id: $0.id, sha256: $0.sha256) }, config: job.config,
-                                             counts: counts.counts, droppedStreams: counts.dropped),
+                                             counts: counts.counts, droppedStreams: counts.dropped,
+                                             droppedMetadata: counts.droppedMetadata),
             key: signingKey)
         do {
             try AtomicFile.commit(temporary: temporary, to: job.output)
@@ -92,6 +93,8 @@ public final class JobRunner: @unchecked Sendable {
     struct RedactOutcome {
         var counts: StageCounts
         var dropped: [String]
+        /// Metadata keys not carried to the output, frame side data removed before encoding included.
+        var droppedMetadata: [String]
         var geometry: FrameGeometry
         /// Every frame's final boxes, when asked for.
         var frames: [FrameBoxes]?
@@ -148,7 +151,10 @@ public final class JobRunner: @unchecked Sendable {
         group.wait()
         var counts = render.counts
         counts.tracks = tracker?.trackCount ?? Set(boxes?.values.flatMap { $0.map(\.trackID) } ?? []).count
-        return RedactOutcome(counts: counts, dropped: decode.layout.droppedStreams, geometry: decode.layout.geometry, frames: recorder?.frames)
+        let video = decode.layout.videoStream
+        let sideData = render.droppedFrameSideData.map { "stream \(video):frame side data:\($0)" }
+        return RedactOutcome(counts: counts, dropped: decode.layout.droppedStreams, droppedMetadata: decode.layout.droppedMetadata + sideData,
+                             geometry: decode.layout.geometry, frames: recorder?.frames)
     }
 }
 

@@ -59,12 +59,17 @@ public struct ReceiptPredicate: Codable, Equatable, Sendable {
     public var counts: StageCounts
     /// Input streams not carried to the output, e.g. "stream 2: subtitle mov_text".
     public var droppedStreams: [String]
+    /// Keys (never values) of the input's metadata not carried to the output, e.g.
+    /// "format:location", "stream 0:title", "chapter 0:title", "stream 0:frame side data:User Data
+    /// Unregistered". Nil in receipts made before this field existed and by standalone `redact sign`,
+    /// which does not know; the key is then absent from the JSON.
+    public var droppedMetadata: [String]?
     public var signer: Signer
     /// ISO-8601 UTC, e.g. "2025-01-31T12:00:00Z".
     public var created: String
 
     public init(tool: Tool, input: FileInfo, output: FileInfo, models: [Model], config: JobConfig,
-                counts: StageCounts, droppedStreams: [String], signer: Signer, created: String) {
+                counts: StageCounts, droppedStreams: [String], droppedMetadata: [String]? = nil, signer: Signer, created: String) {
         self.tool = tool
         self.input = input
         self.output = output
@@ -72,6 +77,7 @@ public struct ReceiptPredicate: Codable, Equatable, Sendable {
         self.config = config
         self.counts = counts
         self.droppedStreams = droppedStreams
+        self.droppedMetadata = droppedMetadata
         self.signer = signer
         self.created = created
     }
@@ -79,6 +85,7 @@ public struct ReceiptPredicate: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case tool, input, output, models, config, counts
         case droppedStreams = "dropped_streams"
+        case droppedMetadata = "dropped_metadata"
         case signer, created
     }
 }
@@ -90,16 +97,20 @@ public struct ReceiptPredicateInput: Sendable {
     public var config: JobConfig
     public var counts: StageCounts
     public var droppedStreams: [String]
+    /// Nil: not known (the receipt then has no `dropped_metadata`).
+    public var droppedMetadata: [String]?
     /// When the receipt is made; nil: now.
     public var created: Date?
 
     public init(toolVersion: String = redactVersion, models: [ReceiptPredicate.Model] = [], config: JobConfig = JobConfig(),
-                counts: StageCounts = StageCounts(), droppedStreams: [String] = [], created: Date? = nil) {
+                counts: StageCounts = StageCounts(), droppedStreams: [String] = [], droppedMetadata: [String]? = nil,
+                created: Date? = nil) {
         self.toolVersion = toolVersion
         self.models = models
         self.config = config
         self.counts = counts
         self.droppedStreams = droppedStreams
+        self.droppedMetadata = droppedMetadata
         self.created = created
     }
 }
@@ -183,6 +194,7 @@ public enum Receipts {
             config: partial.config,
             counts: partial.counts,
             droppedStreams: partial.droppedStreams,
+            droppedMetadata: partial.droppedMetadata,
             signer: .init(keyID: publicKey.keyID, publicKey: publicKey.rawRepresentation.base64EncodedString()),
             created: iso8601(partial.created ?? Date())
         )

@@ -61,6 +61,9 @@ final class RenderStage {
     private var defaultDuration: Int64 = 1
     private let progress: (Int) -> Void
     private(set) var counts = StageCounts()
+    /// Names of the frame side data (SEI user data, closed captions...) removed from the decoded
+    /// frames before encoding, each once, in the order first seen; for the receipt.
+    private(set) var droppedFrameSideData: [String] = []
 
     init(input: MediaInput, layout: InputLayout, config: RenderConfig, writePath: String, reportPath: String,
          boxes: BoxProvider, progress: @escaping (Int) -> Void) throws {
@@ -220,6 +223,11 @@ final class RenderStage {
             coded = copy
         }
         defer { if coded != picture { var p: UnsafeMutablePointer<AVFrame>? = coded; av_frame_free(&p) } }
+        // Nothing but the pixels goes to the encoder: side data (SEI user data, closed captions)
+        // could otherwise reach the output's bitstream.
+        for name in removeAllSideData(coded) where !droppedFrameSideData.contains(name) {
+            droppedFrameSideData.append(name)
+        }
         coded.pointee.pts = frame.pts
         coded.pointee.pict_type = AV_PICTURE_TYPE_NONE
         let duration = frame.pointer.pointee.pkt_duration
