@@ -340,3 +340,30 @@ extension PipelineTests {
         XCTAssertEqual(again.droppedMetadata, ["format:location"])
     }
 }
+
+// MARK: - Truncated inputs
+
+extension PipelineTests {
+    /// An MP4 with its index first, cut exactly at the end of a packet half-way: libavformat
+    /// reports a clean end of file there (the next packet lies past the end), so this used to
+    /// give a verified output with half the frames. It must fail (65) and leave nothing.
+    func testMP4CutAtAPacketBoundaryFailsInsteadOfGivingAShortOutput() throws {
+        let full = dir.appendingPathComponent("faststart-boundary.mp4")
+        try Fixtures.ffmpeg(["-i", try Self.mainClip().url.path, "-map", "0", "-c", "copy", "-movflags", "+faststart", full.path])
+        let obj = try Fixtures.ffprobeJSON(["-show_entries", "packet=pos,size", full.path])
+        let ends = (obj["packets"] as? [[String: Any]] ?? []).compactMap { p -> Int? in
+            guard let pos = Int(p["pos"] as? String ?? ""), let size = Int(p["size"] as? String ?? "") else { return nil }
+            return pos + size
+        }.sorted()
+        XCTAssertGreaterThan(ends.count, 40, "fixture packets")
+        let cut = ends[ends.count / 2]
+        let input = dir.appendingPathComponent("in/cut-at-boundary.mp4")
+        try FileManager.default.createDirectory(at: input.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data(contentsOf: full).prefix(cut).write(to: input)
+        try assertFailedJobLeavesNothing(input: input, expectedExit: 65)
+        let runner = JobRunner(registry: try Fixtures.registry(), signingKey: key)
+        XCTAssertThrowsError(try runner.run(Fixtures.job(input: input, output: dir.appendingPathComponent("o/x.mp4")))) { error in
+            XCTAssertTrue("\(error)".contains("truncated"), "\(error)")
+        }
+    }
+}

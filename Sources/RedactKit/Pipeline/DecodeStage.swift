@@ -79,6 +79,10 @@ final class DecodeStage {
                     av_packet_unref(packet.pointer)
                 }
             }
+            // The end of the packets must be the end of the input, not the end of a truncated copy.
+            if let cut = input.truncation() {
+                throw RedactError.badMedia(path: input.path, detail: "truncated: the file has \(cut.size) bytes but its index refers to data up to byte \(cut.needed)")
+            }
             for f in try decoder.decode(nil) {
                 decodedAny = true
                 guard queue.push(.video(FrameWork(frame: f))) else { return }
