@@ -24,6 +24,7 @@ extension PipelineTests {
         // H.264 4:2:0 cannot code an odd size; 4:4:4 can (see VideoEncoder.pixelFormat).
         XCTAssertEqual(v?["pix_fmt"] as? String, "yuv444p", file: file, line: line)
         XCTAssertEqual(result.counts.frames, clip.frameCount, file: file, line: line)
+        XCTAssertEqual(result.counts.videoPackets, clip.frameCount, "every packet gave a picture", file: file, line: line)
         // Our own decoder agrees with ffprobe about the size, and so does the probe report.
         let probed = try Probe.run(path: output.path).streams.first { $0.type == "video" }
         XCTAssertEqual(probed?.width, clip.width, file: file, line: line)

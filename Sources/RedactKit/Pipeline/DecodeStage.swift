@@ -21,6 +21,8 @@ final class DecodeStage {
     let input: MediaInput
     let layout: InputLayout
     private let decoder: VideoDecoder
+    /// Video packets sent to the decoder so far; read once `run` has returned.
+    private(set) var videoPackets = 0
 
     init(path: String, keepAudio: Bool) throws {
         input = try MediaInput(path: path)
@@ -67,6 +69,7 @@ final class DecodeStage {
             while try input.read(into: packet.pointer) {
                 let idx = Int(packet.pointer.pointee.stream_index)
                 if idx == layout.videoStream {
+                    videoPackets += 1
                     let frames = try decoder.decode(packet.pointer)
                     av_packet_unref(packet.pointer)
                     for f in frames {
