@@ -368,3 +368,29 @@ extension PipelineTests {
         }
     }
 }
+
+// MARK: - Audio that cannot be copied into MP4
+
+extension PipelineTests {
+    /// A MOV with PCM audio: MP4 cannot store PCM and audio is never re-encoded, so the job fails
+    /// as bad media naming the stream and codec (it used to fail as "cannot write output", 73).
+    func testPCMAudioThatMP4CannotStoreFailsAsBadMediaNamingTheStream() throws {
+        let input = dir.appendingPathComponent("in/pcm.mov")
+        try FileManager.default.createDirectory(at: input.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Fixtures.ffmpeg(["-i", try Self.mainClip().url.path, "-map", "0", "-c:v", "copy", "-c:a", "pcm_s16le", input.path])
+        try assertFailedJobLeavesNothing(input: input, expectedExit: 65)
+        let runner = JobRunner(registry: try Fixtures.registry(), signingKey: key)
+        XCTAssertThrowsError(try runner.run(Fixtures.job(input: input, output: dir.appendingPathComponent("o/x.mp4")))) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("stream 1") && text.contains("pcm_s16le"), text)
+            XCTAssertFalse(text.contains("\n"), text)
+        }
+        // Without audio the same file is fine.
+        var config = JobConfig()
+        config.render.keepAudio = false
+        let output = dir.appendingPathComponent("o/no-audio.mp4")
+        let result = try runner.run(Fixtures.job(input: input, output: output, config: config))
+        XCTAssertEqual(result.counts.frames, try Self.mainClip().frameCount)
+        XCTAssertEqual(try Fixtures.streams(output, type: "audio").count, 0)
+    }
+}

@@ -110,6 +110,24 @@ final class OutputMuxer {
         }
     }
 
+    /// Why the packets of `stream` cannot be copied into an MP4 unchanged, or nil when they can:
+    /// a codec the MP4 muxer cannot store (PCM from a MOV, for instance) or parameters it
+    /// refuses (unknown codec, no sample rate or channels: a damaged header). Checked before the
+    /// output is started, so such an input fails as bad media naming its stream instead of as
+    /// an MP4 header that cannot be written.
+    static func copyProblem(_ stream: UnsafeMutablePointer<AVStream>) -> String? {
+        let par = stream.pointee.codecpar.pointee
+        let codec = String(cString: avcodec_get_name(par.codec_id))
+        if par.codec_id == AV_CODEC_ID_NONE { return "unknown codec" }
+        guard let mp4 = av_guess_format("mp4", nil, nil), avformat_query_codec(mp4, par.codec_id, FF_COMPLIANCE_NORMAL) == 1 else {
+            return "codec \(codec) cannot be stored in MP4 (audio is copied, never re-encoded)"
+        }
+        if par.codec_type == AVMEDIA_TYPE_AUDIO && (par.sample_rate <= 0 || par.ch_layout.nb_channels <= 0) {
+            return "\(codec) with \(par.sample_rate) Hz and \(par.ch_layout.nb_channels) channels (damaged header)"
+        }
+        return nil
+    }
+
     /// Adds a stream whose packets are copied unchanged from `input` (audio; or, for `mux`, the
     /// video that `render` encoded).
     func addCopiedStream(like input: UnsafeMutablePointer<AVStream>) throws -> Int {

@@ -37,6 +37,9 @@ final class DecodeStage {
             let type = s.pointee.codecpar.pointee.codec_type
             let codec = String(cString: avcodec_get_name(s.pointee.codecpar.pointee.codec_id))
             if type == AVMEDIA_TYPE_AUDIO && keepAudio {
+                if let problem = OutputMuxer.copyProblem(s) {
+                    throw RedactError.badMedia(path: path, detail: "stream \(i): audio cannot be copied: \(problem)")
+                }
                 audioMap[i] = nextOutput
                 nextOutput += 1
             } else {
