@@ -394,3 +394,165 @@ extension PipelineTests {
         XCTAssertEqual(try Fixtures.streams(output, type: "audio").count, 0)
     }
 }
+
+// MARK: - Mute ranges: audio replaced by a tone
+
+extension PipelineTests {
+    /// The input's first audio track decoded to mono float samples at 48 kHz (ffmpeg).
+    func decodedAudio(_ file: URL, track: Int = 0) throws -> [Float] {
+        let raw = dir.appendingPathComponent("audio-\(UUID().uuidString).raw")
+        defer { try? FileManager.default.removeItem(at: raw) }
+        try Fixtures.ffmpeg(["-i", file.path, "-map", "0:a:\(track)", "-ac", "1", "-ar", "48000", "-f", "f32le", raw.path])
+        let data = try Data(contentsOf: raw)
+        return data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+    }
+
+    /// Amplitude of frequency `hz` in a window (Goertzel), about the sine's peak amplitude.
+    func amplitude(_ x: ArraySlice<Float>, hz: Double, rate: Double = 48000) -> Double {
+        let w = 2 * Double.pi * hz / rate, c = 2 * cos(w)
+        var s1 = 0.0, s2 = 0.0
+        for v in x {
+            let s0 = Double(v) + c * s1 - s2
+            s2 = s1
+            s1 = s0
+        }
+        return 2 * (max(0, s1 * s1 + s2 * s2 - c * s1 * s2)).squareRoot() / Double(x.count)
+    }
+
+    func testMuteReplacesAudioInTheRangesByAToneAndIsRecorded() throws {
+        let clip = try Self.clip("mute") { $0.frames = 45; $0.face = 2 }
+        let ranges = [MuteRange(start: 0.5, end: 1.0, reason: "a child's name"), MuteRange(start: 2.0, end: 2.5, reason: "an address")]
+        let output = dir.appendingPathComponent("muted.mp4")
+        let runner = JobRunner(registry: try Fixtures.registry(), signingKey: key)
+        var job = Fixtures.job(input: clip.url, output: output)
+        job.mute = ranges
+        let result = try runner.run(job)
+        XCTAssertEqual(result.counts.audioPackets, 0, "no packet was copied: the stream was re-encoded")
+
+        // The receipt records the ranges, the tone and the re-encoded stream.
+        let verified = try Receipts.verify(output: output, input: clip.url, trustedKey: key.publicKey)
+        let record = try XCTUnwrap(verified.predicate.audioMute)
+        XCTAssertEqual(record.ranges, ranges)
+        XCTAssertEqual(record.toneHz, 1000)
+        XCTAssertEqual(record.toneDBFS, -20)
+        XCTAssertEqual(record.reencodedStreams.count, 1)
+        XCTAssertTrue(record.reencodedStreams[0].hasPrefix("stream 1: aac 48000 Hz 1 ch -> aac "), record.reencodedStreams[0])
+
+        // Same streams, same frame times, same audio length and packet times as the input.
+        XCTAssertEqual(try Fixtures.streams(output, type: "audio").first?["codec_name"] as? String, "aac")
+        try assertSameFrameTimes(clip.url, output)
+        func audioDuration(_ u: URL) throws -> Double { Double(try Fixtures.streams(u, type: "audio").first?["duration"] as? String ?? "") ?? -1 }
+        XCTAssertEqual(try audioDuration(output), try audioDuration(clip.url), accuracy: 0.001, "audio duration")
+        XCTAssertEqual(try Fixtures.audioPacketTimes(output, track: 0), try Fixtures.audioPacketTimes(clip.url, track: 0), "audio packet times")
+
+        // Inside each range (25 ms in from its edges): the 1 kHz tone at -20 dBFS and nothing of
+        // the 440 Hz original. Outside (25 ms away): the original, no tone.
+        let a = try decodedAudio(clip.url), b = try decodedAudio(output)
+        XCTAssertEqual(a.count, b.count, "decoded sample count")
+        var problems: [String] = []
+        var t = 0.05
+        while t + 0.02 < Double(min(a.count, b.count)) / 48000 - 0.05 {
+            let window = b[Int(t * 48000)..<Int((t + 0.02) * 48000)]
+            let inside = ranges.contains { t >= $0.start + 0.025 && t + 0.02 <= $0.end - 0.025 }
+            let outside = ranges.allSatisfy { t + 0.02 <= $0.start - 0.025 || t >= $0.end + 0.025 }
+            let tone = amplitude(window, hz: 1000), original = amplitude(window, hz: 440)
+            if inside && (abs(tone - 0.1) > 0.02 || original > 0.005) {
+                problems.append("t=\(fmt(t)) in a range: 1 kHz \(String(format: "%.4f", tone)) (want 0.1), 440 Hz \(String(format: "%.4f", original)) (want ~0)")
+            }
+            if outside {
+                let before = amplitude(a[Int(t * 48000)..<Int((t + 0.02) * 48000)], hz: 440)
+                if tone > 0.005 || abs(original - before) > 0.1 * before {
+                    problems.append("t=\(fmt(t)) outside: 1 kHz \(String(format: "%.4f", tone)) (want ~0), 440 Hz \(String(format: "%.4f", original)) vs input \(String(format: "%.4f", before))")
+                }
+            }
+            t += 0.01
+        }
+        XCTAssertTrue(problems.isEmpty, "\(problems.count) windows wrong:\n" + problems.prefix(8).joined(separator: "\n"))
+
+        // Resuming: the same job is up to date; other ranges (or none) make it redo.
+        let skip = ResumeCheck.evaluate(job: job, publicKey: key.publicKey, registry: try Fixtures.registry())
+        guard case .upToDate = skip else { return XCTFail("same ranges: \(skip)") }
+        var changed = job
+        changed.mute[1].end = 2.6
+        guard case .redo(let why) = ResumeCheck.evaluate(job: changed, publicKey: key.publicKey, registry: try Fixtures.registry()) else {
+            return XCTFail("changed ranges must redo")
+        }
+        XCTAssertTrue(why.contains("mute"), why)
+        changed.mute = []
+        guard case .redo = ResumeCheck.evaluate(job: changed, publicKey: key.publicKey, registry: try Fixtures.registry()) else {
+            return XCTFail("no ranges must redo")
+        }
+    }
+
+    /// Stereo at 44.1 kHz with noise (no periodicity, so any shift shows): both channels carry
+    /// the tone inside the range, and outside it the audio lines up with the input to the sample.
+    func testMuteKeepsStereo44100HzAudioInSync() throws {
+        let clip = try Self.clip("mute") { $0.frames = 45; $0.face = 2 }
+        let input = dir.appendingPathComponent("stereo.mp4")
+        try Fixtures.ffmpeg(["-i", clip.url.path, "-f", "lavfi", "-i", "anoisesrc=sample_rate=44100:duration=3:seed=7:amplitude=0.3",
+                             "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "-ac", "2", "-b:a", "128k", input.path])
+        let output = dir.appendingPathComponent("stereo-muted.mp4")
+        var job = Fixtures.job(input: input, output: output)
+        job.mute = [MuteRange(start: 1.2, end: 1.7, reason: "x")]
+        try JobRunner(registry: try Fixtures.registry(), signingKey: key).run(job)
+        XCTAssertEqual(try Fixtures.streams(output, type: "audio").first?["channels"] as? Int, 2)
+        XCTAssertEqual(try Fixtures.streams(output, type: "audio").first?["sample_rate"] as? String, "44100")
+
+        func channels(_ u: URL) throws -> [[Float]] {
+            let raw = dir.appendingPathComponent("st-\(UUID().uuidString).raw")
+            defer { try? FileManager.default.removeItem(at: raw) }
+            try Fixtures.ffmpeg(["-i", u.path, "-map", "0:a:0", "-f", "f32le", raw.path])
+            let all = try Data(contentsOf: raw).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            return [stride(from: 0, to: all.count, by: 2).map { all[$0] }, stride(from: 1, to: all.count, by: 2).map { all[$0] }]
+        }
+        let a = try channels(input), b = try channels(output)
+        for c in 0..<2 {
+            XCTAssertEqual(a[c].count, b[c].count, "channel \(c) length")
+            for t in [1.25, 1.45, 1.62] {
+                let i = Int(t * 44100)
+                XCTAssertEqual(amplitude(b[c][i..<(i + 882)], hz: 1000, rate: 44100), 0.1, accuracy: 0.02, "channel \(c) tone at \(t)")
+            }
+            // Noise correlates only with itself unshifted: the best lag must be 0 (a shift of
+            // any size, even a whole AAC frame, moves the peak away from 0).
+            for t in [0.5, 1.0, 2.0, 2.5] {
+                let i = Int(t * 44100)
+                var best = 0, bestValue = -Double.infinity
+                for lag in -100...100 {
+                    var sum = 0.0
+                    for k in 0..<1500 { sum += Double(a[c][i + k]) * Double(b[c][i + k + lag]) }
+                    if sum > bestValue { (best, bestValue) = (lag, sum) }
+                }
+                XCTAssertEqual(best, 0, "channel \(c) at \(t) s: output shifted by \(best) samples")
+            }
+        }
+    }
+
+    /// A range the audio does not reach re-encodes nothing: the audio stays bit-exact, and the
+    /// receipt still records the range (with no re-encoded stream).
+    func testMuteRangeAfterTheEndLeavesTheAudioBitExact() throws {
+        let clip = try Self.clip("mute") { $0.frames = 45; $0.face = 2 }
+        let output = dir.appendingPathComponent("not-muted.mp4")
+        var job = Fixtures.job(input: clip.url, output: output)
+        job.mute = [MuteRange(start: 100, end: 101, reason: "after the end")]
+        try JobRunner(registry: try Fixtures.registry(), signingKey: key).run(job)
+        try assertSameAudio(clip.url, output, tracks: 1)
+        let record = try XCTUnwrap(try Receipts.verify(output: output).predicate.audioMute)
+        XCTAssertEqual(record.ranges, job.mute)
+        XCTAssertEqual(record.reencodedStreams, [])
+    }
+
+    /// Only AAC can be muted: other audio fails the job as bad media naming the stream.
+    func testMuteOnNonAACAudioFailsNamingTheStream() throws {
+        let input = dir.appendingPathComponent("in/ac3.mp4")
+        try FileManager.default.createDirectory(at: input.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Fixtures.ffmpeg(["-i", try Self.clip("mute") { $0.frames = 45; $0.face = 2 }.url.path, "-map", "0", "-c:v", "copy", "-c:a", "ac3", input.path])
+        let output = dir.appendingPathComponent("o/ac3.mp4")
+        var job = Fixtures.job(input: input, output: output)
+        job.mute = [MuteRange(start: 0.5, end: 1, reason: "x")]
+        XCTAssertThrowsError(try JobRunner(registry: try Fixtures.registry(), signingKey: key).run(job)) { error in
+            XCTAssertEqual((error as? RedactError)?.exitCode, 65)
+            XCTAssertTrue("\(error)".contains(input.path) && "\(error)".contains("stream 1") && "\(error)".contains("ac3"), "\(error)")
+        }
+        XCTAssertEqual(Fixtures.listing(output.deletingLastPathComponent()), [])
+    }
+}

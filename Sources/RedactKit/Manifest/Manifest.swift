@@ -30,6 +30,8 @@ public struct ManifestJob: Equatable, Sendable {
     /// nil: not kept.
     public var tracks: URL?
     public var config: JobConfig
+    /// Spans whose audio is replaced by a tone (`mute`, Audio/MuteRange.swift); empty: none.
+    public var mute: [MuteRange] = []
 
     public init(id: String, input: URL, output: URL, expectedInputSHA256: String?, tracks: URL? = nil, config: JobConfig) {
         self.id = id

@@ -100,6 +100,21 @@ final class OutputMuxer {
         return index
     }
 
+    /// Adds an audio stream fed by `encoder` (a stream re-encoded because of `mute` ranges); keeps
+    /// the input stream's disposition and allow-listed tags, as a copied stream would.
+    func addEncodedAudioStream(encoder: UnsafeMutablePointer<AVCodecContext>, like input: UnsafeMutablePointer<AVStream>) throws -> Int {
+        guard let stream = avformat_new_stream(context, nil) else {
+            throw RedactError.output(path: reportPath, detail: "cannot add audio stream")
+        }
+        let r = avcodec_parameters_from_context(stream.pointee.codecpar, encoder)
+        if r < 0 { throw RedactError.output(path: reportPath, detail: "audio parameters: \(avErrorText(r))") }
+        stream.pointee.time_base = encoder.pointee.time_base
+        stream.pointee.disposition = input.pointee.disposition
+        copyStreamMetadata(from: input, to: stream)
+        sourceTimeBases.append(encoder.pointee.time_base)
+        return Int(stream.pointee.index)
+    }
+
     /// Keeps the rotation players apply (the display matrix) on an output stream.
     func setDisplayMatrix(_ matrix: [Int32], stream index: Int) throws {
         guard let side = av_stream_new_side_data(context.pointee.streams[index], AV_PKT_DATA_DISPLAYMATRIX, 36) else {

@@ -60,7 +60,7 @@ public final class JobRunner: @unchecked Sendable {
         let temporary = AtomicFile.temporaryURL(for: job.output)
         defer { try? FileManager.default.removeItem(at: temporary) }
         let counts = try Self.redact(input: inputPath, temporary: temporary, reportPath: job.output.path, config: job.config,
-                                     model: model, boxes: nil, recordBoxes: job.tracks != nil) { done, expected in
+                                     model: model, boxes: nil, recordBoxes: job.tracks != nil, mute: job.mute) { done, expected in
             progress(JobProgress(jobID: job.id, framesDone: done, framesExpected: expected))
         }
         // The tracks file goes in place before the output, so an output at its final path always
@@ -77,7 +77,7 @@ public final class JobRunner: @unchecked Sendable {
             output: job.output, input: job.input, inputDigest: inputDigest, outputContents: temporary,
             predicate: ReceiptPredicateInput(models: usedModels.map { ReceiptPredicate.Model(id: $0.id, sha256: $0.sha256) }, config: job.config,
                                              counts: counts.counts, droppedStreams: counts.dropped,
-                                             droppedMetadata: counts.droppedMetadata),
+                                             droppedMetadata: counts.droppedMetadata, audioMute: counts.audioMute),
             key: signingKey)
         do {
             try AtomicFile.commit(temporary: temporary, to: job.output)
@@ -95,6 +95,8 @@ public final class JobRunner: @unchecked Sendable {
         var dropped: [String]
         /// Metadata keys not carried to the output, frame side data removed before encoding included.
         var droppedMetadata: [String]
+        /// The mute ranges and the streams re-encoded for them; nil without ranges.
+        var audioMute: AudioMuteRecord?
         var geometry: FrameGeometry
         /// Every frame's final boxes, when asked for.
         var frames: [FrameBoxes]?
@@ -103,7 +105,7 @@ public final class JobRunner: @unchecked Sendable {
     /// The streaming core shared by `run` and `render`: with `boxes == nil` frames are detected
     /// and tracked; otherwise the given boxes are painted. Writes the MP4 to `temporary`.
     static func redact(input: String, temporary: URL, reportPath: String, config: JobConfig, model: VerifiedModel?,
-                       boxes: [Int: [TrackedBox]]?, recordBoxes: Bool = false,
+                       boxes: [Int: [TrackedBox]]?, recordBoxes: Bool = false, mute: [MuteRange] = [],
                        progress: @escaping (Int, Int?) -> Void) throws -> RedactOutcome {
         let decode = try DecodeStage(path: input, keepAudio: config.render.keepAudio)
         let decoded = BoundedQueue<MediaItem>(capacity: queueCapacity)
@@ -125,7 +127,7 @@ public final class JobRunner: @unchecked Sendable {
         let recorder = recordBoxes ? RecordingBoxes(provider) : nil
         if let recorder { provider = recorder }
         let render = try RenderStage(input: decode.input, layout: decode.layout, config: config.render,
-                                     writePath: temporary.path, reportPath: reportPath, boxes: provider) { done in
+                                     writePath: temporary.path, reportPath: reportPath, boxes: provider, mute: mute) { done in
             progress(done, decode.layout.expectedFrames)
         }
         let cancellation = Cancellation.shared
@@ -155,7 +157,7 @@ public final class JobRunner: @unchecked Sendable {
         let video = decode.layout.videoStream
         let sideData = render.droppedFrameSideData.map { "stream \(video):frame side data:\($0)" }
         return RedactOutcome(counts: counts, dropped: decode.layout.droppedStreams, droppedMetadata: decode.layout.droppedMetadata + sideData,
-                             geometry: decode.layout.geometry, frames: recorder?.frames)
+                             audioMute: render.audioMuteRecord, geometry: decode.layout.geometry, frames: recorder?.frames)
     }
 }
 

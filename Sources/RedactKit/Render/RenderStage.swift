@@ -64,16 +64,28 @@ final class RenderStage {
     /// Names of the frame side data (SEI user data, closed captions...) removed from the decoded
     /// frames before encoding, each once, in the order first seen; for the receipt.
     private(set) var droppedFrameSideData: [String] = []
+    /// Audio streams re-encoded with a tone over the mute ranges, by output stream index.
+    private let muters: [Int: AudioMuter]
+    private let mute: [MuteRange]
 
     init(input: MediaInput, layout: InputLayout, config: RenderConfig, writePath: String, reportPath: String,
-         boxes: BoxProvider, progress: @escaping (Int) -> Void) throws {
+         boxes: BoxProvider, mute: [MuteRange] = [], progress: @escaping (Int) -> Void) throws {
         self.input = input
         self.layout = layout
         self.config = config
         self.reportPath = reportPath
         self.boxes = boxes
         self.progress = progress
+        self.mute = mute
         muxer = try OutputMuxer(writePath: writePath, reportPath: reportPath)
+        // Opened now, before any frame: an audio stream that cannot be muted fails the job at once.
+        var muters: [Int: AudioMuter] = [:]
+        for (inIndex, outIndex) in layout.audioMap.sorted(by: { $0.value < $1.value })
+        where AudioMuter.affects(input.stream(inIndex), ranges: mute) {
+            muters[outIndex] = try AudioMuter(stream: input.stream(inIndex), inputIndex: inIndex, outputIndex: outIndex, ranges: mute,
+                                              inputPath: input.path, reportPath: reportPath, globalHeader: muxer.needsGlobalHeader)
+        }
+        self.muters = muters
         redactor = Redactor(style: config.style, padding: config.padding, platePadding: config.platePadding, faceShape: config.shape, geometry: layout.geometry, path: reportPath)
     }
 
@@ -159,8 +171,19 @@ final class RenderStage {
 
     private func writeAudio(_ packet: Packet, stream: Int) throws {
         try ensureOutputStarted(nil)
+        if let muter = muters[stream] {
+            try muter.process(packet.pointer) { try muxer.write($0, stream: stream) }
+            return
+        }
         try muxer.write(packet.pointer, stream: stream)
         counts.audioPackets += 1
+    }
+
+    /// What the receipt records about the mute ranges; nil when the job had none.
+    var audioMuteRecord: AudioMuteRecord? {
+        guard !mute.isEmpty else { return nil }
+        return AudioMuteRecord(ranges: mute, toneHz: AudioMuter.toneHz, toneDBFS: AudioMuter.toneDBFS,
+                               reencodedStreams: muters.sorted { $0.key < $1.key }.map { $0.value.summary })
     }
 
     /// Creates the encoder and writes the header on the first frame (the encoder needs its size).
@@ -188,7 +211,8 @@ final class RenderStage {
         let enc = try VideoEncoder(settings, path: reportPath)
         videoOutputStream = try muxer.addVideoStream(encoder: enc, like: vs)
         for (inIndex, outIndex) in layout.audioMap.sorted(by: { $0.value < $1.value }) {
-            let added = try muxer.addCopiedStream(like: input.stream(inIndex))
+            let added = try muters[outIndex].map { try muxer.addEncodedAudioStream(encoder: $0.encoder, like: input.stream(inIndex)) }
+                ?? muxer.addCopiedStream(like: input.stream(inIndex))
             precondition(added == outIndex)
         }
         muxer.copyContainerMetadata(from: input)
@@ -296,6 +320,9 @@ final class RenderStage {
         }
         try enc.encode(nil, frameNumber: nil) { packet in
             try writeVideo(packet, frameNumber: nil)
+        }
+        for (stream, muter) in muters.sorted(by: { $0.key < $1.key }) {
+            try muter.process(nil) { try muxer.write($0, stream: stream) }
         }
         try muxer.finish()
     }
