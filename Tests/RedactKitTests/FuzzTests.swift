@@ -78,7 +78,8 @@ final class FuzzTests: XCTestCase {
           "jobs": [
             { "id": "a", "input": "in/a.mp4", "output": "out/a.mp4", "input_sha256": "\(String(repeating: "0", count: 64))" },
             { "id": "b", "input": "in/b.mp4", "output": "out/b.mp4", "tracks": "out/b.tracks.json",
-              "detector": { "input_size": 1280 }, "render": { "style": "pixelate", "crf": 23 } }
+              "detector": { "input_size": 1280 }, "render": { "style": "pixelate", "crf": 23 },
+              "mute": [{ "start": 1.5, "end": 3.0, "reason": "name of a witness" }, { "start": 10, "end": 12.25, "reason": "address" }] }
           ]
         }
         """

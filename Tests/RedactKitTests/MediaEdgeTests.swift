@@ -556,3 +556,44 @@ extension PipelineTests {
         XCTAssertEqual(Fixtures.listing(output.deletingLastPathComponent()), [])
     }
 }
+
+/// The manifest's `mute` key.
+final class MuteManifestTests: XCTestCase {
+    func parse(_ mute: String) throws -> ManifestJob {
+        let json = """
+        {"version": 1, "jobs": [{"id": "a", "input": "in.mp4", "output": "out.mp4", "mute": \(mute)}]}
+        """
+        return try ManifestLoader.parse(Data(json.utf8), path: "m.json", baseDirectory: URL(fileURLWithPath: "/data")).jobs[0]
+    }
+
+    func assertRejected(_ mute: String, at jsonPath: String, _ fragment: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertThrowsError(try parse(mute), file: file, line: line) { error in
+            guard case .badJSON(let path, let jp, let detail)? = error as? RedactError else { return XCTFail("\(error)", file: file, line: line) }
+            XCTAssertEqual(path, "m.json", file: file, line: line)
+            XCTAssertEqual(jp, jsonPath, file: file, line: line)
+            XCTAssertTrue(detail.contains(fragment), detail, file: file, line: line)
+            XCTAssertFalse("\(error)".contains("\n"), file: file, line: line)
+        }
+    }
+
+    func testMuteRangesParse() throws {
+        let job = try parse(#"[{"start": 1.5, "end": 3, "reason": "name of a witness"}, {"start": 0, "end": 0.25, "reason": "x"}]"#)
+        XCTAssertEqual(job.mute, [MuteRange(start: 1.5, end: 3, reason: "name of a witness"), MuteRange(start: 0, end: 0.25, reason: "x")])
+        let none = try ManifestLoader.parse(Data(#"{"version": 1, "jobs": [{"id": "a", "input": "i.mp4", "output": "o.mp4"}]}"#.utf8),
+                                            path: "m.json", baseDirectory: URL(fileURLWithPath: "/data")).jobs[0]
+        XCTAssertEqual(none.mute, [])
+    }
+
+    func testBadMuteRangesAreRejectedWithTheirPath() {
+        assertRejected("[]", at: "$.jobs[0].mute", "non-empty array")
+        assertRejected(#"{"start": 1, "end": 2, "reason": "x"}"#, at: "$.jobs[0].mute", "non-empty array")
+        assertRejected(#"[{"start": 2, "end": 1, "reason": "x"}]"#, at: "$.jobs[0].mute[0].end", "greater than start")
+        assertRejected(#"[{"start": 1, "end": 1, "reason": "x"}]"#, at: "$.jobs[0].mute[0].end", "greater than start")
+        assertRejected(#"[{"start": -1, "end": 1, "reason": "x"}]"#, at: "$.jobs[0].mute[0].start", "from 0")
+        assertRejected(#"[{"start": "1", "end": 2, "reason": "x"}]"#, at: "$.jobs[0].mute[0].start", "string \"1\"")
+        assertRejected(#"[{"start": 1, "end": 2}]"#, at: "$.jobs[0].mute[0].reason", "missing required key")
+        assertRejected(#"[{"start": 1, "end": 2, "reason": "  "}]"#, at: "$.jobs[0].mute[0].reason", "non-empty string")
+        assertRejected(#"[{"start": 1, "end": 2, "reason": "x", "level": -20}]"#, at: "$.jobs[0].mute[0].level", "unknown key")
+        assertRejected(#"[{"start": 1, "end": 3, "reason": "x"}, {"start": 2.5, "end": 4, "reason": "y"}]"#, at: "$.jobs[0].mute[1]", "overlaps $.jobs[0].mute[0]")
+    }
+}
