@@ -152,6 +152,12 @@ enum Fixtures {
         /// The stored picture is turned the other way, so a player honouring the matrix shows the
         /// display-size picture above with the face upright (ground truth stays in display coordinates).
         var rotation = 0
+        /// Pixel format of the encoded clip, e.g. yuv420p10le (10-bit) or yuv444p (needed for an
+        /// odd width or height: libx264 cannot code those in 4:2:0). The face is overlaid in 8-bit
+        /// 4:2:0 either way, so `overlayPosition` holds.
+        var pixelFormat = "yuv420p"
+        /// ffmpeg video encoder, e.g. libx265.
+        var videoCodec = "libx264"
         var name = "clip"
         init() {}
     }
@@ -176,8 +182,12 @@ enum Fixtures {
     static func makeClip(in dir: URL, _ o: ClipOptions) throws -> Clip {
         let url = dir.appendingPathComponent("\(o.name).mp4")
         let seconds = Double(o.frames) / Double(o.fps) + 0.5
+        // lavfi sources round odd sizes down, and crop keeps odd sizes only in 4:4:4: an odd size is
+        // made by cropping a larger even background in yuv444p.
+        let odd = o.width % 2 == 1 || o.height % 2 == 1
+        let sourceSize = odd ? "\(o.width + o.width % 2)x\(o.height + o.height % 2)" : "\(o.width)x\(o.height)"
         var args: [String] = [
-            "-f", "lavfi", "-i", "\(o.background.rawValue)=size=\(o.width)x\(o.height):rate=\(o.fps)",
+            "-f", "lavfi", "-i", "\(o.background.rawValue)=size=\(sourceSize):rate=\(o.fps)",
             "-loop", "1", "-framerate", "\(o.fps)", "-i", face(o.face).path,
         ]
         let tones = [440, 1000, 2500]
@@ -185,8 +195,9 @@ enum Fixtures {
             args += ["-f", "lavfi", "-i", "sine=frequency=\(tones[k % tones.count]):sample_rate=48000"]
         }
         var chain = "[1:v]scale=\(o.faceSize):\(o.faceSize),format=yuv420p[f];"
-            + "[0:v]format=yuv420p[bg];"
+            + (odd ? "[0:v]format=yuv444p,crop=\(o.width):\(o.height):0:0,format=yuv420p[bg];" : "[0:v]format=yuv420p[bg];")
             + "[bg][f]overlay=x='\(o.x0)+\(o.vx)*t':y='\(o.y0)+\(o.vy)*t':eval=frame"
+        if o.pixelFormat != "yuv420p" { chain += ",format=\(o.pixelFormat)" }
         switch o.rotation {
         // ffmpeg 5.1 shows a stream tagged rotate=90 turned 90° counter-clockwise: store it turned clockwise.
         case 90: chain += ",transpose=clock"
@@ -202,7 +213,8 @@ enum Fixtures {
         if o.variableFrameRate {
             args += ["-fps_mode", "passthrough", "-enc_time_base:v", "1/90000", "-video_track_timescale", "90000"]
         }
-        args += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "12", "-pix_fmt", "yuv420p"]
+        args += ["-c:v", o.videoCodec, "-preset", "veryfast", "-crf", "12", "-pix_fmt", o.pixelFormat]
+        if o.videoCodec == "libx265" { args += ["-x265-params", "log-level=error", "-tag:v", "hvc1"] }
         if o.audioTracks > 0 { args += ["-c:a", "aac", "-b:a", "96k", "-shortest"] }
         if o.rotation != 0 {
             let tmp = dir.appendingPathComponent("\(o.name).unrotated.mp4")

@@ -14,6 +14,11 @@ public struct StageCounts: Codable, Equatable, Sendable {
     public var redactedFrames: Int = 0
     /// Audio packets copied unchanged.
     public var audioPackets: Int = 0
+    /// Video packets read from the input and sent to the decoder. More than `frames` when some
+    /// packets gave no picture (damaged data, or pictures a decoder skips, such as frames before
+    /// the first keyframe of a stream cut mid-GOP). Nil in receipts made before it was recorded
+    /// and for counts that did not come from decoding.
+    public var videoPackets: Int? = nil
 
     public init() {}
     enum CodingKeys: String, CodingKey {
@@ -23,5 +28,6 @@ public struct StageCounts: Codable, Equatable, Sendable {
         case redactedBoxes = "redacted_boxes"
         case redactedFrames = "redacted_frames"
         case audioPackets = "audio_packets"
+        case videoPackets = "video_packets"
     }
 }

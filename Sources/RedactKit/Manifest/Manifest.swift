@@ -34,6 +34,8 @@ public struct ManifestJob: Equatable, Sendable {
     /// The manifest's evidence directories: this job writes nothing inside them.
     public var evidenceDirectories: [URL] = []
     public var config: JobConfig
+    /// Spans whose audio is replaced by a tone (`mute`, Audio/MuteRange.swift); empty: none.
+    public var mute: [MuteRange] = []
 
     public init(id: String, input: URL, output: URL, expectedInputSHA256: String?, tracks: URL? = nil, config: JobConfig) {
         self.id = id
@@ -59,7 +61,7 @@ public enum ManifestLoader {
 
     static let topLevelKeys = ["version", "defaults", "signing_key", "evidence_dirs", "jobs"]
     static let sectionKeys = ["detector", "tracker", "render"]
-    static let jobKeys = ["id", "input", "output", "input_sha256", "tracks", "detector", "tracker", "render"]
+    static let jobKeys = ["id", "input", "output", "input_sha256", "tracks", "detector", "tracker", "render", "mute"]
     static let detectorKeys = ["model", "classes", "threshold", "plate_threshold", "input_size", "threads", "every"]
     static let trackerKeys = ["iou_threshold", "max_gap", "extend_frames", "low_score", "min_hits", "flow", "confirm_score", "confirm_hits"]
     static let renderKeys = ["style", "shape", "padding", "plate_padding", "crf", "preset", "keep_audio"]
@@ -227,6 +229,7 @@ public enum ManifestLoader {
         var output: URL?
         var sha: String?
         var tracks: URL?
+        var mute: [MuteRange] = []
         var config = defaults
         for m in members {
             let p = ManifestValidator.child(jp, m.key)
@@ -253,6 +256,8 @@ public enum ManifestLoader {
                     throw v.fail(p, "expected 64 lowercase hexadecimal characters (SHA-256), found \(m.value.foundDescription)")
                 }
                 sha = s
+            case "mute":
+                mute = try v.muteRanges(m.value, at: p)
             case "tracks":
                 let s = try v.pathString(m.value, at: p, what: "path of the job's tracks.json")
                 guard s.lowercased().hasSuffix(".json") else {
@@ -270,7 +275,9 @@ public enum ManifestLoader {
         if let tracks, tracks == input || tracks == output {
             throw v.fail(jp + ".tracks", "is the job's \(tracks == input ? "input" : "output")")
         }
-        return ManifestJob(id: id, input: input, output: output, expectedInputSHA256: sha, tracks: tracks, config: config)
+        var job = ManifestJob(id: id, input: input, output: output, expectedInputSHA256: sha, tracks: tracks, config: config)
+        job.mute = mute
+        return job
     }
 
     /// `^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`

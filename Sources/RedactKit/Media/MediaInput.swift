@@ -18,12 +18,14 @@ final class MediaInput {
         guard opened >= 0, let opened_ctx = ctx else {
             throw RedactError.badMedia(path: path, detail: avErrorText(opened))
         }
-        context = opened_ctx
-        let found = avformat_find_stream_info(context, nil)
+        // `context` is assigned only once the input is fully usable: once every stored property
+        // is set, a throw runs deinit, which would close the context a second time.
+        let found = avformat_find_stream_info(opened_ctx, nil)
         if found < 0 {
             avformat_close_input(&ctx)
             throw RedactError.badMedia(path: path, detail: "cannot read stream information: \(avErrorText(found))")
         }
+        context = opened_ctx
     }
 
     deinit {
@@ -51,6 +53,26 @@ final class MediaInput {
             }
         }
         throw RedactError.badMedia(path: path, detail: "no video stream")
+    }
+
+    /// When the file is shorter than its own index says (a truncated copy): the byte offset the
+    /// index needs data up to, and the file's size; nil when the index fits in the file or there is
+    /// no index. libavformat's MP4 demuxer reports a clean end of file when the next packet lies
+    /// past the end of the file, so without this check a truncated MP4 would give a shorter output
+    /// and no error.
+    func truncation() -> (needed: Int64, size: Int64)? {
+        guard let pb = context.pointee.pb else { return nil }
+        let size = avio_size(pb)
+        guard size > 0 else { return nil }
+        var needed: Int64 = 0
+        for i in 0..<streamCount {
+            let s = stream(i)
+            for k in 0..<avformat_index_get_entries_count(s) {
+                guard let e = avformat_index_get_entry(s, k) else { continue }
+                needed = max(needed, e.pointee.pos + Int64(max(0, e.pointee.size)))
+            }
+        }
+        return needed > size ? (needed, size) : nil
     }
 
     /// Reads the next packet into `packet`. Returns false at end of file.

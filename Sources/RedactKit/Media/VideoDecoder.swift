@@ -17,7 +17,6 @@ final class VideoDecoder {
         guard let ctx = avcodec_alloc_context3(codec) else {
             throw RedactError.decode(path: path, frame: nil, detail: "out of memory")
         }
-        context = ctx
         var r = avcodec_parameters_to_context(ctx, par)
         if r >= 0 {
             ctx.pointee.pkt_timebase = stream.pointee.time_base
@@ -29,6 +28,8 @@ final class VideoDecoder {
             avcodec_free_context(&c)
             throw RedactError.badMedia(path: path, detail: "cannot open video decoder: \(avErrorText(r))")
         }
+        // Assigned only on success: after it a throw would run deinit and free the context twice.
+        context = ctx
     }
 
     deinit {

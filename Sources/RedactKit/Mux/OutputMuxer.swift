@@ -12,9 +12,47 @@ final class OutputMuxer {
     private var finished = false
     private(set) var sourceTimeBases: [AVRational] = []
 
-    /// Metadata that survives into the output (everything else, GPS included, is dropped).
+    /// Metadata copied from the input to the output (everything else, GPS included, is dropped
+    /// and its keys listed in the receipt's `dropped_metadata`; see docs/receipt.md).
     static let containerMetadataAllowList = ["creation_time"]
     static let streamMetadataAllowList = ["language", "creation_time"]
+    /// Tags libavformat's MP4 muxer writes on its own, whatever the input had: the file type box,
+    /// its own version as `encoder` (e.g. `Lavf59.27.100`), and per stream the handler name
+    /// (`VideoHandler` / `SoundHandler`), vendor id (`[0][0][0][0]`) and `language` `und` when
+    /// none was kept.
+    static let containerTagsWrittenByMuxer = ["major_brand", "minor_version", "compatible_brands", "encoder"]
+    static let streamTagsWrittenByMuxer = ["handler_name", "vendor_id", "language"]
+
+    /// Every item of the input's metadata that does not reach the output, by key only (values
+    /// may be GPS positions, names or serial numbers), in a fixed order:
+    /// `format:KEY` (container tags), `stream N:KEY` (tags of input stream N, kept or dropped),
+    /// `stream N:side data:NAME` (stream side data; the video's display matrix is kept),
+    /// `chapter N:KEY`, `program N:KEY`. `keptStreams` are the input streams that get an output
+    /// stream; `videoStream` is the one whose display matrix is kept.
+    static func droppedMetadata(of input: MediaInput, keptStreams: Set<Int>, videoStream: Int) -> [String] {
+        let ctx = input.context
+        var dropped = dictionaryKeys(ctx.pointee.metadata).filter { !containerMetadataAllowList.contains($0) }.map { "format:\($0)" }
+        for i in 0..<input.streamCount {
+            let s = input.stream(i)
+            let kept = keptStreams.contains(i)
+            dropped += dictionaryKeys(s.pointee.metadata).filter { !kept || !streamMetadataAllowList.contains($0) }.map { "stream \(i):\($0)" }
+            for k in 0..<Int(s.pointee.nb_side_data) {
+                let type = s.pointee.side_data[k].type
+                if i == videoStream && type == AV_PKT_DATA_DISPLAYMATRIX { continue }
+                let name = av_packet_side_data_name(type).map { String(cString: $0) } ?? "side data \(type.rawValue)"
+                dropped.append("stream \(i):side data:\(name)")
+            }
+        }
+        for c in 0..<Int(ctx.pointee.nb_chapters) {
+            guard let chapter = ctx.pointee.chapters[c] else { continue }
+            dropped += dictionaryKeys(chapter.pointee.metadata).map { "chapter \(c):\($0)" }
+        }
+        for p in 0..<Int(ctx.pointee.nb_programs) {
+            guard let program = ctx.pointee.programs[p] else { continue }
+            dropped += dictionaryKeys(program.pointee.metadata).map { "program \(p):\($0)" }
+        }
+        return dropped
+    }
 
     init(writePath: String, reportPath: String) throws {
         self.writePath = writePath
@@ -62,6 +100,21 @@ final class OutputMuxer {
         return index
     }
 
+    /// Adds an audio stream fed by `encoder` (a stream re-encoded because of `mute` ranges); keeps
+    /// the input stream's disposition and allow-listed tags, as a copied stream would.
+    func addEncodedAudioStream(encoder: UnsafeMutablePointer<AVCodecContext>, like input: UnsafeMutablePointer<AVStream>) throws -> Int {
+        guard let stream = avformat_new_stream(context, nil) else {
+            throw RedactError.output(path: reportPath, detail: "cannot add audio stream")
+        }
+        let r = avcodec_parameters_from_context(stream.pointee.codecpar, encoder)
+        if r < 0 { throw RedactError.output(path: reportPath, detail: "audio parameters: \(avErrorText(r))") }
+        stream.pointee.time_base = encoder.pointee.time_base
+        stream.pointee.disposition = input.pointee.disposition
+        copyStreamMetadata(from: input, to: stream)
+        sourceTimeBases.append(encoder.pointee.time_base)
+        return Int(stream.pointee.index)
+    }
+
     /// Keeps the rotation players apply (the display matrix) on an output stream.
     func setDisplayMatrix(_ matrix: [Int32], stream index: Int) throws {
         guard let side = av_stream_new_side_data(context.pointee.streams[index], AV_PKT_DATA_DISPLAYMATRIX, 36) else {
@@ -70,6 +123,24 @@ final class OutputMuxer {
         side.withMemoryRebound(to: Int32.self, capacity: 9) { dst in
             for i in 0..<9 { dst[i] = matrix[i] }
         }
+    }
+
+    /// Why the packets of `stream` cannot be copied into an MP4 unchanged, or nil when they can:
+    /// a codec the MP4 muxer cannot store (PCM from a MOV, for instance) or parameters it
+    /// refuses (unknown codec, no sample rate or channels: a damaged header). Checked before the
+    /// output is started, so such an input fails as bad media naming its stream instead of as
+    /// an MP4 header that cannot be written.
+    static func copyProblem(_ stream: UnsafeMutablePointer<AVStream>) -> String? {
+        let par = stream.pointee.codecpar.pointee
+        let codec = String(cString: avcodec_get_name(par.codec_id))
+        if par.codec_id == AV_CODEC_ID_NONE { return "unknown codec" }
+        guard let mp4 = av_guess_format("mp4", nil, nil), avformat_query_codec(mp4, par.codec_id, FF_COMPLIANCE_NORMAL) == 1 else {
+            return "codec \(codec) cannot be stored in MP4 (audio is copied, never re-encoded)"
+        }
+        if par.codec_type == AVMEDIA_TYPE_AUDIO && (par.sample_rate <= 0 || par.ch_layout.nb_channels <= 0) {
+            return "\(codec) with \(par.sample_rate) Hz and \(par.ch_layout.nb_channels) channels (damaged header)"
+        }
+        return nil
     }
 
     /// Adds a stream whose packets are copied unchanged from `input` (audio; or, for `mux`, the
@@ -99,8 +170,8 @@ final class OutputMuxer {
     func writeHeader() throws {
         var r = avio_open(&context.pointee.pb, writePath, AVIO_FLAG_WRITE)
         if r < 0 { throw RedactError.output(path: reportPath, detail: "cannot open for writing: \(avErrorText(r))") }
-        // No encoder/handler strings from the input; "encoder" names only our tool.
-        av_dict_set(&context.pointee.metadata, "encoder", "redact", 0)
+        // No encoder/handler strings from the input. libavformat writes its own `encoder` tag
+        // (its version), replacing any set here.
         r = avformat_write_header(context, nil)
         if r < 0 { throw RedactError.output(path: reportPath, detail: "cannot write MP4 header: \(avErrorText(r))") }
         headerWritten = true

@@ -10,6 +10,8 @@ struct InputLayout {
     let timeBase: AVRational
     /// Streams not carried to the output, described for the receipt.
     let droppedStreams: [String]
+    /// Keys of the input's metadata not carried to the output (`OutputMuxer.droppedMetadata`).
+    let droppedMetadata: [String]
     /// Best guess of the frame count, for progress only.
     let expectedFrames: Int?
 }
@@ -19,6 +21,8 @@ final class DecodeStage {
     let input: MediaInput
     let layout: InputLayout
     private let decoder: VideoDecoder
+    /// Video packets sent to the decoder so far; read once `run` has returned.
+    private(set) var videoPackets = 0
 
     init(path: String, keepAudio: Bool) throws {
         input = try MediaInput(path: path)
@@ -33,6 +37,9 @@ final class DecodeStage {
             let type = s.pointee.codecpar.pointee.codec_type
             let codec = String(cString: avcodec_get_name(s.pointee.codecpar.pointee.codec_id))
             if type == AVMEDIA_TYPE_AUDIO && keepAudio {
+                if let problem = OutputMuxer.copyProblem(s) {
+                    throw RedactError.badMedia(path: path, detail: "stream \(i): audio cannot be copied: \(problem)")
+                }
                 audioMap[i] = nextOutput
                 nextOutput += 1
             } else {
@@ -52,7 +59,9 @@ final class DecodeStage {
         layout = InputLayout(
             videoStream: video, audioMap: audioMap,
             geometry: FrameGeometry(storedWidth: Int(par.width), storedHeight: Int(par.height), quarterTurns: displayRotationQuarterTurns(vs)),
-            timeBase: vs.pointee.time_base, droppedStreams: dropped, expectedFrames: expected)
+            timeBase: vs.pointee.time_base, droppedStreams: dropped,
+            droppedMetadata: OutputMuxer.droppedMetadata(of: input, keptStreams: Set(audioMap.keys).union([video]), videoStream: video),
+            expectedFrames: expected)
     }
 
     /// Runs to the end of the input, pushing items into `queue`; always ends with .end or .failure.
@@ -63,6 +72,7 @@ final class DecodeStage {
             while try input.read(into: packet.pointer) {
                 let idx = Int(packet.pointer.pointee.stream_index)
                 if idx == layout.videoStream {
+                    videoPackets += 1
                     let frames = try decoder.decode(packet.pointer)
                     av_packet_unref(packet.pointer)
                     for f in frames {
@@ -74,6 +84,10 @@ final class DecodeStage {
                 } else {
                     av_packet_unref(packet.pointer)
                 }
+            }
+            // The end of the packets must be the end of the input, not the end of a truncated copy.
+            if let cut = input.truncation() {
+                throw RedactError.badMedia(path: input.path, detail: "truncated: the file has \(cut.size) bytes but its index refers to data up to byte \(cut.needed)")
             }
             for f in try decoder.decode(nil) {
                 decodedAny = true

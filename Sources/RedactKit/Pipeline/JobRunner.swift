@@ -62,7 +62,7 @@ public final class JobRunner: @unchecked Sendable {
         let temporary = AtomicFile.temporaryURL(for: job.output)
         defer { try? FileManager.default.removeItem(at: temporary) }
         let counts = try Self.redact(input: inputPath, temporary: temporary, reportPath: job.output.path, config: job.config,
-                                     model: model, boxes: nil, recordBoxes: job.tracks != nil) { done, expected in
+                                     model: model, boxes: nil, recordBoxes: job.tracks != nil, mute: job.mute) { done, expected in
             progress(JobProgress(jobID: job.id, framesDone: done, framesExpected: expected))
         }
         // The tracks file goes in place before the output, so an output at its final path always
@@ -78,7 +78,8 @@ public final class JobRunner: @unchecked Sendable {
         let receipt = try Receipts.sign(
             output: job.output, input: job.input, inputDigest: inputDigest, outputContents: temporary,
             predicate: ReceiptPredicateInput(models: usedModels.map { ReceiptPredicate.Model(id: $0.id, sha256: $0.sha256) }, config: job.config,
-                                             counts: counts.counts, droppedStreams: counts.dropped),
+                                             counts: counts.counts, droppedStreams: counts.dropped,
+                                             droppedMetadata: counts.droppedMetadata, audioMute: counts.audioMute),
             key: signingKey)
         do {
             try AtomicFile.commit(temporary: temporary, to: job.output)
@@ -94,6 +95,10 @@ public final class JobRunner: @unchecked Sendable {
     struct RedactOutcome {
         var counts: StageCounts
         var dropped: [String]
+        /// Metadata keys not carried to the output, frame side data removed before encoding included.
+        var droppedMetadata: [String]
+        /// The mute ranges and the streams re-encoded for them; nil without ranges.
+        var audioMute: AudioMuteRecord?
         var geometry: FrameGeometry
         /// Every frame's final boxes, when asked for.
         var frames: [FrameBoxes]?
@@ -102,7 +107,7 @@ public final class JobRunner: @unchecked Sendable {
     /// The streaming core shared by `run` and `render`: with `boxes == nil` frames are detected
     /// and tracked; otherwise the given boxes are painted. Writes the MP4 to `temporary`.
     static func redact(input: String, temporary: URL, reportPath: String, config: JobConfig, model: VerifiedModel?,
-                       boxes: [Int: [TrackedBox]]?, recordBoxes: Bool = false,
+                       boxes: [Int: [TrackedBox]]?, recordBoxes: Bool = false, mute: [MuteRange] = [],
                        progress: @escaping (Int, Int?) -> Void) throws -> RedactOutcome {
         let decode = try DecodeStage(path: input, keepAudio: config.render.keepAudio)
         let decoded = BoundedQueue<MediaItem>(capacity: queueCapacity)
@@ -124,7 +129,7 @@ public final class JobRunner: @unchecked Sendable {
         let recorder = recordBoxes ? RecordingBoxes(provider) : nil
         if let recorder { provider = recorder }
         let render = try RenderStage(input: decode.input, layout: decode.layout, config: config.render,
-                                     writePath: temporary.path, reportPath: reportPath, boxes: provider) { done in
+                                     writePath: temporary.path, reportPath: reportPath, boxes: provider, mute: mute) { done in
             progress(done, decode.layout.expectedFrames)
         }
         let cancellation = Cancellation.shared
@@ -150,7 +155,11 @@ public final class JobRunner: @unchecked Sendable {
         group.wait()
         var counts = render.counts
         counts.tracks = tracker?.trackCount ?? Set(boxes?.values.flatMap { $0.map(\.trackID) } ?? []).count
-        return RedactOutcome(counts: counts, dropped: decode.layout.droppedStreams, geometry: decode.layout.geometry, frames: recorder?.frames)
+        counts.videoPackets = decode.videoPackets  // the decode queue has finished (group.wait)
+        let video = decode.layout.videoStream
+        let sideData = render.droppedFrameSideData.map { "stream \(video):frame side data:\($0)" }
+        return RedactOutcome(counts: counts, dropped: decode.layout.droppedStreams, droppedMetadata: decode.layout.droppedMetadata + sideData,
+                             audioMute: render.audioMuteRecord, geometry: decode.layout.geometry, frames: recorder?.frames)
     }
 }
 

@@ -67,6 +67,10 @@ public enum ResumeCheck {
         guard configDigest == recordedConfig else {
             return .redo(reason: "configuration changed (sha256 \(configDigest), receipt records \(recordedConfig))")
         }
+        let recordedMute = p.audioMute?.ranges ?? []
+        guard recordedMute == job.mute else {
+            return .redo(reason: "mute ranges changed (\(job.mute.count) in the manifest, \(recordedMute.count) in the receipt, or different)")
+        }
         if let registry {
             let expected = modelIDs(for: job.config).map { id in
                 ReceiptPredicate.Model(id: id, sha256: registry.entry(id)?.sha256 ?? "unknown")

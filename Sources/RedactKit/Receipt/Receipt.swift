@@ -59,12 +59,20 @@ public struct ReceiptPredicate: Codable, Equatable, Sendable {
     public var counts: StageCounts
     /// Input streams not carried to the output, e.g. "stream 2: subtitle mov_text".
     public var droppedStreams: [String]
+    /// Keys (never values) of the input's metadata not carried to the output, e.g.
+    /// "format:location", "stream 0:title", "chapter 0:title", "stream 0:frame side data:User Data
+    /// Unregistered". Nil in receipts made before this field existed and by standalone `redact sign`,
+    /// which does not know; the key is then absent from the JSON.
+    public var droppedMetadata: [String]?
+    /// The job's `mute` ranges and how they were applied; nil (absent) for a job without them.
+    public var audioMute: AudioMuteRecord?
     public var signer: Signer
     /// ISO-8601 UTC, e.g. "2025-01-31T12:00:00Z".
     public var created: String
 
     public init(tool: Tool, input: FileInfo, output: FileInfo, models: [Model], config: JobConfig,
-                counts: StageCounts, droppedStreams: [String], signer: Signer, created: String) {
+                counts: StageCounts, droppedStreams: [String], droppedMetadata: [String]? = nil, audioMute: AudioMuteRecord? = nil,
+                signer: Signer, created: String) {
         self.tool = tool
         self.input = input
         self.output = output
@@ -72,6 +80,8 @@ public struct ReceiptPredicate: Codable, Equatable, Sendable {
         self.config = config
         self.counts = counts
         self.droppedStreams = droppedStreams
+        self.droppedMetadata = droppedMetadata
+        self.audioMute = audioMute
         self.signer = signer
         self.created = created
     }
@@ -79,7 +89,35 @@ public struct ReceiptPredicate: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case tool, input, output, models, config, counts
         case droppedStreams = "dropped_streams"
+        case droppedMetadata = "dropped_metadata"
+        case audioMute = "audio_mute"
         case signer, created
+    }
+}
+
+/// Audio replaced by a tone over the job's `mute` ranges (docs/receipt.md).
+public struct AudioMuteRecord: Codable, Equatable, Sendable {
+    /// The ranges as the manifest gave them (seconds of presentation time, `end` excluded).
+    public var ranges: [MuteRange]
+    public var toneHz: Double
+    /// Peak level of the tone, dBFS.
+    public var toneDBFS: Double
+    /// The audio streams decoded, toned and re-encoded as AAC, e.g. "stream 1: aac 48000 Hz 1 ch
+    /// -> aac 96 kb/s". Their packets are new; the other audio streams are copied bit-exactly.
+    public var reencodedStreams: [String]
+
+    public init(ranges: [MuteRange], toneHz: Double, toneDBFS: Double, reencodedStreams: [String]) {
+        self.ranges = ranges
+        self.toneHz = toneHz
+        self.toneDBFS = toneDBFS
+        self.reencodedStreams = reencodedStreams
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case ranges
+        case toneHz = "tone_hz"
+        case toneDBFS = "tone_dbfs"
+        case reencodedStreams = "reencoded_streams"
     }
 }
 
@@ -90,16 +128,23 @@ public struct ReceiptPredicateInput: Sendable {
     public var config: JobConfig
     public var counts: StageCounts
     public var droppedStreams: [String]
+    /// Nil: not known (the receipt then has no `dropped_metadata`).
+    public var droppedMetadata: [String]?
+    /// Nil: the job had no mute ranges.
+    public var audioMute: AudioMuteRecord?
     /// When the receipt is made; nil: now.
     public var created: Date?
 
     public init(toolVersion: String = redactVersion, models: [ReceiptPredicate.Model] = [], config: JobConfig = JobConfig(),
-                counts: StageCounts = StageCounts(), droppedStreams: [String] = [], created: Date? = nil) {
+                counts: StageCounts = StageCounts(), droppedStreams: [String] = [], droppedMetadata: [String]? = nil,
+                audioMute: AudioMuteRecord? = nil, created: Date? = nil) {
         self.toolVersion = toolVersion
         self.models = models
         self.config = config
         self.counts = counts
         self.droppedStreams = droppedStreams
+        self.droppedMetadata = droppedMetadata
+        self.audioMute = audioMute
         self.created = created
     }
 }
@@ -183,6 +228,8 @@ public enum Receipts {
             config: partial.config,
             counts: partial.counts,
             droppedStreams: partial.droppedStreams,
+            droppedMetadata: partial.droppedMetadata,
+            audioMute: partial.audioMute,
             signer: .init(keyID: publicKey.keyID, publicKey: publicKey.rawRepresentation.base64EncodedString()),
             created: iso8601(partial.created ?? Date())
         )

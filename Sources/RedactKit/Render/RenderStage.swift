@@ -61,16 +61,31 @@ final class RenderStage {
     private var defaultDuration: Int64 = 1
     private let progress: (Int) -> Void
     private(set) var counts = StageCounts()
+    /// Names of the frame side data (SEI user data, closed captions...) removed from the decoded
+    /// frames before encoding, each once, in the order first seen; for the receipt.
+    private(set) var droppedFrameSideData: [String] = []
+    /// Audio streams re-encoded with a tone over the mute ranges, by output stream index.
+    private let muters: [Int: AudioMuter]
+    private let mute: [MuteRange]
 
     init(input: MediaInput, layout: InputLayout, config: RenderConfig, writePath: String, reportPath: String,
-         boxes: BoxProvider, progress: @escaping (Int) -> Void) throws {
+         boxes: BoxProvider, mute: [MuteRange] = [], progress: @escaping (Int) -> Void) throws {
         self.input = input
         self.layout = layout
         self.config = config
         self.reportPath = reportPath
         self.boxes = boxes
         self.progress = progress
+        self.mute = mute
         muxer = try OutputMuxer(writePath: writePath, reportPath: reportPath)
+        // Opened now, before any frame: an audio stream that cannot be muted fails the job at once.
+        var muters: [Int: AudioMuter] = [:]
+        for (inIndex, outIndex) in layout.audioMap.sorted(by: { $0.value < $1.value })
+        where AudioMuter.affects(input.stream(inIndex), ranges: mute) {
+            muters[outIndex] = try AudioMuter(stream: input.stream(inIndex), inputIndex: inIndex, outputIndex: outIndex, ranges: mute,
+                                              inputPath: input.path, reportPath: reportPath, globalHeader: muxer.needsGlobalHeader)
+        }
+        self.muters = muters
         redactor = Redactor(style: config.style, padding: config.padding, platePadding: config.platePadding, faceShape: config.shape, geometry: layout.geometry, path: reportPath)
     }
 
@@ -156,8 +171,19 @@ final class RenderStage {
 
     private func writeAudio(_ packet: Packet, stream: Int) throws {
         try ensureOutputStarted(nil)
+        if let muter = muters[stream] {
+            try muter.process(packet.pointer) { try muxer.write($0, stream: stream) }
+            return
+        }
         try muxer.write(packet.pointer, stream: stream)
         counts.audioPackets += 1
+    }
+
+    /// What the receipt records about the mute ranges; nil when the job had none.
+    var audioMuteRecord: AudioMuteRecord? {
+        guard !mute.isEmpty else { return nil }
+        return AudioMuteRecord(ranges: mute, toneHz: AudioMuter.toneHz, toneDBFS: AudioMuter.toneDBFS,
+                               reencodedStreams: muters.sorted { $0.key < $1.key }.map { $0.value.summary })
     }
 
     /// Creates the encoder and writes the header on the first frame (the encoder needs its size).
@@ -173,7 +199,8 @@ final class RenderStage {
         var sar = frame.pointer.pointee.sample_aspect_ratio
         if sar.num == 0 { sar = vs.pointee.sample_aspect_ratio }
         let settings = VideoEncoder.Settings(
-            width: frame.width, height: frame.height, timeBase: layout.timeBase,
+            width: frame.width, height: frame.height,
+            pixelFormat: VideoEncoder.pixelFormat(width: frame.width, height: frame.height), timeBase: layout.timeBase,
             frameRate: vs.pointee.avg_frame_rate.num > 0 ? vs.pointee.avg_frame_rate : vs.pointee.r_frame_rate,
             sampleAspectRatio: sar,
             colorRange: fullRange ? AVCOL_RANGE_JPEG : AVCOL_RANGE_MPEG,
@@ -184,7 +211,8 @@ final class RenderStage {
         let enc = try VideoEncoder(settings, path: reportPath)
         videoOutputStream = try muxer.addVideoStream(encoder: enc, like: vs)
         for (inIndex, outIndex) in layout.audioMap.sorted(by: { $0.value < $1.value }) {
-            let added = try muxer.addCopiedStream(like: input.stream(inIndex))
+            let added = try muters[outIndex].map { try muxer.addEncodedAudioStream(encoder: $0.encoder, like: input.stream(inIndex)) }
+                ?? muxer.addCopiedStream(like: input.stream(inIndex))
             precondition(added == outIndex)
         }
         muxer.copyContainerMetadata(from: input)
@@ -210,11 +238,25 @@ final class RenderStage {
         let painted = try redactor.apply(boxes, to: picture, frameNumber: frame.number, fullRange: fullRange)
         counts.redactedBoxes += painted
         if painted > 0 { counts.redactedFrames += 1 }
-        picture.pointee.pts = frame.pts
-        picture.pointee.pict_type = AV_PICTURE_TYPE_NONE
+        // Painting works on 4:2:0; an odd-sized picture is encoded as 4:4:4 (VideoEncoder.pixelFormat).
+        var coded = picture
+        if encoder!.context.pointee.pix_fmt == AV_PIX_FMT_YUV444P {
+            guard let copy = yuv444Copy(of: picture) else {
+                throw RedactError.encode(path: reportPath, frame: frame.number, detail: "cannot convert the picture to yuv444p")
+            }
+            coded = copy
+        }
+        defer { if coded != picture { var p: UnsafeMutablePointer<AVFrame>? = coded; av_frame_free(&p) } }
+        // Nothing but the pixels goes to the encoder: side data (SEI user data, closed captions)
+        // could otherwise reach the output's bitstream.
+        for name in removeAllSideData(coded) where !droppedFrameSideData.contains(name) {
+            droppedFrameSideData.append(name)
+        }
+        coded.pointee.pts = frame.pts
+        coded.pointee.pict_type = AV_PICTURE_TYPE_NONE
         let duration = frame.pointer.pointee.pkt_duration
         frameDurations[frame.pts] = duration > 0 ? duration : defaultDuration
-        try encoder!.encode(picture, frameNumber: frame.number) { packet in
+        try encoder!.encode(coded, frameNumber: frame.number) { packet in
             try writeVideo(packet, frameNumber: frame.number)
         }
         counts.frames += 1
@@ -278,6 +320,9 @@ final class RenderStage {
         }
         try enc.encode(nil, frameNumber: nil) { packet in
             try writeVideo(packet, frameNumber: nil)
+        }
+        for (stream, muter) in muters.sorted(by: { $0.key < $1.key }) {
+            try muter.process(nil) { try muxer.write($0, stream: stream) }
         }
         try muxer.finish()
     }
