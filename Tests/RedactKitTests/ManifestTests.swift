@@ -210,7 +210,7 @@ final class ManifestTests: XCTestCase {
 
     func testUnknownKeyInSecondJob() {
         assertBadJSON(manifest(jobs: job(0) + "," + job(1, #""inptu_sha256": "x""#)), "$.jobs[1].inptu_sha256",
-                      detailContains: "expected one of: detector, id, input, input_sha256, mute, output, render, tracker")
+                      detailContains: "expected one of: detector, id, input, input_sha256, mute, output, render, tracker, tracks")
     }
 
     func testUnknownKeyInJobRenderMatchesDocumentedMessage() {
