@@ -94,10 +94,9 @@ final class TrackerTests: XCTestCase {
         }
     }
 
-    /// A track of weak detections (never reaching `confirm_score`) is redacted where detected,
-    /// extended backwards like any new track (faces are detected late), but carried forward for
-    /// two frames only.
-    func testWeakTrackIsRedactedWhereDetectedButCarriedForwardOnlyBriefly() {
+    /// A track of weak detections (never reaching `confirm_score`) is redacted where detected and
+    /// for two frames around, but not carried for `extend_frames`.
+    func testWeakTrackIsRedactedWhereDetectedButExtendedOnlyBriefly() {
         var input = [[Detection]](repeating: [], count: 30)
         for f in 10...14 { input[f - 1] = [face(200, 100, score: 0.3)] }
         let out = track(input, config: config(maxGap: 8, extend: 5))
@@ -105,7 +104,7 @@ final class TrackerTests: XCTestCase {
             let b = boxes(out, frame: f)
             switch f {
             case 10...14: XCTAssertEqual(b.map(\.source), [.detected], "frame \(f)")
-            case 5...9, 15...16: XCTAssertEqual(b.map(\.source), [.extended], "frame \(f)")
+            case 8...9, 15...16: XCTAssertEqual(b.map(\.source), [.extended], "frame \(f)")
             default: XCTAssertEqual(b, [], "frame \(f): a weak track is not carried this far")
             }
         }

@@ -83,13 +83,12 @@ public struct TrackerConfig: Codable, Equatable, Sendable {
     /// Follow tracks through frames without a detection with Lucas-Kanade optical flow.
     public var flow: Bool = true
     /// A track is confirmed once it has `minHits` detections and either one of them scores at
-    /// least `confirmScore` or `confirmHits` of them reach the detector threshold. Only
-    /// confirmed tracks are followed by flow and carried forward by `extendFrames`; an
-    /// unconfirmed track is still redacted wherever it is detected and extended backwards like
-    /// any new track, but carried forward and across gaps for two frames only, so nothing the
-    /// detector reports is left visible. On the dev benchmark flow and extension of weak,
-    /// sparse tracks (textures, an animal) were most of the over-redaction; real faces either
-    /// scored high or, small at 1080p (scores 0.45-0.65), were detected in most frames.
+    /// least `confirmScore` or `confirmHits` of them reach the detector threshold. Only confirmed tracks are
+    /// followed by flow and extended by `extendFrames`; an unconfirmed track is still redacted
+    /// wherever it is detected and two frames around, so nothing the detector reports is left
+    /// visible. On the dev benchmark flow and extension of weak, sparse tracks (textures, an
+    /// animal) were most of the over-redaction; real faces either scored high or, small at
+    /// 1080p (scores 0.45-0.65), were detected in most frames.
     public var confirmScore: Double = 0.5
     /// See `confirmScore`.
     public var confirmHits: Int = 8

@@ -69,9 +69,8 @@ public final class OnlineTracker {
         t.hits >= config.minHits && (t.bestScore >= config.confirmScore || t.strongHits >= config.confirmHits)
     }
 
-    /// Frames an unconfirmed track is carried forward (and gaps filled near its detections): a
-    /// detection never goes unredacted in the frames right after it, but a weak, unsupported
-    /// one is not carried for long.
+    /// Frames an unconfirmed track is extended by: a detection never goes unredacted in the
+    /// frames right around it, but a weak, unsupported one is not carried for long.
     private var unconfirmedExtension: Int { min(2, config.extendFrames) }
 
     private struct Slot {
@@ -270,13 +269,11 @@ public final class OnlineTracker {
         }
     }
 
-    /// Covers the frames before a new (unconfirmed) track's detection with its box, growing,
-    /// over the full `extendFrames`: a face is often detected late and weakly as it enters the
-    /// picture or turns (on dev06 a face entering fast at the edge was detected at 0.3, split
-    /// into three tracks). If the track is confirmed later, `extendBackwards` replaces these.
+    /// Covers the frames before a new (unconfirmed) track's detection with its box, growing.
+    /// If the track is confirmed later, `extendBackwards` replaces these with the full extension.
     private func extendBackwardsStatic(_ t: Track) {
-        guard config.extendFrames > 0 else { return }
-        for back in 1...config.extendFrames {
+        guard unconfirmedExtension > 0 else { return }
+        for back in 1...unconfirmedExtension {
             guard let slot = slotIndex(t.firstFrame - back) else { break }
             pending[slot].boxes.boxes.append(TrackedBox(trackID: t.id, objectClass: t.objectClass,
                                                         box: t.lastDetection.padded(by: min(maxExtensionGrowth, extensionGrowth * Double(back))),
