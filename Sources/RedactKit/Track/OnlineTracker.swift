@@ -190,7 +190,10 @@ public final class OnlineTracker {
             nextID += 1
             active.append(t)
             current.boxes.append(TrackedBox(trackID: t.id, objectClass: t.objectClass, box: d.box, score: d.score, source: .detected))
-            if isConfirmed(t) { extendBackwards(t, image: image) } else { extendBackwardsStatic(t) }
+            // Backwards, every new track is followed by optical flow where the grey images allow
+            // (a face is often detected late, weakly, as it enters or turns, and may move fast);
+            // where flow fails an unconfirmed track gets only the short static extension.
+            if isConfirmed(t) || config.flow { extendBackwards(t, image: image) } else { extendBackwardsStatic(t) }
         }
 
         pending.append(Slot(boxes: current, image: config.flow ? image : nil))
@@ -255,13 +258,17 @@ public final class OnlineTracker {
         for back in 1...config.extendFrames {
             let f = t.firstFrame - back
             guard let slot = slotIndex(f) else { break }
-            pending[slot].boxes.boxes.removeAll { $0.trackID == t.id && $0.source == .extended }
+            // Before its first detection a track has only extension boxes (static or flow, from
+            // when it was born): replaced by this extension.
+            pending[slot].boxes.boxes.removeAll { $0.trackID == t.id }
             if followed, let later = nextImage, let earlier = pending[slot].image, let moved = flowTrack([box], from: later, to: earlier).first ?? nil {
                 box = moved
                 nextImage = earlier
                 pending[slot].boxes.boxes.append(TrackedBox(trackID: t.id, objectClass: t.objectClass, box: box.padded(by: flowGrowth * Double(back)),
                                                             score: t.lastScore, source: .flow))
             } else {
+                // Without flow, an unconfirmed track is extended statically for a few frames only.
+                if !isConfirmed(t) && back > unconfirmedExtension { break }
                 followed = false
                 pending[slot].boxes.boxes.append(TrackedBox(trackID: t.id, objectClass: t.objectClass, box: box.padded(by: min(maxExtensionGrowth, extensionGrowth * Double(back))),
                                                             score: t.lastScore, source: .extended))
