@@ -126,7 +126,12 @@ enum SignalTrap {
                 let again = seen
                 seen = true
                 lock.unlock()
-                if again { _exit(ExitCode.interrupted.rawValue) }
+                if again {
+                    // No unwinding: a temporary output may stay behind (hidden, never at a final
+                    // path); the next run over the same outputs removes it.
+                    FileHandle.standardError.write(Data("redact: second signal; stopped at once\n".utf8))
+                    _exit(ExitCode.interrupted.rawValue)
+                }
                 FileHandle.standardError.write(Data("redact: interrupted; stopping (again to stop at once)\n".utf8))
                 Cancellation.shared.cancel()
             }

@@ -237,6 +237,51 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(Fixtures.listing(outDir), [], "files (temporaries, lock) left in the output directory after SIGINT")
     }
 
+    /// A second signal stops at once (no unwinding) with the same exit code; nothing is at the
+    /// final path, and the next run completes the job and removes the leftover temporary file.
+    func testSecondSignalStopsAtOnceAndTheNextRunCleansUp() throws {
+        var o = Fixtures.ClipOptions()
+        o.name = "long2"
+        o.frames = 150
+        let clip = try Fixtures.makeClip(in: dir, o)
+        let outDir = dir.appendingPathComponent("out")
+        let output = outDir.appendingPathComponent("long2.redacted.mp4")
+        let m = try writeManifest("""
+            {"version": 1, "jobs": [{"id": "long2", "input": "\(clip.url.path)", "output": "\(output.path)"}]}
+            """)
+        let key = try writeKey()
+        let p = Process()
+        p.executableURL = try Fixtures.requireBinary()
+        p.arguments = ["run", m.path, "--key", key.path]
+        p.environment = ProcessInfo.processInfo.environment.merging(["REDACT_MODELS": Fixtures.modelsDirectory.path]) { $1 }
+        let stderr = Pipe()
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = stderr
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let writing = { Fixtures.listing(outDir).contains { $0.hasPrefix(".long2.redacted.mp4.partial-") } }
+        let deadline = Date().addingTimeInterval(300)
+        while p.isRunning && Date() < deadline && !writing() { usleep(20_000) }
+        guard p.isRunning, writing() else {
+            if p.isRunning { p.terminate() }
+            p.waitUntilExit()
+            throw XCTSkip("the job ended before it could be interrupted")
+        }
+        kill(p.processIdentifier, SIGINT)
+        kill(p.processIdentifier, SIGTERM)
+        let text = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationReason, .exit, text)
+        XCTAssertEqual(p.terminationStatus, 3, text)
+        XCTAssertTrue(text.contains("redact: second signal; stopped at once"), text)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: output.path), "output exists after two signals")
+
+        let again = try Fixtures.redact(["run", m.path, "--key", key.path])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertEqual(try Fixtures.redact(["verify", output.path, "--input", clip.url.path]).status, 0)
+        XCTAssertEqual(Fixtures.listing(outDir).filter { $0.hasPrefix(".") }, [], "leftover temporary or lock files after the rerun")
+    }
+
     // MARK: - run --json and probe --json
 
     func testRunJSONPrintsOneEventPerLineIncludingJobDone() throws {
