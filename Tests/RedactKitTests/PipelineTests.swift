@@ -178,6 +178,13 @@ final class PipelineTests: XCTestCase {
         let verified = try Receipts.verify(output: output, input: clip.url, trustedKey: key.publicKey)
         XCTAssertEqual(verified.predicate.output.sha256, try FileDigest.sha256(of: output))
         XCTAssertEqual(verified.predicate.counts.frames, clip.frameCount)
+        // Per class and per box source, adding up to the totals.
+        let counts = verified.predicate.counts
+        XCTAssertEqual(counts.byClass?["face"]?.detections, counts.detections)
+        XCTAssertEqual(counts.byClass?["face"]?.redactedBoxes, counts.redactedBoxes)
+        XCTAssertEqual(counts.boxSources?.values.reduce(0, +), counts.redactedBoxes)
+        XCTAssertGreaterThan(counts.boxSources?["detected"] ?? 0, clip.frameCount / 2)
+        XCTAssertEqual(counts.boxSources?["detected"], tracks.tracks.flatMap(\.boxes).filter { $0.source == .detected }.count)
         // ...and not once one byte of the output changed.
         try Fixtures.flipByte(of: output)
         XCTAssertThrowsError(try Receipts.verify(output: output)) { error in

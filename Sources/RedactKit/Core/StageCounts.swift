@@ -19,8 +19,25 @@ public struct StageCounts: Codable, Equatable, Sendable {
     /// the first keyframe of a stream cut mid-GOP). Nil in receipts made before it was recorded
     /// and for counts that did not come from decoding.
     public var videoPackets: Int? = nil
+    /// Per object class ("face", "plate"): detections and boxes painted. Nil in receipts made
+    /// before it was recorded.
+    public var byClass: [String: ClassCounts]? = nil
+    /// Boxes painted, by where they came from ("detected", "flow", "interpolated", "extended",
+    /// "manual"): how much of the redaction the detector saw and how much tracking added.
+    public var boxSources: [String: Int]? = nil
 
     public init() {}
+
+    /// Counts of one object class.
+    public struct ClassCounts: Codable, Equatable, Sendable {
+        public var detections = 0
+        public var redactedBoxes = 0
+        public init() {}
+        enum CodingKeys: String, CodingKey {
+            case detections
+            case redactedBoxes = "redacted_boxes"
+        }
+    }
     enum CodingKeys: String, CodingKey {
         case frames
         case detectedFrames = "detected_frames"
@@ -29,5 +46,7 @@ public struct StageCounts: Codable, Equatable, Sendable {
         case redactedFrames = "redacted_frames"
         case audioPackets = "audio_packets"
         case videoPackets = "video_packets"
+        case byClass = "by_class"
+        case boxSources = "box_sources"
     }
 }

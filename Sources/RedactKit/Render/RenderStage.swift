@@ -60,7 +60,12 @@ final class RenderStage {
     private var frameDurations: [Int64: Int64] = [:]
     private var defaultDuration: Int64 = 1
     private let progress: (Int) -> Void
-    private(set) var counts = StageCounts()
+    private(set) var counts: StageCounts = {
+        var c = StageCounts()
+        c.byClass = [:]
+        c.boxSources = [:]
+        return c
+    }()
     /// Names of the frame side data (SEI user data, closed captions...) removed from the decoded
     /// frames before encoding, each once, in the order first seen; for the receipt.
     private(set) var droppedFrameSideData: [String] = []
@@ -100,6 +105,7 @@ final class RenderStage {
                 if let d = work.detections {
                     counts.detectedFrames += 1
                     counts.detections += d.count
+                    for detection in d { counts.byClass![detection.objectClass.rawValue, default: .init()].detections += 1 }
                 }
                 held.append(item)
                 let image = work.gray
@@ -238,6 +244,10 @@ final class RenderStage {
         let painted = try redactor.apply(boxes, to: picture, frameNumber: frame.number, fullRange: fullRange)
         counts.redactedBoxes += painted
         if painted > 0 { counts.redactedFrames += 1 }
+        for b in boxes where redactor.lumaRect(for: b.box, objectClass: b.objectClass) != nil {
+            counts.byClass![b.objectClass.rawValue, default: .init()].redactedBoxes += 1
+            counts.boxSources![b.source.rawValue, default: 0] += 1
+        }
         // Painting works on 4:2:0; an odd-sized picture is encoded as 4:4:4 (VideoEncoder.pixelFormat).
         var coded = picture
         if encoder!.context.pointee.pix_fmt == AV_PIX_FMT_YUV444P {
