@@ -86,6 +86,14 @@ public enum AtomicFile {
         try syncDirectory(of: final)
     }
 
+    /// Removes `final` (if present) durably: unlink(2), then fsync the directory.
+    public static func remove(_ final: URL) throws {
+        guard unlink(final.path) == 0 || errno == ENOENT else {
+            throw RedactError.output(path: final.path, detail: "cannot remove the previous file: \(errnoString())")
+        }
+        try syncDirectory(of: final)
+    }
+
     private static func syncDirectory(of final: URL) throws {
         let dir = final.deletingLastPathComponent().path
         let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)

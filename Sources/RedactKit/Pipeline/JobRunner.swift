@@ -73,6 +73,11 @@ public final class JobRunner: @unchecked Sendable {
                                   tracker: job.config.tracker)
             try JSONFiles.write(file, to: tracksURL)
         }
+        // A job redone over an earlier output removes that output and its receipt first: the new
+        // receipt must never sit beside the old output (a pair that does not verify), whatever
+        // instant the process is killed at.
+        try AtomicFile.remove(job.output)
+        try AtomicFile.remove(Receipts.receiptURL(for: job.output))
         // Signed before the output is renamed into place: a job that cannot sign leaves nothing at
         // its output path, and an output at its final path always has its receipt beside it.
         let receipt = try Receipts.sign(
