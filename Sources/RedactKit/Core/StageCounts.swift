@@ -28,6 +28,20 @@ public struct StageCounts: Codable, Equatable, Sendable {
 
     public init() {}
 
+    /// Counts one detection (in `by_class`).
+    mutating func countDetection(of objectClass: ObjectClass) {
+        if byClass == nil { byClass = [:] }
+        byClass![objectClass.rawValue, default: ClassCounts()].detections += 1
+    }
+
+    /// Counts one painted box (in `by_class` and `box_sources`; `redacted_boxes` is the total).
+    mutating func countPainted(_ box: TrackedBox) {
+        if byClass == nil { byClass = [:] }
+        if boxSources == nil { boxSources = [:] }
+        byClass![box.objectClass.rawValue, default: ClassCounts()].redactedBoxes += 1
+        boxSources![box.source.rawValue, default: 0] += 1
+    }
+
     /// Counts of one object class.
     public struct ClassCounts: Codable, Equatable, Sendable {
         public var detections = 0

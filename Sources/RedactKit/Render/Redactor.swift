@@ -23,12 +23,14 @@ struct Redactor {
         return x1 > x0 && y1 > y0 ? (x0, y0, x1, y1) : nil
     }
 
-    /// Redacts every box; returns how many boxes touched the picture.
-    func apply(_ boxes: [TrackedBox], to frame: UnsafeMutablePointer<AVFrame>, frameNumber: Int, fullRange: Bool) throws -> Int {
+    /// Redacts every box; returns how many boxes touched the picture, each also passed to `onPainted`.
+    func apply(_ boxes: [TrackedBox], to frame: UnsafeMutablePointer<AVFrame>, frameNumber: Int, fullRange: Bool,
+               onPainted: (TrackedBox) -> Void = { _ in }) throws -> Int {
         var painted = 0
         for tracked in boxes {
             guard let r = lumaRect(for: tracked.box, objectClass: tracked.objectClass) else { continue }
             painted += 1
+            onPainted(tracked)
             // Chroma rectangle covers every chroma sample touching a redacted luma sample.
             let c = (x0: r.x0 / 2, y0: r.y0 / 2, x1: (r.x1 + 1) / 2, y1: (r.y1 + 1) / 2)
             let chromaW = (geometry.storedWidth + 1) / 2, chromaH = (geometry.storedHeight + 1) / 2

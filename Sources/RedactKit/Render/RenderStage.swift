@@ -60,12 +60,7 @@ final class RenderStage {
     private var frameDurations: [Int64: Int64] = [:]
     private var defaultDuration: Int64 = 1
     private let progress: (Int) -> Void
-    private(set) var counts: StageCounts = {
-        var c = StageCounts()
-        c.byClass = [:]
-        c.boxSources = [:]
-        return c
-    }()
+    private(set) var counts = StageCounts()
     /// Names of the frame side data (SEI user data, closed captions...) removed from the decoded
     /// frames before encoding, each once, in the order first seen; for the receipt.
     private(set) var droppedFrameSideData: [String] = []
@@ -82,6 +77,10 @@ final class RenderStage {
         self.boxes = boxes
         self.progress = progress
         self.mute = mute
+        // Recorded even when empty: the receipt then says nothing was found, rather than nothing
+        // was counted (as in receipts made before these counts existed).
+        counts.byClass = [:]
+        counts.boxSources = [:]
         muxer = try OutputMuxer(writePath: writePath, reportPath: reportPath)
         // Opened now, before any frame: an audio stream that cannot be muted fails the job at once.
         var muters: [Int: AudioMuter] = [:]
@@ -105,7 +104,7 @@ final class RenderStage {
                 if let d = work.detections {
                     counts.detectedFrames += 1
                     counts.detections += d.count
-                    for detection in d { counts.byClass![detection.objectClass.rawValue, default: .init()].detections += 1 }
+                    for detection in d { counts.countDetection(of: detection.objectClass) }
                 }
                 held.append(item)
                 let image = work.gray
@@ -241,13 +240,9 @@ final class RenderStage {
         let picture = try writablePlanarFrame(frame, needsWrite: !boxes.isEmpty)
         defer { if picture != frame.pointer { var p: UnsafeMutablePointer<AVFrame>? = picture; av_frame_free(&p) } }
         let fullRange = encoder!.context.pointee.color_range == AVCOL_RANGE_JPEG
-        let painted = try redactor.apply(boxes, to: picture, frameNumber: frame.number, fullRange: fullRange)
+        let painted = try redactor.apply(boxes, to: picture, frameNumber: frame.number, fullRange: fullRange) { counts.countPainted($0) }
         counts.redactedBoxes += painted
         if painted > 0 { counts.redactedFrames += 1 }
-        for b in boxes where redactor.lumaRect(for: b.box, objectClass: b.objectClass) != nil {
-            counts.byClass![b.objectClass.rawValue, default: .init()].redactedBoxes += 1
-            counts.boxSources![b.source.rawValue, default: 0] += 1
-        }
         // Painting works on 4:2:0; an odd-sized picture is encoded as 4:4:4 (VideoEncoder.pixelFormat).
         var coded = picture
         if encoder!.context.pointee.pix_fmt == AV_PIX_FMT_YUV444P {
