@@ -197,6 +197,31 @@ final class CLITests: XCTestCase {
 
     /// README: exit code 3 is "interrupted", and a job never leaves a file at its output path.
     /// SIGINT is sent once the job has started writing its hidden temporary output.
+    /// Starts `redact run MANIFEST --key KEY ARGUMENTS` and waits (polling, no timing assertion)
+    /// until the job's temporary output exists beside `output` (not just its lock file); skips
+    /// the test if the job ends first.
+    func startRunAndWaitUntilWriting(manifest: URL, key: URL, output: URL, arguments: [String] = [],
+                                     standardError: Any) throws -> Process {
+        let p = Process()
+        p.executableURL = try Fixtures.requireBinary()
+        p.arguments = ["run", manifest.path, "--key", key.path] + arguments
+        p.environment = ProcessInfo.processInfo.environment.merging(["REDACT_MODELS": Fixtures.modelsDirectory.path]) { $1 }
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = standardError
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let outDir = output.deletingLastPathComponent()
+        let writing = { Fixtures.listing(outDir).contains { $0.hasPrefix(".\(output.lastPathComponent).partial-") } }
+        let deadline = Date().addingTimeInterval(300)
+        while p.isRunning && Date() < deadline && !writing() { usleep(20_000) }
+        guard p.isRunning, writing() else {
+            if p.isRunning { p.terminate() }
+            p.waitUntilExit()
+            throw XCTSkip("the job ended before it could be interrupted")
+        }
+        return p
+    }
+
     func testInterruptedRunExits3AndLeavesNothing() throws {
         var o = Fixtures.ClipOptions()
         o.name = "long"
@@ -210,25 +235,7 @@ final class CLITests: XCTestCase {
             """)
         let key = try writeKey()
 
-        let p = Process()
-        p.executableURL = try Fixtures.requireBinary()
-        p.arguments = ["run", m.path, "--key", key.path, "--json"]
-        p.environment = ProcessInfo.processInfo.environment.merging(["REDACT_MODELS": Fixtures.modelsDirectory.path]) { $1 }
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        // Wait (polling, no timing assertion) until the temporary output exists (not just the job's lock file).
-        let writing = { Fixtures.listing(outDir).contains { $0.hasPrefix(".long.redacted.mp4.partial-") } }
-        let deadline = Date().addingTimeInterval(300)
-        while p.isRunning && Date() < deadline && !writing() {
-            usleep(20_000)
-        }
-        guard p.isRunning, writing() else {
-            if p.isRunning { p.terminate() }
-            p.waitUntilExit()
-            throw XCTSkip("the job ended before it could be interrupted")
-        }
+        let p = try startRunAndWaitUntilWriting(manifest: m, key: key, output: output, arguments: ["--json"], standardError: FileHandle.nullDevice)
         p.interrupt()
         p.waitUntilExit()
         XCTAssertEqual(p.terminationReason, .exit, "redact was killed by the signal instead of exiting")
@@ -250,23 +257,8 @@ final class CLITests: XCTestCase {
             {"version": 1, "jobs": [{"id": "long2", "input": "\(clip.url.path)", "output": "\(output.path)"}]}
             """)
         let key = try writeKey()
-        let p = Process()
-        p.executableURL = try Fixtures.requireBinary()
-        p.arguments = ["run", m.path, "--key", key.path]
-        p.environment = ProcessInfo.processInfo.environment.merging(["REDACT_MODELS": Fixtures.modelsDirectory.path]) { $1 }
         let stderr = Pipe()
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = stderr
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        let writing = { Fixtures.listing(outDir).contains { $0.hasPrefix(".long2.redacted.mp4.partial-") } }
-        let deadline = Date().addingTimeInterval(300)
-        while p.isRunning && Date() < deadline && !writing() { usleep(20_000) }
-        guard p.isRunning, writing() else {
-            if p.isRunning { p.terminate() }
-            p.waitUntilExit()
-            throw XCTSkip("the job ended before it could be interrupted")
-        }
+        let p = try startRunAndWaitUntilWriting(manifest: m, key: key, output: output, standardError: stderr)
         kill(p.processIdentifier, SIGINT)
         kill(p.processIdentifier, SIGTERM)
         let text = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
