@@ -355,18 +355,25 @@ final class PipelineTests: XCTestCase {
         return url
     }
 
-    func testRenderFillsExactlyThePaddedBox() throws {
+    /// Renders the main clip's ground-truth boxes with `config`; returns the clip and the grey
+    /// frames of input and output, after checking that every frame was rendered and redacted.
+    func renderGroundTruth(_ name: String, _ config: RenderConfig, file: StaticString = #filePath, line: UInt = #line)
+        throws -> (clip: Fixtures.Clip, input: Fixtures.GrayFrames, out: Fixtures.GrayFrames) {
         let clip = try Self.mainClip()
-        let output = dir.appendingPathComponent("gt.mp4")
+        let output = dir.appendingPathComponent(name)
+        let counts = try Stages.render(input: clip.url, tracks: try groundTruthTracks(clip), output: output, config: config)
+        XCTAssertEqual(counts.frames, clip.frameCount, file: file, line: line)
+        XCTAssertEqual(counts.redactedFrames, clip.frameCount, file: file, line: line)
+        let input = try Fixtures.grayFrames(clip.url), out = try Fixtures.grayFrames(output)
+        XCTAssertEqual(out.frames.count, input.frames.count, file: file, line: line)
+        return (clip, input, out)
+    }
+
+    func testRenderFillsExactlyThePaddedBox() throws {
         var config = RenderConfig()
         config.padding = 0.2
         config.shape = .box
-        let counts = try Stages.render(input: clip.url, tracks: try groundTruthTracks(clip), output: output, config: config)
-        XCTAssertEqual(counts.frames, clip.frameCount)
-        XCTAssertEqual(counts.redactedFrames, clip.frameCount)
-
-        let input = try Fixtures.grayFrames(clip.url), out = try Fixtures.grayFrames(output)
-        XCTAssertEqual(out.frames.count, input.frames.count)
+        let (clip, input, out) = try renderGroundTruth("gt.mp4", config)
         let w = clip.width, h = clip.height
         var problems: [String] = []
         for i in 0..<min(input.frames.count, out.frames.count) {
@@ -394,15 +401,10 @@ final class PipelineTests: XCTestCase {
     /// The default face outline: the ellipse inscribed in the padded box is black; the box's
     /// corners outside the ellipse keep the original picture.
     func testEllipseFillsTheInscribedEllipseAndKeepsTheBoxCorners() throws {
-        let clip = try Self.mainClip()
-        let output = dir.appendingPathComponent("ellipse.mp4")
         var config = RenderConfig()
         config.padding = 0.2
         XCTAssertEqual(config.shape, .ellipse, "the ellipse is the default")
-        try Stages.render(input: clip.url, tracks: try groundTruthTracks(clip), output: output, config: config)
-
-        let input = try Fixtures.grayFrames(clip.url), out = try Fixtures.grayFrames(output)
-        XCTAssertEqual(out.frames.count, input.frames.count)
+        let (clip, input, out) = try renderGroundTruth("ellipse.mp4", config)
         let w = clip.width, h = clip.height
         var problems: [String] = []
         for i in 0..<min(input.frames.count, out.frames.count) {
