@@ -79,6 +79,16 @@ for i in range(len(fo)):
         if hit: per_track[hit[1]] += 1
 print(f'{clip}: over-redaction {changed_total/tested_total:.4f} ({changed_total}/{tested_total})')
 for k, v in cause.most_common(): print(f'  {k:40s} {v:7d} {v/tested_total:.4f}')
+# False-positive cells by how many detections their track had: weak one-off detections and
+# long-lived false tracks call for different remedies.
+by_hits = collections.Counter()
+for tid, v in per_track.items():
+    if track_match[tid] < 0.5*track_n[tid]:
+        t = [t for t in T['tracks'] if t['id'] == tid][0]
+        n = sum(1 for b in t['boxes'] if b['source'] == 'detected')
+        by_hits['1' if n == 1 else '2-4' if n <= 4 else '5-19' if n < 20 else '20+'] += v
+for k in ('1', '2-4', '5-19', '20+'):
+    if by_hits[k]: print(f'  FP cells, tracks with {k:4s} detections {by_hits[k]:7d} {by_hits[k]/tested_total:.4f}')
 for tid, v in per_track.most_common(6):
     t = [t for t in T['tracks'] if t['id'] == tid][0]
     srcs = collections.Counter(b['source'] for b in t['boxes'])
