@@ -314,7 +314,7 @@ extension PipelineTests {
         XCTAssertGreaterThanOrEqual(try secretsIn(input).count, 5, "fixture carries the values to hide")
 
         let output = dir.appendingPathComponent("camera-mkv-redacted.mp4")
-        try JobRunner(registry: try Fixtures.registry(), signingKey: key).run(Fixtures.job(input: input, output: output))
+        _ = try JobRunner(registry: try Fixtures.registry(), signingKey: key).run(Fixtures.job(input: input, output: output))
         try assertNothingLeaked(
             input: input, output: output, audioTracks: 1,
             expectedDroppedStreams: ["stream 2: subtitle subrip", "stream 3: attached picture mjpeg", "stream 4: attachment none"],
@@ -494,7 +494,7 @@ extension PipelineTests {
         let output = dir.appendingPathComponent("stereo-muted.mp4")
         var job = Fixtures.job(input: input, output: output)
         job.mute = [MuteRange(start: 1.2, end: 1.7, reason: "x")]
-        try JobRunner(registry: try Fixtures.registry(), signingKey: key).run(job)
+        _ = try JobRunner(registry: try Fixtures.registry(), signingKey: key).run(job)
         XCTAssertEqual(try Fixtures.streams(output, type: "audio").first?["channels"] as? Int, 2)
         XCTAssertEqual(try Fixtures.streams(output, type: "audio").first?["sample_rate"] as? String, "44100")
 
@@ -534,7 +534,7 @@ extension PipelineTests {
         let output = dir.appendingPathComponent("not-muted.mp4")
         var job = Fixtures.job(input: clip.url, output: output)
         job.mute = [MuteRange(start: 100, end: 101, reason: "after the end")]
-        try JobRunner(registry: try Fixtures.registry(), signingKey: key).run(job)
+        _ = try JobRunner(registry: try Fixtures.registry(), signingKey: key).run(job)
         try assertSameAudio(clip.url, output, tracks: 1)
         let record = try XCTUnwrap(try Receipts.verify(output: output).predicate.audioMute)
         XCTAssertEqual(record.ranges, job.mute)
