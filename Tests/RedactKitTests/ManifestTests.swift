@@ -279,6 +279,11 @@ final class ManifestTests: XCTestCase {
         XCTAssertNil(d.jobs[0].tracks)
         XCTAssertEqual(d.jobs[0].config.render.shape, .ellipse)
         XCTAssertEqual(d.jobs[0].config.tracker.confirmScore, 0.5)
+        XCTAssertEqual(d.jobs[0].config.tracker.largeFraction, 0.0625)
+        XCTAssertEqual(d.jobs[0].config.tracker.confirmLargeScore, 0.7)
+        let large = try parse(manifest(jobs: job(0, #""tracker": {"large_fraction": 1, "confirm_large_score": 0.9}"#)))
+        XCTAssertEqual(large.jobs[0].config.tracker.largeFraction, 1)
+        XCTAssertEqual(large.jobs[0].config.tracker.confirmLargeScore, 0.9)
         assertBadJSON(manifest(jobs: job(0, #""tracks": "t.txt""#)), "$.jobs[0].tracks", detailContains: "ending in .json")
         assertBadJSON(manifest(jobs: job(0, #""tracks": 3"#)), "$.jobs[0].tracks")
         assertBadJSON(manifest(jobs: job(0, #""tracks": "t.json""#) + "," + job(1, #""tracks": "t.json""#)), "$.jobs[1].tracks",
@@ -335,6 +340,9 @@ final class ManifestTests: XCTestCase {
             ("render", #""shape": "circle""#, "shape"),
             ("tracker", #""confirm_score": 1.5"#, "confirm_score"),
             ("tracker", #""confirm_score": -0.1"#, "confirm_score"),
+            ("tracker", #""large_fraction": 0"#, "large_fraction"),
+            ("tracker", #""large_fraction": 1.5"#, "large_fraction"),
+            ("tracker", #""confirm_large_score": 1.01"#, "confirm_large_score"),
             ("detector", #""plate_threshold": 0"#, "plate_threshold"),
             ("detector", #""plate_threshold": 1.5"#, "plate_threshold"),
             ("render", #""crf": 52"#, "crf"),

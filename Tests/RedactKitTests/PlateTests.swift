@@ -115,10 +115,12 @@ final class PlateTests: XCTestCase {
         let c = try JSONDecoder().decode(JobConfig.self, from: Data(json.utf8))
         var expected = JobConfig()
         expected.tracker.extendFrames = 5
-        // Keys added later read as what that version did: every track with min_hits confirmed,
-        // faces painted as boxes.
+        // Keys added later read as what that version did: every track with min_hits confirmed
+        // whatever its size, faces painted as boxes.
         expected.tracker.confirmScore = 0
         expected.tracker.confirmHits = 1
+        expected.tracker.largeFraction = 1_000_000
+        expected.tracker.confirmLargeScore = 0
         expected.render.shape = .box
         expected.render.padding = 0.2
         XCTAssertEqual(c, expected)

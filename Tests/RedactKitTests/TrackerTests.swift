@@ -17,8 +17,8 @@ final class TrackerTests: XCTestCase {
     }
 
     /// Pushes frames 1...detections.count and finishes; returns everything released, in release order.
-    func track(_ detections: [[Detection]], config: TrackerConfig) -> [FrameBoxes] {
-        let t = OnlineTracker(config: config)
+    func track(_ detections: [[Detection]], config: TrackerConfig, frameLongSide: Double? = nil) -> [FrameBoxes] {
+        let t = OnlineTracker(config: config, frameLongSide: frameLongSide)
         var out: [FrameBoxes] = []
         for (i, d) in detections.enumerated() { out += t.push(frame: i + 1, detections: d) }
         out += t.finish()
@@ -110,6 +110,93 @@ final class TrackerTests: XCTestCase {
         }
     }
 
+    /// A grey frame of smooth random texture shifted `shift` image pixels right (the scene
+    /// pans), for optical flow; `scale` 4 display pixels per image pixel.
+    func texture(shift: Int, width: Int = 160, height: Int = 96) -> GrayImage {
+        var state: UInt32 = 12345
+        let cw = width + 64
+        var noise = [Double](repeating: 0, count: cw * height)
+        for i in noise.indices {
+            state = state &* 1_103_515_245 &+ 12345
+            noise[i] = Double((state >> 16) & 0xff)
+        }
+        var pixels = [UInt8](repeating: 0, count: width * height)
+        for y in 0..<height {
+            for x in 0..<width {
+                // 5x5 box blur of the noise: blobs a few pixels wide that flow can follow.
+                var sum = 0.0, n = 0.0
+                for dy in -2...2 {
+                    for dx in -2...2 {
+                        let yy = min(max(y + dy, 0), height - 1), xx = min(max(x - shift + 32 + dx, 0), cw - 1)
+                        sum += noise[yy * cw + xx]
+                        n += 1
+                    }
+                }
+                pixels[y * width + x] = UInt8(min(255, max(0, (sum / n - 128) * 4 + 128)))
+            }
+        }
+        return GrayImage(width: width, height: height, scale: 4, pixels: pixels)
+    }
+
+    /// With flow, a lone weak detection reaches back only two frames (most are one-off false
+    /// positives); a second detection of the same object extends it back in full, unless both
+    /// are large and weak (see `testLargeTrackNeedsAConfidentDetection`).
+    func testLoneDetectionReachesBackBrieflyASecondOneInFull() {
+        func run(detectedFrames: Set<Int>, frameLongSide: Double? = nil) -> [FrameBoxes] {
+            let t = OnlineTracker(config: config(maxGap: 15, extend: 10), frameLongSide: frameLongSide)
+            var out: [FrameBoxes] = []
+            for f in 1...30 {
+                // The scene pans 1 image pixel (4 display pixels) per frame; the face with it.
+                let d = detectedFrames.contains(f) ? [face(200 + 4 * Double(f), 120, 80, 80, score: 0.3)] : []
+                out += t.push(frame: f, detections: d, image: texture(shift: f))
+            }
+            return out + t.finish()
+        }
+        let lone = run(detectedFrames: [15])
+        for f in 13...14 { XCTAssertEqual(lone.first { $0.frame == f }?.boxes.map(\.source), [.flow], "lone, frame \(f)") }
+        for f in 1...12 { XCTAssertEqual(boxes(lone, frame: f), [], "lone, frame \(f)") }
+        for f in 18...30 { XCTAssertEqual(boxes(lone, frame: f), [], "lone, frame \(f)") }
+
+        let twice = run(detectedFrames: [15, 16])
+        for f in 5...14 {
+            let b = boxes(twice, frame: f)
+            XCTAssertEqual(b.map(\.source), [.flow], "twice, frame \(f)")
+            // Followed backwards with the pan: 4 display pixels left per frame.
+            if let x = b.first?.box.centerX { XCTAssertEqual(x, 240 + 4 * Double(f), accuracy: 6, "twice, frame \(f)") }
+        }
+        XCTAssertEqual(boxes(twice, frame: 4), [], "more than 10 frames before the first detection")
+
+        // On a 640 px frame the 80 px face is large: two weak detections do not reach back in full.
+        let large = run(detectedFrames: [15, 16], frameLongSide: 640)
+        for f in 13...14 { XCTAssertEqual(boxes(large, frame: f).map(\.source), [.flow], "large, frame \(f)") }
+        for f in 1...12 { XCTAssertEqual(boxes(large, frame: f), [], "large, frame \(f)") }
+    }
+
+    /// A fast face detected in every other frame (moving more than half its width between
+    /// detections, so a box without velocity would not overlap the next detection) stays one
+    /// track: its short extension is followed by flow, so the second detection joins it and the
+    /// track reaches back in full.
+    func testFastFaceDetectedEveryOtherFrameStaysOneTrack() {
+        let t = OnlineTracker(config: config(maxGap: 15, extend: 10))
+        var out: [FrameBoxes] = []
+        for f in 1...30 {
+            // 6 image pixels (24 display pixels) per frame; the 80 px face moves with the scene.
+            let d = f == 15 || f == 17 ? [face(24 * Double(f), 120, 80, 80, score: 0.3)] : []
+            out += t.push(frame: f, detections: d, image: texture(shift: 6 * f, width: 320))
+        }
+        out += t.finish()
+        let first = boxes(out, frame: 15).first, second = boxes(out, frame: 17).first
+        XCTAssertEqual(first?.source, .detected)
+        XCTAssertEqual(second?.source, .detected)
+        XCTAssertEqual(first?.trackID, second?.trackID, "the second detection continues the first one's track")
+        XCTAssertEqual(boxes(out, frame: 16).first?.trackID, first?.trackID)
+        for f in 5...14 {
+            let b = boxes(out, frame: f)
+            XCTAssertFalse(b.isEmpty, "frame \(f): reached back from the first detection")
+            if let x = b.first?.box.centerX { XCTAssertEqual(x, 24 * Double(f) + 40, accuracy: 12, "frame \(f)") }
+        }
+    }
+
     /// A track that starts weak and later scores above `confirm_score` gets the full backward
     /// extension from its first detection, replacing the short one.
     func testTrackConfirmedLaterIsExtendedBackwardsInFull() {
@@ -143,6 +230,19 @@ final class TrackerTests: XCTestCase {
         for f in 11...19 { XCTAssertEqual(boxes(confirmed, frame: f).map(\.source), [.interpolated], "frame \(f)") }
     }
 
+    /// A gap left partly open while the track was weak is filled once a confident detection
+    /// confirms it, as long as the frames are still held.
+    func testGapLeftOpenWhileWeakIsFilledOnConfirmation() {
+        var input = [[Detection]](repeating: [], count: 30)
+        for f in [10, 16] { input[f - 1] = [face(200, 100, score: 0.3)] }
+        let weak = track(input, config: config(maxGap: 15, extend: 10))
+        XCTAssertEqual(boxes(weak, frame: 13), [], "frame 13 is more than 2 frames from a weak detection")
+        input[17] = [face(200, 100, score: 0.9)]  // frame 18
+        let confirmed = track(input, config: config(maxGap: 15, extend: 10))
+        for f in 11...15 { XCTAssertEqual(boxes(confirmed, frame: f).map(\.source), [.interpolated], "frame \(f)") }
+        XCTAssertEqual(Set(confirmed.flatMap(\.boxes).map(\.trackID)).count, 1)
+    }
+
     /// A track detected often enough (`confirm_hits`) is confirmed however low its scores.
     func testTrackWithManyWeakDetectionsIsConfirmed() {
         var input = [[Detection]](repeating: [], count: 40)
@@ -154,6 +254,35 @@ final class TrackerTests: XCTestCase {
         for f in 5...9 { XCTAssertEqual(boxes(out, frame: f).map(\.source), [.extended], "frame \(f)") }
         for f in 20...24 { XCTAssertEqual(boxes(out, frame: f).map(\.source), [.extended], "frame \(f)") }
         XCTAssertEqual(boxes(out, frame: 25), [])
+    }
+
+    /// A large box (`large_fraction` of the frame's longer side) confirms its track only with
+    /// `confirm_large_score`, and many weak large detections do not confirm it: a steady,
+    /// low-scoring large box is redacted where detected and two frames around, not carried.
+    func testLargeTrackNeedsAConfidentDetection() {
+        var c = config(maxGap: 15, extend: 5)
+        c.confirmHits = 8
+        func run(score: Double, size: Double) -> [FrameBoxes] {
+            var input = [[Detection]](repeating: [], count: 40)
+            for f in 10...19 { input[f - 1] = [face(200, 100, size, size, score: score)] }
+            return track(input, config: c, frameLongSide: 1280)
+        }
+        // 200 px on a 1280 px frame is large (0.0625 * 1280 = 80 px).
+        for score in [0.3, 0.6] {
+            let out = run(score: score, size: 200)
+            for f in [8, 9, 20, 21] { XCTAssertEqual(boxes(out, frame: f).map(\.source), [.extended], "score \(score), frame \(f)") }
+            for f in [5, 6, 7, 22, 23, 24] { XCTAssertEqual(boxes(out, frame: f), [], "score \(score), frame \(f): a weak large track is not carried") }
+        }
+        let confident = run(score: 0.75, size: 200)
+        for f in Array(5...9) + Array(20...24) { XCTAssertEqual(boxes(confident, frame: f).map(\.source), [.extended], "frame \(f)") }
+        // The same weak detections on a small box are confirmed by their number.
+        let small = run(score: 0.3, size: 60)
+        for f in Array(5...9) + Array(20...24) { XCTAssertEqual(boxes(small, frame: f).map(\.source), [.extended], "small, frame \(f)") }
+        // Without the frame size (e.g. a unit test's tracker) nothing counts as large.
+        var input = [[Detection]](repeating: [], count: 40)
+        for f in 10...19 { input[f - 1] = [face(200, 100, 200, 200, score: 0.6)] }
+        let sizeUnknown = track(input, config: c)
+        for f in 5...9 { XCTAssertEqual(boxes(sizeUnknown, frame: f).map(\.source), [.extended], "size unknown, frame \(f)") }
     }
 
     /// `confirm_score` 0 restores the earlier behaviour: every track with `min_hits` detections

@@ -92,6 +92,16 @@ public struct TrackerConfig: Codable, Equatable, Sendable {
     public var confirmScore: Double = 0.5
     /// See `confirmScore`.
     public var confirmHits: Int = 8
+    /// A detection at least this tall, as a fraction of the frame's longer side (80 px on a
+    /// 1280-wide frame, as big as it is on the default detector input), counts as large. Large
+    /// detections confirm a track only with `confirmLargeScore`, and do not count towards
+    /// `confirmHits`: CenterFace scores a clear face that big far higher (every large face
+    /// track on the dev benchmark reached 0.76 or more), and its steady low-score large boxes
+    /// were an animal's face, carried through every missed frame. Such a track is still
+    /// redacted wherever it is detected and two frames around.
+    public var largeFraction: Double = 0.0625
+    /// See `largeFraction`.
+    public var confirmLargeScore: Double = 0.7
 
     public init() {}
     enum CodingKeys: String, CodingKey {
@@ -103,6 +113,8 @@ public struct TrackerConfig: Codable, Equatable, Sendable {
         case flow
         case confirmScore = "confirm_score"
         case confirmHits = "confirm_hits"
+        case largeFraction = "large_fraction"
+        case confirmLargeScore = "confirm_large_score"
     }
 
     /// Files written before `confirm_score` existed still read (as if every track that reached
@@ -117,6 +129,9 @@ public struct TrackerConfig: Codable, Equatable, Sendable {
         flow = try c.decode(Bool.self, forKey: .flow)
         confirmScore = try c.decodeIfPresent(Double.self, forKey: .confirmScore) ?? 0
         confirmHits = try c.decodeIfPresent(Int.self, forKey: .confirmHits) ?? 1
+        // Files written before these existed: no size rule (a fraction no box reaches).
+        largeFraction = try c.decodeIfPresent(Double.self, forKey: .largeFraction) ?? 1_000_000
+        confirmLargeScore = try c.decodeIfPresent(Double.self, forKey: .confirmLargeScore) ?? 0
     }
 }
 

@@ -57,16 +57,23 @@ public final class OnlineTracker {
         var lastObservedFrame: Int
         var hits = 1
         var firstFrame: Int
-        /// Best detection score so far.
-        var bestScore: Double
-        /// Detections at or above the birth threshold (weak ones only continue a track: they
-        /// do not make it more certain).
-        var strongHits = 1
+        /// Detections at or above the birth threshold that are not large (weak ones only
+        /// continue a track: they do not make it more certain; see `TrackerConfig.largeFraction`).
+        var strongHits = 0
+        /// One detection was confident enough for its size to confirm the track.
+        var confidentHit = false
     }
 
     /// Followed by flow and extended in full (see `TrackerConfig.confirmScore`).
     private func isConfirmed(_ t: Track) -> Bool {
-        t.hits >= config.minHits && (t.bestScore >= config.confirmScore || t.strongHits >= config.confirmHits)
+        t.hits >= config.minHits && (t.confidentHit || t.strongHits >= config.confirmHits)
+    }
+
+    /// Counts one detection towards its track's confirmation.
+    private func record(_ d: Detection, in t: inout Track) {
+        let large = frameLongSide.map { d.box.h >= config.largeFraction * $0 } ?? false
+        if d.score >= (large ? max(config.confirmScore, config.confirmLargeScore) : config.confirmScore) { t.confidentHit = true }
+        if d.score >= birthThreshold && !large { t.strongHits += 1 }
     }
 
     /// Frames an unconfirmed track is extended by: a detection never goes unredacted in the
@@ -81,6 +88,9 @@ public final class OnlineTracker {
     public let config: TrackerConfig
     /// Detections scoring at least this start tracks.
     public let birthThreshold: Double
+    /// The displayed frame's longer side in pixels, for `TrackerConfig.largeFraction`; nil: no
+    /// detection counts as large.
+    public let frameLongSide: Double?
     /// Frames held before release.
     public var windowLength: Int { max(config.maxGap, config.extendFrames) }
     private var active: [Track] = []
@@ -98,9 +108,15 @@ public final class OnlineTracker {
     /// IoU a weak detection needs with a track's prediction (stricter than for confident ones).
     private let lowScoreIoU = 0.4
 
-    public init(config: TrackerConfig, birthThreshold: Double = DetectorConfig().threshold) {
+    public init(config: TrackerConfig, birthThreshold: Double = DetectorConfig().threshold, frameLongSide: Double? = nil) {
         self.config = config
         self.birthThreshold = birthThreshold
+        self.frameLongSide = frameLongSide
+    }
+
+    public convenience init(config: TrackerConfig, birthThreshold: Double, geometry: FrameGeometry) {
+        self.init(config: config, birthThreshold: birthThreshold,
+                  frameLongSide: Double(max(geometry.displayWidth, geometry.displayHeight)))
     }
 
     /// Tracks started so far.
@@ -133,8 +149,7 @@ public final class OnlineTracker {
                 let before = active[ti]
                 let wasConfirmed = isConfirmed(before)
                 active[ti].filter.update(d.box)
-                active[ti].bestScore = max(active[ti].bestScore, d.score)
-                if d.score >= birthThreshold { active[ti].strongHits += 1 }
+                record(d, in: &active[ti])
                 active[ti].hits += 1
                 fillGap(track: before, until: frame, with: d.box, confirmed: isConfirmed(active[ti]))
                 active[ti].lastDetection = d.box
@@ -143,18 +158,25 @@ public final class OnlineTracker {
                 active[ti].lastObserved = d.box
                 active[ti].lastObservedFrame = frame
                 current.boxes.append(TrackedBox(trackID: active[ti].id, objectClass: d.objectClass, box: d.box, score: d.score, source: .detected))
-                if !wasConfirmed && isConfirmed(active[ti]) {
-                    extendBackwards(active[ti], image: image)
+                // Confirmation, or a second confident detection that is not large (see
+                // `TrackerConfig.largeFraction`), is support enough to reach back in full.
+                if (!wasConfirmed && isConfirmed(active[ti])) || (before.strongHits < 2 && active[ti].strongHits >= 2) {
+                    extendBackwards(active[ti], image: image, frames: config.extendFrames)
                 }
+                if !wasConfirmed && isConfirmed(active[ti]) { fillHeldGaps(of: active[ti]) }
             }
         }
 
-        // Tracks the detector lost here: follow confirmed ones with optical flow, else extrapolate.
+        // Tracks the detector lost here: follow them with optical flow (confirmed ones up to
+        // `maxGap` frames, unconfirmed ones only as far as they are extended), else extrapolate.
+        // Following even a one-detection track matters: a fast face entering the frame moves
+        // too far between its first detections for a box with no velocity yet to overlap the
+        // next one, and would split into one-detection tracks.
         var lost = active.indices.filter { !matchedTracks.contains($0) }
         if config.flow, let previous = previousImage, let image {
             let followable = lost.filter {
-                (isConfirmed(active[$0]) || !detectorRan) && active[$0].lastObservedFrame == frame - 1
-                    && frame - active[$0].lastDetectedFrame <= config.maxGap
+                let reach = isConfirmed(active[$0]) || !detectorRan ? config.maxGap : unconfirmedExtension
+                return active[$0].lastObservedFrame == frame - 1 && frame - active[$0].lastDetectedFrame <= reach
             }
             let moved = flowTrack(followable.map { active[$0].lastObserved }, from: previous, to: image)
             for (k, ti) in followable.enumerated() {
@@ -172,7 +194,9 @@ public final class OnlineTracker {
         for ti in lost {
             let t = active[ti]
             let missed = frame - t.lastObservedFrame
-            if missed <= (isConfirmed(t) ? config.extendFrames : unconfirmedExtension) {
+            // An unconfirmed track is carried (by flow or extension) only so far past its last detection.
+            let carried = isConfirmed(t) ? missed <= config.extendFrames : frame - t.lastDetectedFrame <= unconfirmedExtension
+            if carried {
                 let grown = t.filter.box.padded(by: min(maxExtensionGrowth, extensionGrowth * Double(missed)))
                 current.boxes.append(TrackedBox(trackID: t.id, objectClass: t.objectClass, box: grown, score: t.lastScore, source: .extended))
             }
@@ -185,15 +209,23 @@ public final class OnlineTracker {
         // New tracks from confident detections nobody claimed.
         for di in strong where !usedDetections.contains(di) {
             let d = detections[di]
-            let t = Track(id: nextID, objectClass: d.objectClass, filter: BoxKalman(d.box), lastDetection: d.box,
-                          lastDetectedFrame: frame, lastScore: d.score, lastObserved: d.box, lastObservedFrame: frame, firstFrame: frame, bestScore: d.score)
+            var t = Track(id: nextID, objectClass: d.objectClass, filter: BoxKalman(d.box), lastDetection: d.box,
+                          lastDetectedFrame: frame, lastScore: d.score, lastObserved: d.box, lastObservedFrame: frame, firstFrame: frame)
+            record(d, in: &t)
             nextID += 1
             active.append(t)
             current.boxes.append(TrackedBox(trackID: t.id, objectClass: t.objectClass, box: d.box, score: d.score, source: .detected))
             // Backwards, every new track is followed by optical flow where the grey images allow
             // (a face is often detected late, weakly, as it enters or turns, and may move fast);
-            // where flow fails an unconfirmed track gets only the short static extension.
-            if isConfirmed(t) || config.flow { extendBackwards(t, image: image) } else { extendBackwardsStatic(t) }
+            // where flow fails an unconfirmed track gets only the short static extension. A lone
+            // detection reaches back only as far as it is carried forward: most are one-off
+            // false positives, and a real face is detected again within the window, which then
+            // extends it in full.
+            if isConfirmed(t) || config.flow {
+                extendBackwards(t, image: image, frames: isConfirmed(t) ? config.extendFrames : unconfirmedExtension)
+            } else {
+                extendBackwardsStatic(t)
+            }
         }
 
         pending.append(Slot(boxes: current, image: config.flow ? image : nil))
@@ -241,8 +273,8 @@ public final class OnlineTracker {
 
     /// Covers the frames before a track's first detection that are still held: followed
     /// backwards by optical flow where the grey images allow, else the first box, growing.
-    private func extendBackwards(_ t: Track, image: GrayImage?) {
-        guard config.extendFrames > 0 else { return }
+    private func extendBackwards(_ t: Track, image: GrayImage?, frames: Int) {
+        guard frames > 0 else { return }
         var box = t.lastDetection
         if t.firstFrame != lastPushed {
             // Confirmed later than born: start from the first detection's frame.
@@ -255,7 +287,7 @@ public final class OnlineTracker {
         }
         var nextImage = t.firstFrame == lastPushed ? image : slotIndex(t.firstFrame).flatMap { pending[$0].image }
         var followed = config.flow
-        for back in 1...config.extendFrames {
+        for back in 1...frames {
             let f = t.firstFrame - back
             guard let slot = slotIndex(f) else { break }
             // Before its first detection a track has only extension boxes (static or flow, from
@@ -285,6 +317,23 @@ public final class OnlineTracker {
             pending[slot].boxes.boxes.append(TrackedBox(trackID: t.id, objectClass: t.objectClass,
                                                         box: t.lastDetection.padded(by: min(maxExtensionGrowth, extensionGrowth * Double(back))),
                                                         score: t.lastScore, source: .extended))
+        }
+    }
+
+    /// On confirmation: fills the gaps between the track's detections that are still held and
+    /// were left open while it was unconfirmed (see `fillGap`).
+    private func fillHeldGaps(of t: Track) {
+        var previous: (slot: Int, box: Box)?
+        for slot in pending.indices {
+            guard let d = pending[slot].boxes.boxes.first(where: { $0.trackID == t.id && $0.source == .detected }) else { continue }
+            if let p = previous, slot - p.slot > 1 {
+                for k in (p.slot + 1)..<slot where !pending[k].boxes.boxes.contains(where: { $0.trackID == t.id && $0.source == .interpolated }) {
+                    pending[k].boxes.boxes.removeAll { $0.trackID == t.id && $0.source == .extended }
+                    let b = p.box.interpolated(to: d.box, t: Double(k - p.slot) / Double(slot - p.slot))
+                    pending[k].boxes.boxes.append(TrackedBox(trackID: t.id, objectClass: t.objectClass, box: b, score: t.lastScore, source: .interpolated))
+                }
+            }
+            previous = (slot, d.box)
         }
     }
 
