@@ -280,6 +280,7 @@ final class ManifestTests: XCTestCase {
         XCTAssertEqual(d.jobs[0].config.render.shape, .ellipse)
         XCTAssertEqual(d.jobs[0].config.tracker.confirmScore, 0.5)
         XCTAssertEqual(d.jobs[0].config.tracker.largeFraction, 0.0625)
+        XCTAssertEqual(d.jobs[0].config.tracker.confirmHitsScore, 0.3)
         XCTAssertEqual(d.jobs[0].config.tracker.confirmLargeScore, 0.7)
         let large = try parse(manifest(jobs: job(0, #""tracker": {"large_fraction": 1, "confirm_large_score": 0.9}"#)))
         XCTAssertEqual(large.jobs[0].config.tracker.largeFraction, 1)
@@ -341,6 +342,7 @@ final class ManifestTests: XCTestCase {
             ("tracker", #""confirm_score": 1.5"#, "confirm_score"),
             ("tracker", #""confirm_score": -0.1"#, "confirm_score"),
             ("tracker", #""large_fraction": 0"#, "large_fraction"),
+            ("tracker", #""confirm_hits_score": 1.2"#, "confirm_hits_score"),
             ("tracker", #""large_fraction": 1.5"#, "large_fraction"),
             ("tracker", #""confirm_large_score": 1.01"#, "confirm_large_score"),
             ("detector", #""plate_threshold": 0"#, "plate_threshold"),

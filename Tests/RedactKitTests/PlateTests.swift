@@ -119,6 +119,7 @@ final class PlateTests: XCTestCase {
         // whatever its size, faces painted as boxes.
         expected.tracker.confirmScore = 0
         expected.tracker.confirmHits = 1
+        expected.tracker.confirmHitsScore = 0
         expected.tracker.largeFraction = 1_000_000
         expected.tracker.confirmLargeScore = 0
         expected.render.shape = .box

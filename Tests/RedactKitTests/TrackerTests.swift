@@ -243,6 +243,23 @@ final class TrackerTests: XCTestCase {
         XCTAssertEqual(Set(confirmed.flatMap(\.boxes).map(\.trackID)).count, 1)
     }
 
+    /// Detections under the detector threshold (down to `low_score`) continue a confirmed
+    /// track, and are redacted as its boxes; they do not continue an unconfirmed one.
+    func testWeakDetectionsContinueOnlyConfirmedTracks() {
+        func run(firstScore: Double) -> [FrameBoxes] {
+            var input = [[Detection]](repeating: [], count: 40)
+            for f in 10...11 { input[f - 1] = [face(200, 100, score: firstScore)] }
+            for f in 12...25 { input[f - 1] = [face(200, 100, score: 0.15)] }
+            return track(input, config: config(maxGap: 15, extend: 5))
+        }
+        let confirmed = run(firstScore: 0.9)
+        for f in 12...25 { XCTAssertEqual(boxes(confirmed, frame: f).map(\.source), [.detected], "confirmed, frame \(f)") }
+        for f in 26...30 { XCTAssertEqual(boxes(confirmed, frame: f).map(\.source), [.extended], "confirmed, frame \(f)") }
+        let unconfirmed = run(firstScore: 0.3)
+        for f in 12...13 { XCTAssertEqual(boxes(unconfirmed, frame: f).map(\.source), [.extended], "unconfirmed, frame \(f)") }
+        for f in 14...30 { XCTAssertEqual(boxes(unconfirmed, frame: f), [], "unconfirmed, frame \(f)") }
+    }
+
     /// A track detected often enough (`confirm_hits`) is confirmed however low its scores.
     func testTrackWithManyWeakDetectionsIsConfirmed() {
         var input = [[Detection]](repeating: [], count: 40)
@@ -283,6 +300,21 @@ final class TrackerTests: XCTestCase {
         for f in 10...19 { input[f - 1] = [face(200, 100, 200, 200, score: 0.6)] }
         let sizeUnknown = track(input, config: c)
         for f in 5...9 { XCTAssertEqual(boxes(sizeUnknown, frame: f).map(\.source), [.extended], "size unknown, frame \(f)") }
+    }
+
+    /// Detections under `confirm_hits_score` continue a track but do not count towards
+    /// `confirm_hits`, however many there are.
+    func testManyDetectionsJustAboveTheThresholdDoNotConfirm() {
+        var input = [[Detection]](repeating: [], count: 40)
+        for f in 10...29 { input[f - 1] = [face(200, 100, score: 0.25)] }
+        var c = config(maxGap: 15, extend: 5)
+        c.confirmHits = 8
+        let out = track(input, config: c)
+        for f in [30, 31] { XCTAssertEqual(boxes(out, frame: f).map(\.source), [.extended], "frame \(f)") }
+        for f in 32...36 { XCTAssertEqual(boxes(out, frame: f), [], "frame \(f): not confirmed, not carried") }
+        c.confirmHitsScore = 0.2
+        let counted = track(input, config: c)
+        for f in 30...34 { XCTAssertEqual(boxes(counted, frame: f).map(\.source), [.extended], "counted, frame \(f)") }
     }
 
     /// `confirm_score` 0 restores the earlier behaviour: every track with `min_hits` detections

@@ -63,7 +63,7 @@ public enum ManifestLoader {
     static let sectionKeys = ["detector", "tracker", "render"]
     static let jobKeys = ["id", "input", "output", "input_sha256", "tracks", "detector", "tracker", "render", "mute"]
     static let detectorKeys = ["model", "classes", "threshold", "plate_threshold", "input_size", "threads", "every"]
-    static let trackerKeys = ["iou_threshold", "max_gap", "extend_frames", "low_score", "min_hits", "flow", "confirm_score", "confirm_hits", "large_fraction", "confirm_large_score"]
+    static let trackerKeys = ["iou_threshold", "max_gap", "extend_frames", "low_score", "min_hits", "flow", "confirm_score", "confirm_hits", "confirm_hits_score", "large_fraction", "confirm_large_score"]
     static let renderKeys = ["style", "shape", "padding", "plate_padding", "crf", "preset", "keep_audio"]
 
     // MARK: Public API
@@ -515,6 +515,7 @@ struct ManifestValidator {
             case "flow": t.flow = try bool(m.value, at: p)
             case "confirm_score": t.confirmScore = try number(m.value, at: p, lower: 0, upper: 1, lowerExclusive: false)
             case "confirm_hits": t.confirmHits = try integer(m.value, at: p, in: 1...100)
+            case "confirm_hits_score": t.confirmHitsScore = try number(m.value, at: p, lower: 0, upper: 1, lowerExclusive: false)
             case "large_fraction": t.largeFraction = try number(m.value, at: p, lower: 0, upper: 1, lowerExclusive: true)
             case "confirm_large_score": t.confirmLargeScore = try number(m.value, at: p, lower: 0, upper: 1, lowerExclusive: false)
             default: break

@@ -60,20 +60,25 @@ public final class OnlineTracker {
         /// Detections at or above the birth threshold that are not large (weak ones only
         /// continue a track: they do not make it more certain; see `TrackerConfig.largeFraction`).
         var strongHits = 0
+        /// Those of `strongHits` that also reach `TrackerConfig.confirmHitsScore`.
+        var confirmingHits = 0
         /// One detection was confident enough for its size to confirm the track.
         var confidentHit = false
     }
 
     /// Followed by flow and extended in full (see `TrackerConfig.confirmScore`).
     private func isConfirmed(_ t: Track) -> Bool {
-        t.hits >= config.minHits && (t.confidentHit || t.strongHits >= config.confirmHits)
+        t.hits >= config.minHits && (t.confidentHit || t.confirmingHits >= config.confirmHits)
     }
 
     /// Counts one detection towards its track's confirmation.
     private func record(_ d: Detection, in t: inout Track) {
         let large = frameLongSide.map { d.box.h >= config.largeFraction * $0 } ?? false
         if d.score >= (large ? max(config.confirmScore, config.confirmLargeScore) : config.confirmScore) { t.confidentHit = true }
-        if d.score >= birthThreshold && !large { t.strongHits += 1 }
+        if d.score >= birthThreshold && !large {
+            t.strongHits += 1
+            if d.score >= config.confirmHitsScore { t.confirmingHits += 1 }
+        }
     }
 
     /// Frames an unconfirmed track is extended by: a detection never goes unredacted in the
@@ -141,8 +146,13 @@ public final class OnlineTracker {
         let strong = detections.indices.filter { detections[$0].score >= birthThreshold }
         let weak = detections.indices.filter { detections[$0].score < birthThreshold && detections[$0].score >= config.lowScore }
         var matchedTracks = Set<Int>(), usedDetections = Set<Int>()
-        for (candidates, minIoU) in [(strong, config.iouThreshold), (weak, max(config.iouThreshold, lowScoreIoU))] {
-            for (ti, di) in associate(candidates, detections, excluding: matchedTracks, minIoU: minIoU) {
+        // As in ByteTrack, weak detections continue only confirmed tracks: on an unconfirmed
+        // one they were weak evidence for weak evidence, and most such tracks were textures
+        // painted frame after frame. Its frames between confident detections are covered by
+        // interpolation if it is confirmed while they are held (`fillHeldGaps`).
+        let unconfirmed = Set(active.indices.filter { !isConfirmed(active[$0]) })
+        for (candidates, minIoU, skipped) in [(strong, config.iouThreshold, Set<Int>()), (weak, max(config.iouThreshold, lowScoreIoU), unconfirmed)] {
+            for (ti, di) in associate(candidates, detections, excluding: matchedTracks.union(skipped), minIoU: minIoU) {
                 matchedTracks.insert(ti)
                 usedDetections.insert(di)
                 let d = detections[di]
