@@ -281,7 +281,7 @@ final class ManifestTests: XCTestCase {
         XCTAssertEqual(d.jobs[0].config.tracker.confirmScore, 0.5)
         XCTAssertEqual(d.jobs[0].config.tracker.largeFraction, 0.0625)
         XCTAssertEqual(d.jobs[0].config.tracker.confirmHitsScore, 0.3)
-        XCTAssertEqual(d.jobs[0].config.tracker.confirmLargeScore, 0.7)
+        XCTAssertEqual(d.jobs[0].config.tracker.confirmLargeScore, 0.6)
         let large = try parse(manifest(jobs: job(0, #""tracker": {"large_fraction": 1, "confirm_large_score": 0.9}"#)))
         XCTAssertEqual(large.jobs[0].config.tracker.largeFraction, 1)
         XCTAssertEqual(large.jobs[0].config.tracker.confirmLargeScore, 0.9)

@@ -25,6 +25,19 @@ final class TrackerTests: XCTestCase {
         return out
     }
 
+    /// `count` frames in which a still face at (200, 100) is detected in `frames` only.
+    func stillFace(in frames: ClosedRange<Int>, of count: Int, score: Double, size: Double = 60) -> [[Detection]] {
+        (1...count).map { frames.contains($0) ? [face(200, 100, size, size, score: score)] : [] }
+    }
+
+    /// Asserts the sources of each frame's boxes (`[]`: no box at all).
+    func assertSources(_ out: [FrameBoxes], _ frames: [Int], _ expected: [BoxSource], _ what: String = "",
+                       file: StaticString = #filePath, line: UInt = #line) {
+        for f in frames {
+            XCTAssertEqual(boxes(out, frame: f).map(\.source), expected, "\(what) frame \(f)", file: file, line: line)
+        }
+    }
+
     func boxes(_ frames: [FrameBoxes], frame: Int) -> [TrackedBox] {
         frames.first { $0.frame == frame }?.boxes ?? []
     }
@@ -97,8 +110,7 @@ final class TrackerTests: XCTestCase {
     /// A track of weak detections (never reaching `confirm_score`) is redacted where detected and
     /// for two frames around, but not carried for `extend_frames`.
     func testWeakTrackIsRedactedWhereDetectedButExtendedOnlyBriefly() {
-        var input = [[Detection]](repeating: [], count: 30)
-        for f in 10...14 { input[f - 1] = [face(200, 100, score: 0.3)] }
+        let input = stillFace(in: 10...14, of: 30, score: 0.3)
         let out = track(input, config: config(maxGap: 8, extend: 5))
         for f in 1...30 {
             let b = boxes(out, frame: f)
@@ -154,8 +166,8 @@ final class TrackerTests: XCTestCase {
         }
         let lone = run(detectedFrames: [15])
         for f in 13...14 { XCTAssertEqual(lone.first { $0.frame == f }?.boxes.map(\.source), [.flow], "lone, frame \(f)") }
-        for f in 1...12 { XCTAssertEqual(boxes(lone, frame: f), [], "lone, frame \(f)") }
-        for f in 18...30 { XCTAssertEqual(boxes(lone, frame: f), [], "lone, frame \(f)") }
+        assertSources(lone, Array(1...12), [], "lone")
+        assertSources(lone, Array(18...30), [], "lone")
 
         let twice = run(detectedFrames: [15, 16])
         for f in 5...14 {
@@ -168,8 +180,8 @@ final class TrackerTests: XCTestCase {
 
         // On a 640 px frame the 80 px face is large: two weak detections do not reach back in full.
         let large = run(detectedFrames: [15, 16], frameLongSide: 640)
-        for f in 13...14 { XCTAssertEqual(boxes(large, frame: f).map(\.source), [.flow], "large, frame \(f)") }
-        for f in 1...12 { XCTAssertEqual(boxes(large, frame: f), [], "large, frame \(f)") }
+        assertSources(large, Array(13...14), [.flow], "large")
+        assertSources(large, Array(1...12), [], "large")
     }
 
     /// A fast face detected in every other frame (moving more than half its width between
@@ -210,7 +222,7 @@ final class TrackerTests: XCTestCase {
             XCTAssertEqual(b.first?.trackID, id)
         }
         XCTAssertEqual(boxes(out, frame: 4), [], "frame 4 is more than 5 frames before the first detection")
-        for f in 15...19 { XCTAssertEqual(boxes(out, frame: f).map(\.source), [.extended], "frame \(f)") }
+        assertSources(out, Array(15...19), [.extended])
         XCTAssertEqual(boxes(out, frame: 20), [])
     }
 
@@ -223,11 +235,11 @@ final class TrackerTests: XCTestCase {
         // extend 10: the weak track outlives the 9-frame gap, so both detections are one track.
         let out = track(input, config: config(maxGap: 15, extend: 10))
         XCTAssertEqual(boxes(out, frame: 10).first?.trackID, boxes(out, frame: 20).first?.trackID)
-        for f in [11, 12, 18, 19] { XCTAssertEqual(boxes(out, frame: f).map(\.source), [.interpolated], "frame \(f)") }
-        for f in 13...17 { XCTAssertEqual(boxes(out, frame: f), [], "frame \(f) is more than 2 frames from a weak detection") }
+        assertSources(out, [11, 12, 18, 19], [.interpolated])
+        assertSources(out, Array(13...17), [], "more than 2 frames from a weak detection:")
         input[19] = [face(220, 100, score: 0.9)]
         let confirmed = track(input, config: config(maxGap: 15, extend: 10))
-        for f in 11...19 { XCTAssertEqual(boxes(confirmed, frame: f).map(\.source), [.interpolated], "frame \(f)") }
+        assertSources(confirmed, Array(11...19), [.interpolated])
     }
 
     /// A gap left partly open while the track was weak is filled once a confident detection
@@ -239,7 +251,7 @@ final class TrackerTests: XCTestCase {
         XCTAssertEqual(boxes(weak, frame: 13), [], "frame 13 is more than 2 frames from a weak detection")
         input[17] = [face(200, 100, score: 0.9)]  // frame 18
         let confirmed = track(input, config: config(maxGap: 15, extend: 10))
-        for f in 11...15 { XCTAssertEqual(boxes(confirmed, frame: f).map(\.source), [.interpolated], "frame \(f)") }
+        assertSources(confirmed, Array(11...15), [.interpolated])
         XCTAssertEqual(Set(confirmed.flatMap(\.boxes).map(\.trackID)).count, 1)
     }
 
@@ -247,29 +259,27 @@ final class TrackerTests: XCTestCase {
     /// track, and are redacted as its boxes; they do not continue an unconfirmed one.
     func testWeakDetectionsContinueOnlyConfirmedTracks() {
         func run(firstScore: Double) -> [FrameBoxes] {
-            var input = [[Detection]](repeating: [], count: 40)
-            for f in 10...11 { input[f - 1] = [face(200, 100, score: firstScore)] }
+            var input = stillFace(in: 10...11, of: 40, score: firstScore)
             for f in 12...25 { input[f - 1] = [face(200, 100, score: 0.15)] }
             return track(input, config: config(maxGap: 15, extend: 5))
         }
         let confirmed = run(firstScore: 0.9)
-        for f in 12...25 { XCTAssertEqual(boxes(confirmed, frame: f).map(\.source), [.detected], "confirmed, frame \(f)") }
-        for f in 26...30 { XCTAssertEqual(boxes(confirmed, frame: f).map(\.source), [.extended], "confirmed, frame \(f)") }
+        assertSources(confirmed, Array(12...25), [.detected], "confirmed")
+        assertSources(confirmed, Array(26...30), [.extended], "confirmed")
         let unconfirmed = run(firstScore: 0.3)
-        for f in 12...13 { XCTAssertEqual(boxes(unconfirmed, frame: f).map(\.source), [.extended], "unconfirmed, frame \(f)") }
-        for f in 14...30 { XCTAssertEqual(boxes(unconfirmed, frame: f), [], "unconfirmed, frame \(f)") }
+        assertSources(unconfirmed, Array(12...13), [.extended], "unconfirmed")
+        assertSources(unconfirmed, Array(14...30), [], "unconfirmed")
     }
 
     /// A track detected often enough (`confirm_hits`) is confirmed however low its scores.
     func testTrackWithManyWeakDetectionsIsConfirmed() {
-        var input = [[Detection]](repeating: [], count: 40)
-        for f in 10...19 { input[f - 1] = [face(200, 100, score: 0.3)] }
+        let input = stillFace(in: 10...19, of: 40, score: 0.3)
         // Confirmed at its 8th detection (frame 17); the 15-frame window still holds frame 5.
         var c = config(maxGap: 15, extend: 5)
         c.confirmHits = 8
         let out = track(input, config: c)
-        for f in 5...9 { XCTAssertEqual(boxes(out, frame: f).map(\.source), [.extended], "frame \(f)") }
-        for f in 20...24 { XCTAssertEqual(boxes(out, frame: f).map(\.source), [.extended], "frame \(f)") }
+        assertSources(out, Array(5...9), [.extended])
+        assertSources(out, Array(20...24), [.extended])
         XCTAssertEqual(boxes(out, frame: 25), [])
     }
 
@@ -280,53 +290,49 @@ final class TrackerTests: XCTestCase {
         var c = config(maxGap: 15, extend: 5)
         c.confirmHits = 8
         func run(score: Double, size: Double) -> [FrameBoxes] {
-            var input = [[Detection]](repeating: [], count: 40)
-            for f in 10...19 { input[f - 1] = [face(200, 100, size, size, score: score)] }
+            let input = stillFace(in: 10...19, of: 40, score: score, size: size)
             return track(input, config: c, frameLongSide: 1280)
         }
         // 200 px on a 1280 px frame is large (0.0625 * 1280 = 80 px).
-        for score in [0.3, 0.6] {
+        for score in [0.3, 0.55] {
             let out = run(score: score, size: 200)
-            for f in [8, 9, 20, 21] { XCTAssertEqual(boxes(out, frame: f).map(\.source), [.extended], "score \(score), frame \(f)") }
-            for f in [5, 6, 7, 22, 23, 24] { XCTAssertEqual(boxes(out, frame: f), [], "score \(score), frame \(f): a weak large track is not carried") }
+            assertSources(out, [8, 9, 20, 21], [.extended], "score \(score)")
+            assertSources(out, [5, 6, 7, 22, 23, 24], [], "score \(score), a weak large track is not carried:")
         }
-        let confident = run(score: 0.75, size: 200)
-        for f in Array(5...9) + Array(20...24) { XCTAssertEqual(boxes(confident, frame: f).map(\.source), [.extended], "frame \(f)") }
+        let confident = run(score: 0.65, size: 200)
+        assertSources(confident, Array(5...9) + Array(20...24), [.extended])
         // The same weak detections on a small box are confirmed by their number.
         let small = run(score: 0.3, size: 60)
-        for f in Array(5...9) + Array(20...24) { XCTAssertEqual(boxes(small, frame: f).map(\.source), [.extended], "small, frame \(f)") }
+        assertSources(small, Array(5...9) + Array(20...24), [.extended], "small")
         // Without the frame size (e.g. a unit test's tracker) nothing counts as large.
-        var input = [[Detection]](repeating: [], count: 40)
-        for f in 10...19 { input[f - 1] = [face(200, 100, 200, 200, score: 0.6)] }
+        let input = stillFace(in: 10...19, of: 40, score: 0.6, size: 200)
         let sizeUnknown = track(input, config: c)
-        for f in 5...9 { XCTAssertEqual(boxes(sizeUnknown, frame: f).map(\.source), [.extended], "size unknown, frame \(f)") }
+        assertSources(sizeUnknown, Array(5...9), [.extended], "size unknown")
     }
 
     /// Detections under `confirm_hits_score` continue a track but do not count towards
     /// `confirm_hits`, however many there are.
     func testManyDetectionsJustAboveTheThresholdDoNotConfirm() {
-        var input = [[Detection]](repeating: [], count: 40)
-        for f in 10...29 { input[f - 1] = [face(200, 100, score: 0.25)] }
+        let input = stillFace(in: 10...29, of: 40, score: 0.25)
         var c = config(maxGap: 15, extend: 5)
         c.confirmHits = 8
         let out = track(input, config: c)
-        for f in [30, 31] { XCTAssertEqual(boxes(out, frame: f).map(\.source), [.extended], "frame \(f)") }
-        for f in 32...36 { XCTAssertEqual(boxes(out, frame: f), [], "frame \(f): not confirmed, not carried") }
+        assertSources(out, [30, 31], [.extended])
+        assertSources(out, Array(32...36), [], "not confirmed, not carried:")
         c.confirmHitsScore = 0.2
         let counted = track(input, config: c)
-        for f in 30...34 { XCTAssertEqual(boxes(counted, frame: f).map(\.source), [.extended], "counted, frame \(f)") }
+        assertSources(counted, Array(30...34), [.extended], "counted")
     }
 
     /// `confirm_score` 0 restores the earlier behaviour: every track with `min_hits` detections
     /// is extended in full.
     func testConfirmScoreZeroExtendsWeakTracksInFull() {
-        var input = [[Detection]](repeating: [], count: 30)
-        for f in 10...14 { input[f - 1] = [face(200, 100, score: 0.3)] }
+        let input = stillFace(in: 10...14, of: 30, score: 0.3)
         var c = config(maxGap: 8, extend: 5)
         c.confirmScore = 0
         let out = track(input, config: c)
-        for f in 5...9 { XCTAssertEqual(boxes(out, frame: f).map(\.source), [.extended], "frame \(f)") }
-        for f in 15...19 { XCTAssertEqual(boxes(out, frame: f).map(\.source), [.extended], "frame \(f)") }
+        assertSources(out, Array(5...9), [.extended])
+        assertSources(out, Array(15...19), [.extended])
     }
 
     func testTrackStartingInTheFirstFramesIsExtendedOnlyOverExistingFrames() {

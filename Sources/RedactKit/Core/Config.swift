@@ -100,13 +100,14 @@ public struct TrackerConfig: Codable, Equatable, Sendable {
     /// A detection at least this tall, as a fraction of the frame's longer side (80 px on a
     /// 1280-wide frame, as big as it is on the default detector input), counts as large. Large
     /// detections confirm a track only with `confirmLargeScore`, and do not count towards
-    /// `confirmHits`: CenterFace scores a clear face that big far higher (every large face
-    /// track on the dev benchmark reached 0.76 or more), and its steady low-score large boxes
-    /// were an animal's face, carried through every missed frame. Such a track is still
+    /// `confirmHits`: CenterFace scores a clear face that big higher (on the dev benchmark the
+    /// best large detection of every real face track that had one reached 0.69, or the track was
+    /// confirmed by its smaller detections), and its steady low-score large boxes were an
+    /// animal's face (at most 0.56), carried through every missed frame. Such a track is still
     /// redacted wherever it is detected and two frames around.
     public var largeFraction: Double = 0.0625
     /// See `largeFraction`.
-    public var confirmLargeScore: Double = 0.7
+    public var confirmLargeScore: Double = 0.6
 
     public init() {}
     enum CodingKeys: String, CodingKey {
