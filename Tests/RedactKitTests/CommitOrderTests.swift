@@ -39,4 +39,30 @@ final class CommitOrderTests: XCTestCase {
         _ = try runner.run(Fixtures.job(input: clip.url, output: output))
         XCTAssertNoThrow(try Receipts.verify(output: output, input: clip.url))
     }
+
+    /// A job redone over an earlier output that fails after rendering (here: its old receipt
+    /// cannot be removed) leaves no output at all: never the old output without its receipt,
+    /// nor a new receipt beside the old output.
+    func testRedoneJobThatFailsLeavesNoOutput() throws {
+        var o = Fixtures.ClipOptions()
+        o.name = "redo"
+        o.frames = 15
+        let clip = try Fixtures.makeClip(in: dir, o)
+        let outDir = dir.appendingPathComponent("out")
+        try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
+        let output = outDir.appendingPathComponent("redo.redacted.mp4")
+        let receipt = Receipts.receiptURL(for: output)
+        let runner = JobRunner(registry: try Fixtures.registry(), signingKey: SigningKey.generate())
+        _ = try runner.run(Fixtures.job(input: clip.url, output: output))
+        XCTAssertNoThrow(try Receipts.verify(output: output, input: clip.url))
+
+        // The old receipt replaced by a directory, which unlink(2) cannot remove.
+        try FileManager.default.removeItem(at: receipt)
+        try FileManager.default.createDirectory(at: receipt.appendingPathComponent("occupied"), withIntermediateDirectories: true)
+        XCTAssertThrowsError(try runner.run(Fixtures.job(input: clip.url, output: output))) { error in
+            guard case .output = error as? RedactError else { return XCTFail("expected an output error, got \(error)") }
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: output.path), "the old output survived a failed redo")
+        XCTAssertEqual(Fixtures.listing(outDir), [receipt.lastPathComponent], "only the blocking directory remains")
+    }
 }
