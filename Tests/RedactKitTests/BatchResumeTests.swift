@@ -5,7 +5,7 @@ import XCTest
 /// Batches that survive (docs/batch.md), with the real `redact` executable on generated clips:
 /// resume and idempotence, SIGKILL at random moments, two runs of one manifest at once, and
 /// `--retry-failed` from the journal. No timing thresholds: delays only choose when to kill.
-final class BatchResumeTests: XCTestCase {
+final class BatchResumeTests: TempDirectoryTestCase {
     private static var fixtureDirectory: URL?
     private static var clips: [Int: Fixtures.Clip] = [:]
     private static let lock = NSLock()
@@ -46,20 +46,15 @@ final class BatchResumeTests: XCTestCase {
         return c
     }
 
-    var dir: URL!
     var key: URL!
 
     override func setUpWithError() throws {
         try Fixtures.requireSetup()
         _ = try Fixtures.requireBinary()
-        dir = try Fixtures.makeTempDirectory("batch-test")
+        try super.setUpWithError()
         key = dir.appendingPathComponent("signing.key")
         let r = try Fixtures.redact(["keygen", "-o", key.path])
         XCTAssertEqual(r.status, 0, r.stderr)
-    }
-
-    override func tearDownWithError() throws {
-        if let dir { try? FileManager.default.removeItem(at: dir) }
     }
 
     // MARK: - Helpers

@@ -4,7 +4,7 @@ import XCTest
 
 /// The real `redact` executable, spawned as a user would: exit codes, one-line errors naming the
 /// file or JSON path, and never a file at the output path after a failure.
-final class CLITests: XCTestCase {
+final class CLITests: TempDirectoryTestCase {
     private static var fixtureDirectory: URL?
     private static var shortClip: Fixtures.Clip?
     private static let lock = NSLock()
@@ -38,16 +38,10 @@ final class CLITests: XCTestCase {
         return c
     }
 
-    var dir: URL!
-
     override func setUpWithError() throws {
         try Fixtures.requireSetup()
         _ = try Fixtures.requireBinary()
-        dir = try Fixtures.makeTempDirectory("cli-test")
-    }
-
-    override func tearDownWithError() throws {
-        if let dir { try? FileManager.default.removeItem(at: dir) }
+        try super.setUpWithError()
     }
 
     // MARK: - Helpers

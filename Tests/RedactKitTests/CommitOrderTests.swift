@@ -4,17 +4,7 @@ import XCTest
 
 /// The output reaches its final path only with its receipt: a job that cannot sign leaves
 /// nothing at the output path.
-final class CommitOrderTests: XCTestCase {
-    var dir: URL!
-
-    override func setUpWithError() throws {
-        dir = try Fixtures.makeTempDirectory("commit-order")
-    }
-
-    override func tearDownWithError() throws {
-        if let dir { try? FileManager.default.removeItem(at: dir) }
-    }
-
+final class CommitOrderTests: TempDirectoryTestCase {
     func testJobThatCannotWriteItsReceiptLeavesNoOutput() throws {
         var o = Fixtures.ClipOptions()
         o.name = "short"

@@ -4,7 +4,7 @@ import XCTest
 
 /// `redact eval`: pixel evaluation of an original/redacted pair against ground truth, the tracks
 /// mode, the CSV reader, the numerics it rests on and the CLI gates' exit codes.
-final class EvalTests: XCTestCase {
+final class EvalTests: TempDirectoryTestCase {
     private static var fixtureDirectory: URL?
     private static var cached: Fixture?
     private static let lock = NSLock()
@@ -77,15 +77,9 @@ final class EvalTests: XCTestCase {
                              "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p", url.path])
     }
 
-    var dir: URL!
-
     override func setUpWithError() throws {
         try Fixtures.requireSetup()
-        dir = try Fixtures.makeTempDirectory("eval-test")
-    }
-
-    override func tearDownWithError() throws {
-        if let dir { try? FileManager.default.removeItem(at: dir) }
+        try super.setUpWithError()
     }
 
     // MARK: - Pixel evaluation

@@ -3,16 +3,10 @@ import XCTest
 @testable import RedactKit
 
 /// Evidence directories (manifest `evidence_dirs`) and empty inputs, through the real `redact`.
-final class EvidenceDirTests: XCTestCase {
-    var dir: URL!
-
+final class EvidenceDirTests: TempDirectoryTestCase {
     override func setUpWithError() throws {
         try Fixtures.requireSetup()
-        dir = try Fixtures.makeTempDirectory("evidence-test")
-    }
-
-    override func tearDownWithError() throws {
-        if let dir { try? FileManager.default.removeItem(at: dir) }
+        try super.setUpWithError()
     }
 
     private func key() throws -> URL {
@@ -79,7 +73,7 @@ final class EvidenceDirTests: XCTestCase {
 
     func testZeroLengthInputFailsNamingTheFileAndLeavesNothing() throws {
         let empty = dir.appendingPathComponent("empty.mp4")
-        FileManager.default.createFile(atPath: empty.path, contents: Data())
+        XCTAssertTrue(FileManager.default.createFile(atPath: empty.path, contents: Data()))
         let out = dir.appendingPathComponent("outdir/empty-redacted.mp4")
         let manifest = dir.appendingPathComponent("m.json")
         try Data("""

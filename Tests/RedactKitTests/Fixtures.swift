@@ -405,3 +405,20 @@ struct FixtureError: Error, CustomStringConvertible {
     var description: String
     init(_ d: String) { description = d }
 }
+
+/// A test case with a fresh temporary directory per test (`dir`), removed after it. A subclass
+/// that checks preconditions (setup done, binary built) does so before calling
+/// `super.setUpWithError()`, so a skipped test creates nothing.
+class TempDirectoryTestCase: XCTestCase {
+    var dir: URL!
+
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        dir = try Fixtures.makeTempDirectory(String(describing: type(of: self)))
+    }
+
+    override func tearDownWithError() throws {
+        if let dir { try? FileManager.default.removeItem(at: dir) }
+        try super.tearDownWithError()
+    }
+}

@@ -7,7 +7,7 @@ import XCTest
 /// input, so that a crash shows up as a signal exit of that process, not as a dead test runner.
 /// Every outcome must be clean: a manifest parses or fails with a one-line `.badJSON` naming the
 /// file; a video gives a verified output or a typed, one-line error with nothing at the output path.
-final class FuzzTests: XCTestCase {
+final class FuzzTests: TempDirectoryTestCase {
     /// Counts and seed are fixed; REDACT_FUZZ_MANIFESTS, REDACT_FUZZ_MEDIA and REDACT_FUZZ_SEED
     /// override them for a longer exploratory run (the suite always uses the defaults).
     static let environment = ProcessInfo.processInfo.environment
@@ -17,15 +17,9 @@ final class FuzzTests: XCTestCase {
     /// A single input taking longer than this is reported as a hang (and its process killed).
     static let perInputTimeout: TimeInterval = 20
 
-    var dir: URL!
-
     override func setUpWithError() throws {
         try Fixtures.requireSetup()
-        dir = try Fixtures.makeTempDirectory("fuzz")
-    }
-
-    override func tearDownWithError() throws {
-        if let dir { try? FileManager.default.removeItem(at: dir) }
+        try super.setUpWithError()
     }
 
     // MARK: - Deterministic randomness

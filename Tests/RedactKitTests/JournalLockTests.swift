@@ -3,17 +3,7 @@ import XCTest
 @testable import RedactKit
 
 /// The pieces of resumable batches that need no media: job locks, stale temporaries, the journal.
-final class JournalLockTests: XCTestCase {
-    var dir: URL!
-
-    override func setUpWithError() throws {
-        dir = try Fixtures.makeTempDirectory("journal-lock")
-    }
-
-    override func tearDownWithError() throws {
-        if let dir { try? FileManager.default.removeItem(at: dir) }
-    }
-
+final class JournalLockTests: TempDirectoryTestCase {
     // MARK: - JobLock
 
     func testLockIsExclusiveNamesItsHolderAndIsRemovedOnRelease() throws {

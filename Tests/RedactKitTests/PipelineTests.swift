@@ -4,7 +4,7 @@ import XCTest
 
 /// End-to-end: real faces in generated clips go through the real detector, tracker, renderer and
 /// muxer; the outputs are checked with ffmpeg/ffprobe (independent of the code under test).
-final class PipelineTests: XCTestCase {
+final class PipelineTests: TempDirectoryTestCase {
     // MARK: - Class fixtures (made once, on first use)
 
     private static var fixtureDirectory: URL?
@@ -44,16 +44,11 @@ final class PipelineTests: XCTestCase {
 
     // MARK: - Per-test directory
 
-    var dir: URL!
     let key = SigningKey.generate()
 
     override func setUpWithError() throws {
         try Fixtures.requireSetup()
-        dir = try Fixtures.makeTempDirectory("pipeline-test")
-    }
-
-    override func tearDownWithError() throws {
-        if let dir { try? FileManager.default.removeItem(at: dir) }
+        try super.setUpWithError()
     }
 
     @discardableResult

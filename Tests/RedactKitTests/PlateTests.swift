@@ -4,7 +4,7 @@ import XCTest
 
 /// Licence plates: a generated clip with a rendered plate (white plate, black border, bold
 /// plate-like text) moving on a known path; every frame's plate must come out redacted.
-final class PlateTests: XCTestCase {
+final class PlateTests: TempDirectoryTestCase {
     static let width = 640, height = 360, fps = 15, frames = 45
     static let plateW = 150, plateH = 64
     /// Top-left of the plate in frame n (0-based), display pixels: the overlay expressions below.
@@ -12,7 +12,6 @@ final class PlateTests: XCTestCase {
         Box(x: Double(60 + 8 * n), y: Double(140 + 2 * n), w: Double(plateW), h: Double(plateH))
     }
 
-    var dir: URL!
     let key = SigningKey.generate()
 
     override func setUpWithError() throws {
@@ -21,11 +20,7 @@ final class PlateTests: XCTestCase {
         guard FileManager.default.fileExists(atPath: model.path) else {
             throw FixtureError("\(model.path) missing: run scripts/setup-plate-model.sh (make setup)")
         }
-        dir = try Fixtures.makeTempDirectory("plate-test")
-    }
-
-    override func tearDownWithError() throws {
-        if let dir { try? FileManager.default.removeItem(at: dir) }
+        try super.setUpWithError()
     }
 
     static func boldFont() throws -> String {

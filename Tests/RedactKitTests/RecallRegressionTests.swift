@@ -309,7 +309,6 @@ final class RecallRegressionTests: XCTestCase {
         let recall = face.recall ?? 0
         XCTAssertEqual(r.pipelineFrames, s.frames, "\(name): frames through the pipeline", file: file, line: line)
 
-
         XCTAssertTrue(report.frames.match, "\(name): frame counts differ: \(report.frames)", file: file, line: line)
         XCTAssertEqual(report.frames.scored, s.frames, "\(name): frames scored", file: file, line: line)
         // The ground truth was read as written, and (almost) every visible object-frame is scored:

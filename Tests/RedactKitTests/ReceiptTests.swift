@@ -3,18 +3,7 @@ import Foundation
 import XCTest
 @testable import RedactKit
 
-final class ReceiptTests: XCTestCase {
-    var dir: URL!
-
-    override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("receipt-tests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: dir)
-    }
-
+final class ReceiptTests: TempDirectoryTestCase {
     // MARK: - Helpers
 
     func file(_ name: String, bytes count: Int, seed: UInt8 = 1) throws -> URL {
