@@ -5,14 +5,19 @@ import XCTest
 /// The output reaches its final path only with its receipt: a job that cannot sign leaves
 /// nothing at the output path.
 final class CommitOrderTests: TempDirectoryTestCase {
-    func testJobThatCannotWriteItsReceiptLeavesNoOutput() throws {
+    /// A 15-frame clip, and its output path in an empty directory `out`.
+    func shortClip(_ name: String) throws -> (clip: Fixtures.Clip, outDir: URL, output: URL) {
         var o = Fixtures.ClipOptions()
-        o.name = "short"
+        o.name = name
         o.frames = 15
         let clip = try Fixtures.makeClip(in: dir, o)
         let outDir = dir.appendingPathComponent("out")
         try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
-        let output = outDir.appendingPathComponent("short.redacted.mp4")
+        return (clip, outDir, outDir.appendingPathComponent("\(name).redacted.mp4"))
+    }
+
+    func testJobThatCannotWriteItsReceiptLeavesNoOutput() throws {
+        let (clip, outDir, output) = try shortClip("short")
         // A directory where the receipt should go: renaming the receipt over it must fail.
         let blocker = Receipts.receiptURL(for: output)
         try FileManager.default.createDirectory(at: blocker.appendingPathComponent("occupied"), withIntermediateDirectories: true)
@@ -34,13 +39,7 @@ final class CommitOrderTests: TempDirectoryTestCase {
     /// cannot be removed) leaves no output at all: never the old output without its receipt,
     /// nor a new receipt beside the old output.
     func testRedoneJobThatFailsLeavesNoOutput() throws {
-        var o = Fixtures.ClipOptions()
-        o.name = "redo"
-        o.frames = 15
-        let clip = try Fixtures.makeClip(in: dir, o)
-        let outDir = dir.appendingPathComponent("out")
-        try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
-        let output = outDir.appendingPathComponent("redo.redacted.mp4")
+        let (clip, outDir, output) = try shortClip("redo")
         let receipt = Receipts.receiptURL(for: output)
         let runner = JobRunner(registry: try Fixtures.registry(), signingKey: SigningKey.generate())
         _ = try runner.run(Fixtures.job(input: clip.url, output: output))
