@@ -130,10 +130,12 @@ struct Sign: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let signingKey = try SigningKey(contentsOf: URL(fileURLWithPath: key))
-            var predicate = ReceiptPredicateInput()
+            // This command did not make the output: what was dropped is found by comparing the streams.
+            let dropped = RedactKit.Probe.droppedStreams(input: try RedactKit.Probe.run(path: input), output: try RedactKit.Probe.run(path: output))
+            var predicate = ReceiptPredicateInput(droppedStreams: dropped)
             if let tracks {
                 let summary = try TracksSummary(url: URL(fileURLWithPath: tracks))
-                predicate = ReceiptPredicateInput(models: summary.models, config: summary.config, counts: summary.counts, droppedStreams: [])
+                predicate = ReceiptPredicateInput(models: summary.models, config: summary.config, counts: summary.counts, droppedStreams: dropped)
             }
             let receipt = try Receipts.sign(output: URL(fileURLWithPath: output), input: URL(fileURLWithPath: input),
                                             predicate: predicate, key: signingKey)

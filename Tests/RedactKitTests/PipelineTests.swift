@@ -469,6 +469,14 @@ final class PipelineTests: TempDirectoryTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         r = try Fixtures.redact(["verify", output.path, "--input", clip.url.path, "--trusted-key", keyPath.path + ".pub"])
         XCTAssertEqual(r.status, 0, r.stderr)
+        // sign did not make the output: it finds what was dropped by comparing the two files.
+        XCTAssertEqual(try Receipts.verify(output: output, input: clip.url).predicate.droppedStreams, [])
+        let silent = dir.appendingPathComponent("silent.mp4")
+        r = try Fixtures.redact(["render", clip.url.path, tracks.path, "-o", silent.path, "--no-audio"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        r = try Fixtures.redact(["sign", silent.path, "--key", keyPath.path, "--input", clip.url.path, "--tracks", tracks.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try Receipts.verify(output: silent, input: clip.url).predicate.droppedStreams, ["stream 1: audio aac"])
 
         try assertRedacted(clip, output: output)
         try assertSameFrameTimes(clip.url, output)

@@ -100,6 +100,25 @@ public enum Probe {
         )
     }
 
+    /// The streams of `input` that have no counterpart in `output` (a file made from it), in
+    /// the words of a receipt's `dropped_streams` ("stream N: TYPE CODEC", "stream N: attached
+    /// picture CODEC"): what the standalone `redact sign` records, since it did not make the
+    /// output. Video streams match by type, preferring the same displayed size (the video is
+    /// re-encoded); other streams by type and codec (they are copied). Cover pictures never
+    /// match: the pipeline always drops them.
+    public static func droppedStreams(input: ProbeReport, output: ProbeReport) -> [String] {
+        var matched = Set<Int>()
+        for out in output.streams where !out.attachedPicture {
+            let candidates = input.streams.filter {
+                !matched.contains($0.index) && !$0.attachedPicture && $0.type == out.type && (out.type == "video" || $0.codec == out.codec)
+            }
+            let sameSize = candidates.first { $0.displayWidth == out.displayWidth && $0.displayHeight == out.displayHeight }
+            if let pick = out.type == "video" ? sameSize ?? candidates.first : candidates.first { matched.insert(pick.index) }
+        }
+        return input.streams.filter { !matched.contains($0.index) }
+            .map { "stream \($0.index): \($0.attachedPicture ? "attached picture" : $0.type) \($0.codec)" }
+    }
+
     static func typeName(_ type: AVMediaType) -> String {
         switch type {
         case AVMEDIA_TYPE_VIDEO: return "video"
