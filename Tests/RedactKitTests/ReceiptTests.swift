@@ -7,7 +7,7 @@ final class ReceiptTests: TempDirectoryTestCase {
     // MARK: - Helpers
 
     func file(_ name: String, bytes count: Int, seed: UInt8 = 1) throws -> URL {
-        var rng = SplitMix(seed: UInt64(seed))
+        var rng = SeededRandom(seed: UInt64(seed))
         let data = Data((0 ..< count).map { _ in UInt8(truncatingIfNeeded: rng.next()) })
         let url = dir.appendingPathComponent(name)
         try data.write(to: url)
@@ -456,18 +456,5 @@ final class ReceiptTests: TempDirectoryTestCase {
         let badSig = try run(python, ["python3", script.path, fx.output.path])
         XCTAssertEqual(badSig.status, 1, badSig.out)
         XCTAssertTrue(badSig.out.contains("signature"), badSig.out)
-    }
-}
-
-/// Deterministic filler bytes.
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
