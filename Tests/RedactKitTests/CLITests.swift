@@ -216,19 +216,23 @@ final class CLITests: TempDirectoryTestCase {
         return p
     }
 
-    func testInterruptedRunExits3AndLeavesNothing() throws {
+    /// A one-job manifest over a 150-frame clip with audio (long enough to be interrupted while
+    /// it writes), its output directory and path, and a signing key.
+    func longJob(_ name: String) throws -> (clip: Fixtures.Clip, manifest: URL, key: URL, outDir: URL, output: URL) {
         var o = Fixtures.ClipOptions()
-        o.name = "long"
+        o.name = name
         o.frames = 150
-        o.audioTracks = 1
         let clip = try Fixtures.makeClip(in: dir, o)
         let outDir = dir.appendingPathComponent("out")
-        let output = outDir.appendingPathComponent("long.redacted.mp4")
+        let output = outDir.appendingPathComponent("\(name).redacted.mp4")
         let m = try writeManifest("""
-            {"version": 1, "jobs": [{"id": "long", "input": "\(clip.url.path)", "output": "\(output.path)"}]}
+            {"version": 1, "jobs": [{"id": "\(name)", "input": "\(clip.url.path)", "output": "\(output.path)"}]}
             """)
-        let key = try writeKey()
+        return (clip, m, try writeKey(), outDir, output)
+    }
 
+    func testInterruptedRunExits3AndLeavesNothing() throws {
+        let (_, m, key, outDir, output) = try longJob("long")
         let p = try startRunAndWaitUntilWriting(manifest: m, key: key, output: output, arguments: ["--json"], standardError: FileHandle.nullDevice)
         p.interrupt()
         p.waitUntilExit()
@@ -241,16 +245,7 @@ final class CLITests: TempDirectoryTestCase {
     /// A second signal stops at once (no unwinding) with the same exit code; nothing is at the
     /// final path, and the next run completes the job and removes the leftover temporary file.
     func testSecondSignalStopsAtOnceAndTheNextRunCleansUp() throws {
-        var o = Fixtures.ClipOptions()
-        o.name = "long2"
-        o.frames = 150
-        let clip = try Fixtures.makeClip(in: dir, o)
-        let outDir = dir.appendingPathComponent("out")
-        let output = outDir.appendingPathComponent("long2.redacted.mp4")
-        let m = try writeManifest("""
-            {"version": 1, "jobs": [{"id": "long2", "input": "\(clip.url.path)", "output": "\(output.path)"}]}
-            """)
-        let key = try writeKey()
+        let (clip, m, key, outDir, output) = try longJob("long2")
         let stderr = Pipe()
         let p = try startRunAndWaitUntilWriting(manifest: m, key: key, output: output, standardError: stderr)
         kill(p.processIdentifier, SIGINT)
