@@ -131,7 +131,7 @@ struct Sign: ParsableCommand {
         try reportingErrors {
             let signingKey = try SigningKey(contentsOf: URL(fileURLWithPath: key))
             // This command did not make the output: what was dropped is found by comparing the streams.
-            let dropped = RedactKit.Probe.droppedStreams(input: try RedactKit.Probe.run(path: input), output: try RedactKit.Probe.run(path: output))
+            let dropped = try RedactKit.Probe.droppedStreams(input: input, output: output)
             var predicate = ReceiptPredicateInput(droppedStreams: dropped)
             if let tracks {
                 let summary = try TracksSummary(url: URL(fileURLWithPath: tracks))

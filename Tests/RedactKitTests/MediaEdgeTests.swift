@@ -236,7 +236,7 @@ extension PipelineTests {
         let verified = try Receipts.verify(output: output, input: input, trustedKey: key.publicKey)
         XCTAssertEqual(verified.predicate.droppedStreams, expectedDroppedStreams, file: file, line: line)
         // What the standalone `redact sign` records, from the two files alone, is the same.
-        XCTAssertEqual(Probe.droppedStreams(input: try Probe.run(path: input.path), output: try Probe.run(path: output.path)),
+        XCTAssertEqual(try Probe.droppedStreams(input: input.path, output: output.path),
                        expectedDroppedStreams, "dropped streams found by comparing the files", file: file, line: line)
         let dropped = verified.predicate.droppedMetadata ?? []
         let missing = expectedDropped.filter { !dropped.contains($0) }

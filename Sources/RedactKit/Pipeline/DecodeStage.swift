@@ -35,7 +35,6 @@ final class DecodeStage {
         for i in 0..<input.streamCount where i != video {
             let s = input.stream(i)
             let type = s.pointee.codecpar.pointee.codec_type
-            let codec = String(cString: avcodec_get_name(s.pointee.codecpar.pointee.codec_id))
             if type == AVMEDIA_TYPE_AUDIO && keepAudio {
                 if let problem = OutputMuxer.copyProblem(s) {
                     throw RedactError.badMedia(path: path, detail: "stream \(i): audio cannot be copied: \(problem)")
@@ -43,9 +42,7 @@ final class DecodeStage {
                 audioMap[i] = nextOutput
                 nextOutput += 1
             } else {
-                var why = Probe.typeName(type)
-                if s.pointee.disposition & AV_DISPOSITION_ATTACHED_PIC != 0 { why = "attached picture" }
-                dropped.append("stream \(i): \(why) \(codec)")
+                dropped.append(Probe.describe(s, index: i).droppedDescription)
                 // Not reading dropped streams' packets saves work and memory.
                 s.pointee.discard = AVDISCARD_ALL
             }

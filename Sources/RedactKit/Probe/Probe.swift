@@ -45,6 +45,12 @@ public struct StreamReport: Codable, Equatable, Sendable {
     }
 }
 
+extension StreamReport {
+    /// How a receipt's `dropped_streams` names this stream: "stream 2: subtitle mov_text",
+    /// "stream 3: attached picture mjpeg".
+    var droppedDescription: String { "stream \(index): \(attachedPicture ? "attached picture" : type) \(codec)" }
+}
+
 /// What `redact probe` prints.
 public struct ProbeReport: Codable, Equatable, Sendable {
     public var file: String
@@ -68,10 +74,7 @@ public enum Probe {
     public static func run(path: String) throws -> ProbeReport {
         let input = try MediaInput(path: path)
         let ctx = input.context
-        var streams: [StreamReport] = []
-        for i in 0..<input.streamCount {
-            streams.append(describe(input.stream(i), index: i))
-        }
+        var streams = describeStreams(of: input)
         // Frame count and frame-rate variability come from the packets themselves: the header's
         // nb_frames and r_frame_rate are hints that VFR files contradict.
         var timestamps = [[Int64]](repeating: [], count: input.streamCount)
@@ -106,17 +109,31 @@ public enum Probe {
     /// output. Video streams match by type, preferring the same displayed size (the video is
     /// re-encoded); other streams by type and codec (they are copied). Cover pictures never
     /// match: the pipeline always drops them.
-    public static func droppedStreams(input: ProbeReport, output: ProbeReport) -> [String] {
+    public static func droppedStreams(input: String, output: String) throws -> [String] {
+        droppedStreams(input: try headerStreams(path: input), output: try headerStreams(path: output))
+    }
+
+    /// See `droppedStreams(input:output:)`; streams as the container header describes them.
+    static func droppedStreams(input: [StreamReport], output: [StreamReport]) -> [String] {
         var matched = Set<Int>()
-        for out in output.streams where !out.attachedPicture {
-            let candidates = input.streams.filter {
+        for out in output where !out.attachedPicture {
+            let candidates = input.filter {
                 !matched.contains($0.index) && !$0.attachedPicture && $0.type == out.type && (out.type == "video" || $0.codec == out.codec)
             }
             let sameSize = candidates.first { $0.displayWidth == out.displayWidth && $0.displayHeight == out.displayHeight }
             if let pick = out.type == "video" ? sameSize ?? candidates.first : candidates.first { matched.insert(pick.index) }
         }
-        return input.streams.filter { !matched.contains($0.index) }
-            .map { "stream \($0.index): \($0.attachedPicture ? "attached picture" : $0.type) \($0.codec)" }
+        return input.filter { !matched.contains($0.index) }.map(\.droppedDescription)
+    }
+
+    /// The streams as the container header describes them, without reading packets (no frame
+    /// count or frame-rate variability).
+    static func headerStreams(path: String) throws -> [StreamReport] {
+        describeStreams(of: try MediaInput(path: path))
+    }
+
+    private static func describeStreams(of input: MediaInput) -> [StreamReport] {
+        (0..<input.streamCount).map { describe(input.stream($0), index: $0) }
     }
 
     static func typeName(_ type: AVMediaType) -> String {
