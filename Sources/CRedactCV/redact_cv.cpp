@@ -158,6 +158,39 @@ extern "C" int rcv_rgb_to_gray_resized(const uint8_t *src, int width, int height
     });
 }
 
+extern "C" int rcv_crop_scaled_rgb(const uint8_t *src, int width, int height, int src_stride, double x, double y,
+                                   double scale, uint8_t *dst, int dst_width, int dst_height, int dst_stride,
+                                   char *err, size_t err_len) {
+    return guarded(err, err_len, [&]() -> int {
+        if (src == nullptr || dst == nullptr || width <= 0 || height <= 0 || dst_width <= 0 || dst_height <= 0 ||
+            !(scale > 0) || !std::isfinite(x) || !std::isfinite(y)) {
+            write_error(err, err_len, "invalid argument to rcv_crop_scaled_rgb");
+            return RCV_ERR_ARGUMENT;
+        }
+        cv::Mat in(height, width, CV_8UC3, const_cast<uint8_t *>(src), static_cast<size_t>(src_stride));
+        cv::Mat out(dst_height, dst_width, CV_8UC3, dst, static_cast<size_t>(dst_stride));
+        out.setTo(cv::Scalar::all(0));
+        // The part of the window inside the image, in source pixels, and where it lands in dst.
+        double x1 = x + dst_width / scale, y1 = y + dst_height / scale;
+        int sx0 = std::max(0, static_cast<int>(std::floor(x))), sy0 = std::max(0, static_cast<int>(std::floor(y)));
+        int sx1 = std::min(width, static_cast<int>(std::ceil(x1))), sy1 = std::min(height, static_cast<int>(std::ceil(y1)));
+        if (sx1 <= sx0 || sy1 <= sy0) return RCV_OK;
+        int dx0 = std::max(0, static_cast<int>(std::lround((sx0 - x) * scale)));
+        int dy0 = std::max(0, static_cast<int>(std::lround((sy0 - y) * scale)));
+        int dx1 = std::min(dst_width, static_cast<int>(std::lround((sx1 - x) * scale)));
+        int dy1 = std::min(dst_height, static_cast<int>(std::lround((sy1 - y) * scale)));
+        if (dx1 <= dx0 || dy1 <= dy0) return RCV_OK;
+        cv::Mat roi = out(cv::Rect(dx0, dy0, dx1 - dx0, dy1 - dy0));
+        cv::resize(in(cv::Rect(sx0, sy0, sx1 - sx0, sy1 - sy0)), roi, roi.size(), 0, 0,
+                   scale >= 1 ? cv::INTER_LINEAR : cv::INTER_AREA);
+        if (out.data != dst) {
+            write_error(err, err_len, "window copy reallocated its output");
+            return RCV_ERR_OPENCV;
+        }
+        return RCV_OK;
+    });
+}
+
 namespace {
 float median(std::vector<float> v) {
     if (v.empty()) return 0;

@@ -282,6 +282,13 @@ final class ManifestTests: XCTestCase {
         XCTAssertEqual(d.jobs[0].config.tracker.largeFraction, 0.0625)
         XCTAssertEqual(d.jobs[0].config.tracker.confirmHitsScore, 0.3)
         XCTAssertEqual(d.jobs[0].config.tracker.confirmLargeScore, 0.6)
+        XCTAssertTrue(d.jobs[0].config.detector.secondLook)
+        XCTAssertEqual(d.jobs[0].config.detector.secondLookBelow, 0.5)
+        XCTAssertEqual(d.jobs[0].config.detector.secondLookMax, 16)
+        let second = try parse(manifest(jobs: job(0, #""detector": {"second_look": false, "second_look_below": 1, "second_look_max": 0}"#)))
+        XCTAssertFalse(second.jobs[0].config.detector.secondLook)
+        XCTAssertEqual(second.jobs[0].config.detector.secondLookBelow, 1)
+        XCTAssertEqual(second.jobs[0].config.detector.secondLookMax, 0)
         let large = try parse(manifest(jobs: job(0, #""tracker": {"large_fraction": 1, "confirm_large_score": 0.9}"#)))
         XCTAssertEqual(large.jobs[0].config.tracker.largeFraction, 1)
         XCTAssertEqual(large.jobs[0].config.tracker.confirmLargeScore, 0.9)
@@ -346,6 +353,10 @@ final class ManifestTests: XCTestCase {
             ("tracker", #""large_fraction": 1.5"#, "large_fraction"),
             ("tracker", #""confirm_large_score": 1.01"#, "confirm_large_score"),
             ("detector", #""plate_threshold": 0"#, "plate_threshold"),
+            ("detector", #""second_look": 1"#, "second_look"),
+            ("detector", #""second_look_below": 1.5"#, "second_look_below"),
+            ("detector", #""second_look_max": -1"#, "second_look_max"),
+            ("detector", #""second_look_max": 257"#, "second_look_max"),
             ("detector", #""plate_threshold": 1.5"#, "plate_threshold"),
             ("render", #""crf": 52"#, "crf"),
             ("render", #""crf": -1"#, "crf"),

@@ -57,6 +57,15 @@ int rcv_rgb_to_gray_resized(const uint8_t *src, int width, int height, int src_s
                             uint8_t *dst, int dst_width, int dst_height, int dst_stride,
                             char *err, size_t err_len);
 
+/// Copies a scaled window of a packed 8-bit, 3-channel image into dst (dst_width x dst_height,
+/// rows of dst_stride bytes): dst pixel (u, v) shows source point (x + u / scale, y + v / scale),
+/// bilinear when enlarging, area-averaged when shrinking. The window may reach past the image:
+/// those pixels are black, as in the detector's letterbox.
+int rcv_crop_scaled_rgb(const uint8_t *src, int width, int height, int src_stride,
+                        double x, double y, double scale,
+                        uint8_t *dst, int dst_width, int dst_height, int dst_stride,
+                        char *err, size_t err_len);
+
 /// Follows boxes from one grey frame to the next with pyramidal Lucas-Kanade optical flow
 /// (OpenCV calcOpticalFlowPyrLK). Both images are 8-bit, width x height, rows of `stride`
 /// bytes. boxes_in holds count boxes as x, y, w, h (pixels of these images); for each box a

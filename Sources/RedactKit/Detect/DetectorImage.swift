@@ -20,12 +20,21 @@ final class DetectorImage {
     private var rotationBuffer: [UInt8]
     private var sws: OpaquePointer?
     private let path: String
+    /// True when the frame is not scaled down (its longer side fits `longSide`).
+    let isFullResolution: Bool
+    /// The frame last loaded, kept until the next one so the full-resolution image can be made
+    /// from it on demand (one frame more held; frames are reference counted).
+    private var loadedFrame: VideoFrame?
+    /// The same frame at full display resolution (the second look), made only when asked for.
+    private var fullResolutionImage: DetectorImage?
+    private var fullResolutionFrame: Int?
 
     init(geometry: FrameGeometry, longSide: Int, path: String) {
         self.geometry = geometry
         self.path = path
         let dw = Double(geometry.displayWidth), dh = Double(geometry.displayHeight)
         let s = min(1.0, Double(longSide) / max(dw, dh))
+        isFullResolution = s >= 1
         // Even sizes keep swscale's chroma handling simple.
         scaledWidth = max(2, Int((dw * s / 2).rounded()) * 2)
         scaledHeight = max(2, Int((dh * s / 2).rounded()) * 2)
@@ -39,7 +48,26 @@ final class DetectorImage {
 
     deinit { sws_freeContext(sws) }
 
+    /// The frame last loaded, at full display resolution: this image itself when it is not
+    /// scaled down, else a second image converted from the same decoded frame (once per frame).
+    func fullResolution(frame number: Int) throws -> DetectorImage {
+        if isFullResolution { return self }
+        guard let frame = loadedFrame, frame.number == number else {
+            throw RedactError.detector(path: path, frame: number, detail: "no decoded frame for the full-resolution detector image")
+        }
+        let image = fullResolutionImage
+            ?? DetectorImage(geometry: geometry, longSide: max(geometry.displayWidth, geometry.displayHeight), path: path)
+        fullResolutionImage = image
+        if fullResolutionFrame != number {
+            fullResolutionFrame = nil
+            try image.load(frame)
+            fullResolutionFrame = number
+        }
+        return image
+    }
+
     func load(_ frame: VideoFrame) throws {
+        loadedFrame = frame
         let turned = geometry.quarterTurns % 2 == 1
         let storedScaledW = turned ? scaledHeight : scaledWidth
         let storedScaledH = turned ? scaledWidth : scaledHeight

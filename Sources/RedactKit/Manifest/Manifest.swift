@@ -62,7 +62,7 @@ public enum ManifestLoader {
     static let topLevelKeys = ["version", "defaults", "signing_key", "evidence_dirs", "jobs"]
     static let sectionKeys = ["detector", "tracker", "render"]
     static let jobKeys = ["id", "input", "output", "input_sha256", "tracks", "detector", "tracker", "render", "mute"]
-    static let detectorKeys = ["model", "classes", "threshold", "plate_threshold", "input_size", "threads", "every"]
+    static let detectorKeys = ["model", "classes", "threshold", "plate_threshold", "input_size", "threads", "every", "second_look", "second_look_below", "second_look_max"]
     static let trackerKeys = ["iou_threshold", "max_gap", "extend_frames", "low_score", "min_hits", "flow", "confirm_score", "confirm_hits", "confirm_hits_score", "large_fraction", "confirm_large_score"]
     static let renderKeys = ["style", "shape", "padding", "plate_padding", "crf", "preset", "keep_audio"]
 
@@ -477,6 +477,9 @@ struct ManifestValidator {
             case "input_size": d.inputSize = try integer(m.value, at: p, in: 128...4096, multipleOf: 32)
             case "threads": d.threads = try integer(m.value, at: p, in: 0...64)
             case "every": d.every = try integer(m.value, at: p, in: 1...10)
+            case "second_look": d.secondLook = try bool(m.value, at: p)
+            case "second_look_below": d.secondLookBelow = try number(m.value, at: p, lower: 0, upper: 1, lowerExclusive: false)
+            case "second_look_max": d.secondLookMax = try integer(m.value, at: p, in: 0...256)
             default: break
             }
         }

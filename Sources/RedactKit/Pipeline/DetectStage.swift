@@ -14,7 +14,8 @@ final class DetectStage {
         OpenCVThreads.set(config.threads)
         var built: [ObjectDetector] = []
         if config.classes.contains(.face) {
-            built.append(try CenterFaceDetector(model: model, minimumScore: min(config.threshold, tracker.lowScore), inputPath: path))
+            built.append(try CenterFaceDetector(model: model, minimumScore: min(config.threshold, tracker.lowScore),
+                                                secondLook: SecondLook(config), inputPath: path))
         }
         if config.classes.contains(.plate) {
             // The plate model sits in the same registry as the face model; verified (SHA-256) before use.
