@@ -459,6 +459,11 @@ final class PipelineTests: TempDirectoryTestCase {
 
         var r = try Fixtures.redact(["detect", clip.url.path, "-o", det.path])
         XCTAssertEqual(r.status, 0, r.stderr)
+        let firstLook = dir.appendingPathComponent("first-look.json")
+        r = try Fixtures.redact(["detect", clip.url.path, "-o", firstLook.path, "--no-second-look"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(try JSONDecoder().decode(DetectionsFile.self, from: Data(contentsOf: det)).detector.secondLook)
+        XCTAssertFalse(try JSONDecoder().decode(DetectionsFile.self, from: Data(contentsOf: firstLook)).detector.secondLook)
         r = try Fixtures.redact(["track", det.path, "-o", tracks.path])
         XCTAssertEqual(r.status, 0, r.stderr)
         r = try Fixtures.redact(["render", clip.url.path, tracks.path, "-o", output.path])
