@@ -80,6 +80,7 @@ final class SecondLookTests: TempDirectoryTestCase {
         let registry = try Fixtures.registry()
         var config = DetectorConfig()
         config.inputSize = 320
+        config.secondLook = true
         var without = config
         without.secondLook = false
         var foundWith = 0, foundWithout = 0, total = 0
@@ -129,6 +130,7 @@ final class SecondLookTests: TempDirectoryTestCase {
         try Fixtures.requireSetup()
         let registry = try Fixtures.registry()
         var config = DetectorConfig()
+        config.secondLook = true
         config.secondLookBelow = 1  // look again at every detection
         var without = config
         without.secondLook = false

@@ -17,8 +17,9 @@ final class TrackerTests: XCTestCase {
     }
 
     /// Pushes frames 1...detections.count and finishes; returns everything released, in release order.
-    func track(_ detections: [[Detection]], config: TrackerConfig, frameLongSide: Double? = nil) -> [FrameBoxes] {
-        let t = OnlineTracker(config: config, frameLongSide: frameLongSide)
+    func track(_ detections: [[Detection]], config: TrackerConfig, frameLongSide: Double? = nil,
+               frameSize: (width: Double, height: Double)? = nil) -> [FrameBoxes] {
+        let t = OnlineTracker(config: config, frameLongSide: frameLongSide, frameSize: frameSize)
         var out: [FrameBoxes] = []
         for (i, d) in detections.enumerated() { out += t.push(frame: i + 1, detections: d) }
         out += t.finish()
@@ -224,6 +225,38 @@ final class TrackerTests: XCTestCase {
         XCTAssertEqual(boxes(out, frame: 4), [], "frame 4 is more than 5 frames before the first detection")
         assertSources(out, Array(15...19), [.extended])
         XCTAssertEqual(boxes(out, frame: 20), [])
+    }
+
+    /// A face entering through the right edge at 20 px per frame, detected late (from frame 11,
+    /// once wholly inside), was partly in the picture in frames 8-10 and outside before. Its
+    /// backward extension (no flow here) covers where it was in 8-10, moving back along its
+    /// motion, and ends where it was outside; a face standing at the edge keeps its full reach.
+    func testFaceEnteringThroughTheEdgeIsExtendedOnlyWhileInThePicture() {
+        let size = (width: 640.0, height: 360.0)
+        func faceX(_ frame: Int) -> Double { 640 - 20 * Double(frame - 7) }  // frame 7: just outside
+        var input = [[Detection]](repeating: [], count: 30)
+        for f in 11...20 { input[f - 1] = [face(faceX(f), 150)] }
+        let out = track(input, config: config(maxGap: 8, extend: 10), frameSize: size)
+        for f in 8...10 {
+            let b = boxes(out, frame: f)
+            XCTAssertEqual(b.map(\.source), [.extended], "frame \(f)")
+            // The part of the face inside the picture is covered.
+            let visible = (x0: faceX(f), x1: min(640, faceX(f) + 60))
+            if let e = b.first?.box {
+                XCTAssertTrue(e.x <= visible.x0 && e.maxX >= visible.x1 && e.y <= 150 && e.maxY >= 210,
+                              "frame \(f): \(e) does not cover the face's visible part \(visible)")
+            }
+        }
+        for f in 1...7 { XCTAssertEqual(boxes(out, frame: f), [], "frame \(f): the face was outside the picture") }
+
+        // The same detections without the frame size (or a face standing at the edge): the box
+        // stays where it was first seen, for the full 10 frames.
+        let unknown = track(input, config: config(maxGap: 8, extend: 10))
+        assertSources(unknown, Array(1...10), [.extended], "frame size unknown")
+        var standing = [[Detection]](repeating: [], count: 30)
+        for f in 11...20 { standing[f - 1] = [face(600, 150, 40, 60)] }
+        let still = track(standing, config: config(maxGap: 8, extend: 10), frameSize: size)
+        assertSources(still, Array(1...10), [.extended], "standing at the edge")
     }
 
     /// A weak track's long gap is covered only near its two detections; a confirmed track's

@@ -47,8 +47,11 @@ public struct DetectorConfig: Codable, Equatable, Sendable {
     /// to a few pixels on the detector input) scores higher close up; textures and objects that
     /// look like a face from afar score lower. On the dev benchmark, at the detector threshold,
     /// it turned 1019 true and 337 false face detections (sampled frames) into 1035 and 154
-    /// (docs/quality.md, "Second look"). This is the "second scale where needed" for small faces.
-    public var secondLook: Bool = true
+    /// (docs/models.md, "Second look"). This is the "second scale where needed" for small faces.
+    /// Off by default: close up, CenterFace also scores some real faces lower (a fast, blurred face
+    /// entering through the frame's edge on the dev benchmark), and in the tracker that left 3
+    /// frames of one face unredacted (docs/quality.md, "Second look").
+    public var secondLook: Bool = false
     /// See `secondLook`. Detections at or above this keep their first score.
     public var secondLookBelow: Double = 0.5
     /// At most this many second looks per frame, most confident detections first; the rest keep
@@ -67,7 +70,7 @@ public struct DetectorConfig: Codable, Equatable, Sendable {
     }
 
     /// Files written before plates existed (no `classes`, `plate_threshold`) read as faces only,
-    /// and those written before the second look (no `second_look`) as without it.
+    /// and those written before the second look (no `second_look`) as without it (the default).
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = DetectorConfig()
@@ -78,8 +81,7 @@ public struct DetectorConfig: Codable, Equatable, Sendable {
         inputSize = try c.decode(Int.self, forKey: .inputSize)
         threads = try c.decode(Int.self, forKey: .threads)
         every = try c.decode(Int.self, forKey: .every)
-        // Files written before the second look existed ran without it.
-        secondLook = try c.decodeIfPresent(Bool.self, forKey: .secondLook) ?? false
+        secondLook = try c.decodeIfPresent(Bool.self, forKey: .secondLook) ?? d.secondLook
         secondLookBelow = try c.decodeIfPresent(Double.self, forKey: .secondLookBelow) ?? d.secondLookBelow
         secondLookMax = try c.decodeIfPresent(Int.self, forKey: .secondLookMax) ?? d.secondLookMax
     }

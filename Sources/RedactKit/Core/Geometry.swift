@@ -39,6 +39,12 @@ public struct Box: Codable, Equatable, Sendable {
         Box(x: x - w * fraction, y: y - h * fraction, w: w * (1 + 2 * fraction), h: h * (1 + 2 * fraction))
     }
 
+    /// The smallest box holding both.
+    public func enclosing(_ other: Box) -> Box {
+        let x0 = min(x, other.x), y0 = min(y, other.y)
+        return Box(x: x0, y: y0, w: max(maxX, other.maxX) - x0, h: max(maxY, other.maxY) - y0)
+    }
+
     /// Linear interpolation between two boxes (t = 0: self, t = 1: other).
     public func interpolated(to other: Box, t: Double) -> Box {
         Box(x: x + (other.x - x) * t, y: y + (other.y - y) * t, w: w + (other.w - w) * t, h: h + (other.h - h) * t)

@@ -96,6 +96,8 @@ public final class OnlineTracker {
     /// The displayed frame's longer side in pixels, for `TrackerConfig.largeFraction`; nil: no
     /// detection counts as large.
     public let frameLongSide: Double?
+    /// The displayed frame's size, for tracks entering through its edge; nil: unknown.
+    public let frameSize: (width: Double, height: Double)?
     /// Frames held before release.
     public var windowLength: Int { max(config.maxGap, config.extendFrames) }
     private var active: [Track] = []
@@ -113,15 +115,18 @@ public final class OnlineTracker {
     /// IoU a weak detection needs with a track's prediction (stricter than for confident ones).
     private let lowScoreIoU = 0.4
 
-    public init(config: TrackerConfig, birthThreshold: Double = DetectorConfig().threshold, frameLongSide: Double? = nil) {
+    public init(config: TrackerConfig, birthThreshold: Double = DetectorConfig().threshold, frameLongSide: Double? = nil,
+                frameSize: (width: Double, height: Double)? = nil) {
         self.config = config
         self.birthThreshold = birthThreshold
         self.frameLongSide = frameLongSide
+        self.frameSize = frameSize
     }
 
     public convenience init(config: TrackerConfig, birthThreshold: Double, geometry: FrameGeometry) {
         self.init(config: config, birthThreshold: birthThreshold,
-                  frameLongSide: Double(max(geometry.displayWidth, geometry.displayHeight)))
+                  frameLongSide: Double(max(geometry.displayWidth, geometry.displayHeight)),
+                  frameSize: (Double(geometry.displayWidth), Double(geometry.displayHeight)))
     }
 
     /// Tracks started so far.
@@ -295,8 +300,13 @@ public final class OnlineTracker {
             }
             box = b.box
         }
+        // The track's mean motion from its first detection to its last, for `movedBack`
+        // (the Kalman filter's velocity is still small after a few detections).
+        let span = Double(t.lastDetectedFrame - t.firstFrame)
+        let velocity = span > 0 ? ((t.lastDetection.centerX - box.centerX) / span, (t.lastDetection.centerY - box.centerY) / span) : (0.0, 0.0)
         var nextImage = t.firstFrame == lastPushed ? image : slotIndex(t.firstFrame).flatMap { pending[$0].image }
         var followed = config.flow
+        var boxBack = 0  // frames back from the first detection to where `box` was seen
         for back in 1...frames {
             let f = t.firstFrame - back
             guard let slot = slotIndex(f) else { break }
@@ -305,17 +315,48 @@ public final class OnlineTracker {
             pending[slot].boxes.boxes.removeAll { $0.trackID == t.id }
             if followed, let later = nextImage, let earlier = pending[slot].image, let moved = flowTrack([box], from: later, to: earlier).first ?? nil {
                 box = moved
+                boxBack = back
                 nextImage = earlier
                 pending[slot].boxes.boxes.append(TrackedBox(trackID: t.id, objectClass: t.objectClass, box: box.padded(by: flowGrowth * Double(back)),
                                                             score: t.lastScore, source: .flow))
             } else {
                 // Without flow, an unconfirmed track is extended statically for a few frames only.
                 if !isConfirmed(t) && back > unconfirmedExtension { break }
+                let growth = min(maxExtensionGrowth, extensionGrowth * Double(back))
+                var painted = box.padded(by: growth)
+                if let earlier = movedBack(box, framesEarlier: back - boxBack, velocity: velocity) {
+                    if let size = frameSize, earlier.maxX <= 0 || earlier.x >= size.width || earlier.maxY <= 0 || earlier.y >= size.height {
+                        // Not in the picture yet: nor earlier. Drop what the extension at the
+                        // track's birth left there.
+                        for older in stride(from: back + 1, through: frames, by: 1) {
+                            guard let s = slotIndex(t.firstFrame - older) else { break }
+                            pending[s].boxes.boxes.removeAll { $0.trackID == t.id }
+                        }
+                        break
+                    }
+                    // Where the face was if it kept moving, as well as where it was last seen.
+                    painted = painted.enclosing(earlier.padded(by: growth))
+                }
                 followed = false
-                pending[slot].boxes.boxes.append(TrackedBox(trackID: t.id, objectClass: t.objectClass, box: box.padded(by: min(maxExtensionGrowth, extensionGrowth * Double(back))),
+                pending[slot].boxes.boxes.append(TrackedBox(trackID: t.id, objectClass: t.objectClass, box: painted,
                                                             score: t.lastScore, source: .extended))
             }
         }
+    }
+
+    /// Where a box moving clearly (at least a tenth of its size per frame, per axis) at
+    /// `velocity` pixels per frame was `framesEarlier` frames before; nil without a clear motion.
+    /// Where flow loses a face, the backward extension keeps the box where it was last seen, which
+    /// misses a face that was moving: it covers this place too. A face moving in through the
+    /// frame's edge was not in the picture before it entered, so the extension ends where this
+    /// box is wholly outside the frame (forward extension follows the Kalman prediction out of
+    /// the frame the same way). A face standing still, with a noisy velocity, is not moved.
+    private func movedBack(_ box: Box, framesEarlier: Int, velocity: (x: Double, y: Double)) -> Box? {
+        guard framesEarlier > 0 else { return nil }
+        let vx = abs(velocity.x) >= 0.1 * box.w ? velocity.x : 0
+        let vy = abs(velocity.y) >= 0.1 * box.h ? velocity.y : 0
+        guard vx != 0 || vy != 0 else { return nil }
+        return Box(x: box.x - vx * Double(framesEarlier), y: box.y - vy * Double(framesEarlier), w: box.w, h: box.h)
     }
 
     /// Covers the frames before a new (unconfirmed) track's detection with its box, growing.
