@@ -81,7 +81,11 @@ final class CenterFaceDetector: ObjectDetector {
                       score: c.score, objectClass: .face)
         }, iou: nmsIoU)
         guard let secondLook else { return found }
-        let doubtful = found.indices.filter { found[$0].score < secondLook.below }.prefix(secondLook.maxPerFrame)
+        // Only a closer look: a face the first look already saw at least `faceHeight` tall is
+        // not looked at again (shrunk, a blurred face scored lower than in the whole frame).
+        let doubtful = found.indices.filter {
+            found[$0].score < secondLook.below && found[$0].box.h / img.scaleY < SecondLook.faceHeight
+        }.prefix(secondLook.maxPerFrame)
         guard !doubtful.isEmpty else { return found.filter { $0.score >= threshold } }
         let full = try img.fullResolution(frame: frame)
         for i in doubtful {
