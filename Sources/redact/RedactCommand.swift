@@ -45,7 +45,7 @@ struct DetectorOptions: ParsableArguments {
     @Option(help: "Minimum face score (0-1].") var threshold: Double?
     @Option(name: .customLong("input-size"), help: "Detector input: longer side in pixels (multiple of 32).") var inputSize: Int?
     @Option(help: "Run the detector on every n-th frame (1-10).") var every: Int?
-    @Flag(name: .customLong("second-look"), help: "Look again, at full resolution, at doubtful detections (docs/models.md).") var secondLook = false
+    @Flag(name: .customLong("no-second-look"), help: "Do not look again, closer, at small doubtful detections (docs/models.md).") var noSecondLook = false
 
     func apply(to config: inout DetectorConfig) throws {
         if let t = threshold {
@@ -60,7 +60,7 @@ struct DetectorOptions: ParsableArguments {
             guard (1...10).contains(e) else { throw RedactError.usage("--every must be in 1...10") }
             config.every = e
         }
-        if secondLook { config.secondLook = true }
+        if noSecondLook { config.secondLook = false }
     }
 }
 

@@ -119,6 +119,7 @@ final class PlateTests: TempDirectoryTestCase {
         expected.tracker.confirmLargeScore = 0
         expected.render.shape = .box
         expected.render.padding = 0.2
+        expected.detector.secondLook = false
         XCTAssertEqual(c, expected)
     }
 }

@@ -40,23 +40,20 @@ public struct DetectorConfig: Codable, Equatable, Sendable {
     /// Run the detector on every n-th frame (1: every frame). Frames in between are covered by
     /// the tracker (optical flow, interpolation between detections, extension).
     public var every: Int = 1
-    /// Look again, closer, at every face detection scoring under `secondLookBelow`: a window
-    /// around it is cut from the full-resolution frame, scaled so the face is
-    /// `SecondLook.faceHeight` (48) pixels tall, and run through the detector again. The
-    /// detection's score becomes the geometric mean of the two looks. A small face (scaled down
-    /// to a few pixels on the detector input) scores higher close up; textures and objects that
-    /// look like a face from afar score lower. On the dev benchmark, at the detector threshold,
-    /// it turned 1019 true and 337 false face detections (sampled frames) into 1035 and 154
-    /// (docs/models.md, "Second look"). This is the "second scale where needed" for small faces.
-    /// Off by default: close up, CenterFace also scores some real faces lower (a fast, blurred face
-    /// entering through the frame's edge on the dev benchmark), and in the tracker that left 3
-    /// frames of one face unredacted (docs/quality.md, "Second look").
-    public var secondLook: Bool = false
+    /// Look again, closer, at every face detection scoring under `secondLookBelow` that the
+    /// first look saw under `SecondLook.faceHeight` (48) pixels tall: a window around it is cut
+    /// from the full-resolution frame, scaled so the face is 48 pixels tall, and run through the
+    /// detector again. The detection's score becomes the geometric mean of the two looks. A
+    /// small face (scaled down to a few pixels on the detector input) scores higher close up;
+    /// textures and objects that look like a face from afar score lower. This is the "second
+    /// scale where needed" for small faces (docs/models.md, "Second look"); on the dev benchmark
+    /// it lowered over-redaction on every clip at the same recall (docs/quality.md).
+    public var secondLook: Bool = true
     /// See `secondLook`. Detections at or above this keep their first score.
     public var secondLookBelow: Double = 0.5
     /// At most this many second looks per frame, most confident detections first; the rest keep
-    /// their first score. Bounds the cost on frames full of weak candidates.
-    public var secondLookMax: Int = 16
+    /// their first score. Bounds the cost (a few ms each) on frames full of weak candidates.
+    public var secondLookMax: Int = 8
 
     public init() {}
     enum CodingKeys: String, CodingKey {
@@ -70,7 +67,7 @@ public struct DetectorConfig: Codable, Equatable, Sendable {
     }
 
     /// Files written before plates existed (no `classes`, `plate_threshold`) read as faces only,
-    /// and those written before the second look (no `second_look`) as without it (the default).
+    /// and those written before the second look (no `second_look`) as without it.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = DetectorConfig()
@@ -81,7 +78,8 @@ public struct DetectorConfig: Codable, Equatable, Sendable {
         inputSize = try c.decode(Int.self, forKey: .inputSize)
         threads = try c.decode(Int.self, forKey: .threads)
         every = try c.decode(Int.self, forKey: .every)
-        secondLook = try c.decodeIfPresent(Bool.self, forKey: .secondLook) ?? d.secondLook
+        // Files written before the second look existed ran without it.
+        secondLook = try c.decodeIfPresent(Bool.self, forKey: .secondLook) ?? false
         secondLookBelow = try c.decodeIfPresent(Double.self, forKey: .secondLookBelow) ?? d.secondLookBelow
         secondLookMax = try c.decodeIfPresent(Int.self, forKey: .secondLookMax) ?? d.secondLookMax
     }
