@@ -41,8 +41,9 @@ final class DNNNetwork {
 /// log box sizes and centre offsets.
 ///
 /// With a second look (`DetectorConfig.secondLook`), every detection scoring under
-/// `secondLookBelow` is looked at again in a window of the full-resolution frame scaled so the
-/// face is `SecondLook.faceHeight` pixels tall, and scores the geometric mean of the two looks.
+/// `secondLookBelow` that the first look saw under `SecondLook.faceHeight` pixels tall is looked
+/// at again in a window of the full-resolution frame scaled so the face is that tall, and
+/// scores the geometric mean of the two looks.
 final class CenterFaceDetector: ObjectDetector {
     static let outputNames = ["537", "538", "539", "540"]  // heatmap, scale, offset, landmarks
     private let network: DNNNetwork
@@ -111,7 +112,10 @@ final class CenterFaceDetector: ObjectDetector {
             }
         }
         if r != RCV_OK { throw RedactError.detector(path: path, frame: frame, detail: String(cString: err)) }
-        guard let windowNetwork else { return 0 }
+        guard let windowNetwork else {
+            // Unreachable (the network is made with the settings); never score 0 by accident.
+            throw RedactError.detector(path: path, frame: frame, detail: "second look without its network")
+        }
         try window.withUnsafeBufferPointer { px in
             try forward(windowNetwork, px.baseAddress!, width: side, height: side, into: &windowOutputs, frame: frame)
         }
