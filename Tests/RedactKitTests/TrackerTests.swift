@@ -152,15 +152,16 @@ final class TrackerTests: XCTestCase {
     }
 
     /// With flow, a lone weak detection reaches back only two frames (most are one-off false
-    /// positives); a second detection of the same object extends it back in full, unless both
-    /// are large and weak (see `testLargeTrackNeedsAConfidentDetection`).
+    /// positives); a second detection of the same object of at least `confirm_hits_score` (0.3)
+    /// extends it back in full, unless both are large and weak (see
+    /// `testLargeTrackNeedsAConfidentDetection`); two just over the threshold do not.
     func testLoneDetectionReachesBackBrieflyASecondOneInFull() {
-        func run(detectedFrames: Set<Int>, frameLongSide: Double? = nil) -> [FrameBoxes] {
+        func run(detectedFrames: Set<Int>, frameLongSide: Double? = nil, score: Double = 0.3) -> [FrameBoxes] {
             let t = OnlineTracker(config: config(maxGap: 15, extend: 10), frameLongSide: frameLongSide)
             var out: [FrameBoxes] = []
             for f in 1...30 {
                 // The scene pans 1 image pixel (4 display pixels) per frame; the face with it.
-                let d = detectedFrames.contains(f) ? [face(200 + 4 * Double(f), 120, 80, 80, score: 0.3)] : []
+                let d = detectedFrames.contains(f) ? [face(200 + 4 * Double(f), 120, 80, 80, score: score)] : []
                 out += t.push(frame: f, detections: d, image: texture(shift: f))
             }
             return out + t.finish()
@@ -183,6 +184,11 @@ final class TrackerTests: XCTestCase {
         let large = run(detectedFrames: [15, 16], frameLongSide: 640)
         assertSources(large, Array(13...14), [.flow], "large")
         assertSources(large, Array(1...12), [], "large")
+
+        // Two detections at 0.25 (over the detector threshold, under confirm_hits_score): brief.
+        let faint = run(detectedFrames: [15, 16], score: 0.25)
+        assertSources(faint, Array(13...14), [.flow], "faint")
+        assertSources(faint, Array(1...12), [], "faint")
     }
 
     /// A fast face detected in every other frame (moving more than half its width between
