@@ -47,7 +47,8 @@ public struct DetectorConfig: Codable, Equatable, Sendable {
     /// small face (scaled down to a few pixels on the detector input) scores higher close up;
     /// textures and objects that look like a face from afar score lower. This is the "second
     /// scale where needed" for small faces (docs/models.md, "Second look"); on the dev benchmark
-    /// it lowered over-redaction on every clip at the same recall (docs/quality.md).
+    /// it lowered over-redaction on eight clips and kept it on two, at the same recall
+    /// (docs/quality.md).
     public var secondLook: Bool = true
     /// See `secondLook`. Detections at or above this keep their first score.
     public var secondLookBelow: Double = 0.5
