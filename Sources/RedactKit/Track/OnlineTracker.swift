@@ -57,10 +57,9 @@ public final class OnlineTracker {
         var lastObservedFrame: Int
         var hits = 1
         var firstFrame: Int
-        /// Detections at or above the birth threshold that are not large (weak ones only
-        /// continue a track: they do not make it more certain; see `TrackerConfig.largeFraction`).
-        var strongHits = 0
-        /// Those of `strongHits` that also reach `TrackerConfig.confirmHitsScore`.
+        /// Detections that are not large and reach both the birth threshold and
+        /// `TrackerConfig.confirmHitsScore` (weak ones only continue a track: they do not make
+        /// it more certain; see `TrackerConfig.largeFraction`).
         var confirmingHits = 0
         /// One detection was confident enough for its size to confirm the track.
         var confidentHit = false
@@ -75,10 +74,7 @@ public final class OnlineTracker {
     private func record(_ d: Detection, in t: inout Track) {
         let large = frameLongSide.map { d.box.h >= config.largeFraction * $0 } ?? false
         if d.score >= (large ? max(config.confirmScore, config.confirmLargeScore) : config.confirmScore) { t.confidentHit = true }
-        if d.score >= birthThreshold && !large {
-            t.strongHits += 1
-            if d.score >= config.confirmHitsScore { t.confirmingHits += 1 }
-        }
+        if !large && d.score >= birthThreshold && d.score >= config.confirmHitsScore { t.confirmingHits += 1 }
     }
 
     /// Frames an unconfirmed track is extended by: a detection never goes unredacted in the
@@ -166,7 +162,8 @@ public final class OnlineTracker {
                 active[ti].filter.update(d.box)
                 record(d, in: &active[ti])
                 active[ti].hits += 1
-                fillGap(track: before, until: frame, with: d.box, confirmed: isConfirmed(active[ti]))
+                let confirmed = isConfirmed(active[ti])
+                fillGap(track: before, until: frame, with: d.box, confirmed: confirmed)
                 active[ti].lastDetection = d.box
                 active[ti].lastDetectedFrame = frame
                 active[ti].lastScore = d.score
@@ -177,10 +174,10 @@ public final class OnlineTracker {
                 // `confirmHitsScore` (see `TrackerConfig.largeFraction`), is support enough to
                 // reach back in full. (Two detections just over the threshold were false ones on
                 // the dev benchmark, a parked car at 0.21 and 0.24, reaching back 10 frames.)
-                if (!wasConfirmed && isConfirmed(active[ti])) || (before.confirmingHits < 2 && active[ti].confirmingHits >= 2) {
+                if (!wasConfirmed && confirmed) || (before.confirmingHits < 2 && active[ti].confirmingHits >= 2) {
                     extendBackwards(active[ti], image: image, frames: config.extendFrames)
                 }
-                if !wasConfirmed && isConfirmed(active[ti]) { fillHeldGaps(of: active[ti]) }
+                if !wasConfirmed && confirmed { fillHeldGaps(of: active[ti]) }
             }
         }
 
