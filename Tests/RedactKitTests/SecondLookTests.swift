@@ -92,24 +92,15 @@ final class SecondLookTests: TempDirectoryTestCase {
             o.audioTracks = 0
             o.name = "small\(face)"
             let clip = try Fixtures.makeClip(in: dir, o)
-            // The face inside the photograph (RecallRegressionTests.faceRegion).
-            let truth = clip.boxes.map { Box(x: $0.x + 0.12 * $0.w, y: $0.y + 0.02 * $0.h, w: 0.76 * $0.w, h: 0.94 * $0.h) }
+            // The face inside the photograph.
+            let r = RecallRegressionTests.faceRegion
+            let truth = clip.boxes.map { Box(x: $0.x + r.x * $0.w, y: $0.y + r.y * $0.h, w: r.w * $0.w, h: r.h * $0.h) }
             func framesFound(_ c: DetectorConfig, _ label: String) throws -> (Int, [String]) {
                 let file = try Stages.detect(input: clip.url, output: dir.appendingPathComponent("small\(face).\(label).json"),
                                              config: c, registry: registry)
                 XCTAssertEqual(file.frames.count, o.frames)
-                var found = 0
-                var scores: [String] = []
-                for f in file.frames {
-                    let face = truth[f.frame - 1]
-                    var best = 0.0
-                    for d in (f.detections ?? []) where d.objectClass == .face && d.box.intersectionOverUnion(face) >= 0.3 {
-                        best = max(best, d.score)
-                    }
-                    scores.append(String(format: "%.2f", best))
-                    if best >= c.threshold { found += 1 }
-                }
-                return (found, scores)
+                let best = bestFaceScores(file, truth: truth)
+                return (best.filter { $0 >= c.threshold }.count, best.map { String(format: "%.2f", $0) })
             }
             let (w, ws) = try framesFound(config, "with")
             let (n, ns) = try framesFound(without, "without")
@@ -135,27 +126,31 @@ final class SecondLookTests: TempDirectoryTestCase {
         o.frames = 6
         o.audioTracks = 0
         let clip = try Fixtures.makeClip(in: dir, o)  // a 110 px face on a 640x360 picture
-        func detections(inputSize: Int, secondLook: Bool) throws -> [[Detection]] {
+        func faceScores(inputSize: Int, secondLook: Bool) throws -> [Double] {
             var c = DetectorConfig()
             c.inputSize = inputSize
             c.secondLook = secondLook
             c.secondLookBelow = 1  // every detection is doubtful
             let name = "d\(inputSize)-\(secondLook).json"
-            return try Stages.detect(input: clip.url, output: dir.appendingPathComponent(name), config: c, registry: registry)
-                .frames.map { $0.detections ?? [] }
-        }
-        func faceScores(_ frames: [[Detection]]) -> [Double] {
-            zip(frames, clip.boxes).map { found, truth in
-                found.filter { $0.box.intersectionOverUnion(truth) >= 0.3 }.map(\.score).max() ?? 0
-            }
+            let file = try Stages.detect(input: clip.url, output: dir.appendingPathComponent(name), config: c, registry: registry)
+            return bestFaceScores(file, truth: clip.boxes)
         }
         // Full size on the detector input (640 wide): not looked at again.
-        let near = faceScores(try detections(inputSize: 640, secondLook: true))
-        XCTAssertEqual(near, faceScores(try detections(inputSize: 640, secondLook: false)))
+        let near = try faceScores(inputSize: 640, secondLook: true)
+        XCTAssertEqual(near, try faceScores(inputSize: 640, secondLook: false))
         XCTAssertTrue(near.allSatisfy { $0 > 0.5 }, "the face is found: \(near)")
         // A quarter size on the input (~27 px): looked at again, so its scores change.
-        let far = faceScores(try detections(inputSize: 160, secondLook: true))
-        let farFirst = faceScores(try detections(inputSize: 160, secondLook: false))
+        let far = try faceScores(inputSize: 160, secondLook: true)
+        let farFirst = try faceScores(inputSize: 160, secondLook: false)
         XCTAssertNotEqual(far, farFirst, "a face 27 px tall on the input gets a second look")
+    }
+
+    /// Per frame, the best score of a face detection overlapping that frame's `truth` box
+    /// (IoU >= 0.3); 0 where there is none.
+    private func bestFaceScores(_ file: DetectionsFile, truth: [Box]) -> [Double] {
+        file.frames.map { f in
+            (f.detections ?? []).filter { $0.objectClass == .face && $0.box.intersectionOverUnion(truth[f.frame - 1]) >= 0.3 }
+                .map(\.score).max() ?? 0
+        }
     }
 }
