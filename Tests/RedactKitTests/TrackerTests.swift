@@ -216,6 +216,31 @@ final class TrackerTests: XCTestCase {
         }
     }
 
+    /// A face moving faster than its Kalman prediction can follow (60 px per frame, an 80 px
+    /// box: a new track's predicted box overlaps the next detection by IoU 0.14), detected in
+    /// three consecutive frames, is one track: detections are compared with where flow moved
+    /// the track as well as with the prediction. Split into one-detection tracks, each was
+    /// carried only two frames (a 1080p dev clip leaked such a face for 3 frames).
+    func testFastFaceDetectedInConsecutiveFramesIsOneTrack() {
+        let t = OnlineTracker(config: config(maxGap: 15, extend: 10))
+        var out: [FrameBoxes] = []
+        for f in 1...24 {
+            // 15 image pixels (60 display pixels) per frame; the face moves with the scene.
+            let d = (12...14).contains(f) ? [face(60 * Double(f), 120, 80, 80, score: 0.3)] : []
+            out += t.push(frame: f, detections: d, image: texture(shift: 15 * f, width: 420))
+        }
+        out += t.finish()
+        let ids = (12...14).map { boxes(out, frame: $0).first { $0.source == .detected }?.trackID }
+        XCTAssertEqual(Set(ids.compactMap { $0 }).count, 1, "one track for the three detections: \(ids)")
+        XCTAssertEqual(ids.compactMap { $0 }.count, 3)
+        // One track with two detections >= 0.3 reaches back in full, followed by flow.
+        for f in 2...11 {
+            let b = boxes(out, frame: f)
+            XCTAssertEqual(b.count, 1, "frame \(f): reached back from the first detection")
+            if let x = b.first?.box.centerX { XCTAssertEqual(x, 60 * Double(f) + 40, accuracy: 20, "frame \(f)") }
+        }
+    }
+
     /// A track that starts weak and later scores above `confirm_score` gets the full backward
     /// extension from its first detection, replacing the short one.
     func testTrackConfirmedLaterIsExtendedBackwardsInFull() {
