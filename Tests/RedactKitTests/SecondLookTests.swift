@@ -3,8 +3,9 @@ import Foundation
 import XCTest
 @testable import RedactKit
 
-/// The detector's second look (`DetectorConfig.secondLook`): doubtful detections are looked at
-/// again in a window of the full-resolution frame where the face is 48 px tall.
+/// The detector's second look (`DetectorConfig.secondLook`): doubtful detections seen under
+/// 96 px are looked at again in windows of the full-resolution frame where the face is 96 px
+/// tall (and 48, if it was seen under 48).
 final class SecondLookTests: TempDirectoryTestCase {
     /// The window copy the second look runs on: enlarged bilinearly, shrunk by area, and black
     /// where it reaches past the image, like the detector's letterbox.
@@ -115,10 +116,11 @@ final class SecondLookTests: TempDirectoryTestCase {
         XCTAssertGreaterThanOrEqual(foundWith, foundWithout + total / 3, "the second look finds the face in many more frames")
     }
 
-    /// The second look only looks closer: a face the first look saw at least 48 px tall keeps
+    /// The second look only looks closer: a face the first look saw at least 96 px tall keeps
     /// its first score even when every detection is doubtful (`second_look_below` 1), while the
-    /// same clip on a small detector input, where the face is under 48 px, is rescored. Shrunk
-    /// to 48 px, a fast, blurred face had scored lower than in the whole frame (dev benchmark).
+    /// same clip on smaller detector inputs, where the face is under 96 px (and under 48 px), is
+    /// rescored. Shrunk, a fast, blurred face had scored lower than in the whole frame (dev
+    /// benchmark).
     func testSecondLookOnlyLooksCloser() throws {
         try Fixtures.requireSetup()
         let registry = try Fixtures.registry()
@@ -139,6 +141,11 @@ final class SecondLookTests: TempDirectoryTestCase {
         let near = try faceScores(inputSize: 640, secondLook: true)
         XCTAssertEqual(near, try faceScores(inputSize: 640, secondLook: false))
         XCTAssertTrue(near.allSatisfy { $0 > 0.5 }, "the face is found: \(near)")
+        // 0.6 of the size on the input (~66 px, between 48 and 96): looked at again at 96 px.
+        let middle = try faceScores(inputSize: 384, secondLook: true)
+        let middleFirst = try faceScores(inputSize: 384, secondLook: false)
+        XCTAssertTrue(middleFirst.allSatisfy { $0 > 0 }, "the face is found on the 384 input: \(middleFirst)")
+        XCTAssertNotEqual(middle, middleFirst, "a face 66 px tall on the input gets a second look")
         // A quarter size on the input (~27 px): looked at again, so its scores change.
         let far = try faceScores(inputSize: 160, secondLook: true)
         let farFirst = try faceScores(inputSize: 160, secondLook: false)

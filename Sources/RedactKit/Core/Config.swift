@@ -41,14 +41,14 @@ public struct DetectorConfig: Codable, Equatable, Sendable {
     /// the tracker (optical flow, interpolation between detections, extension).
     public var every: Int = 1
     /// Look again, closer, at every face detection scoring under `secondLookBelow` that the
-    /// first look saw under `SecondLook.faceHeight` (48) pixels tall: a window around it is cut
-    /// from the full-resolution frame, scaled so the face is 48 pixels tall, and run through the
-    /// detector again. The detection's score becomes the geometric mean of the two looks. A
-    /// small face (scaled down to a few pixels on the detector input) scores higher close up;
-    /// textures and objects that look like a face from afar score lower. This is the "second
-    /// scale where needed" for small faces (docs/models.md, "Second look"); on the dev benchmark
-    /// it lowered over-redaction on eight clips and kept it on two, at the same recall
-    /// (docs/quality.md).
+    /// first look saw under 96 pixels tall: a window around it is cut from the full-resolution
+    /// frame, scaled so the face is 96 pixels tall (a face seen under 48 px is first looked at
+    /// 48 px tall, and at 96 only if that look leaves it near the threshold), and run through
+    /// the detector again. The detection's score becomes the geometric mean of the first look
+    /// and the closer ones (their mean, for two). A small face (scaled down to a few pixels on
+    /// the detector input) scores higher close up; textures and objects that look like a face
+    /// from afar score lower. This is the "second scale where needed" for small faces
+    /// (docs/models.md, "Second look"; `SecondLook` has the numbers behind the sizes).
     public var secondLook: Bool = true
     /// See `secondLook`. Detections at or above this keep their first score.
     public var secondLookBelow: Double = 0.5
