@@ -147,7 +147,7 @@ public final class OnlineTracker {
         // Optical flow first, for every track seen in the previous frame: where the image says
         // each one moved. Association compares detections with this box as well as with the
         // Kalman prediction: a track born one frame ago has no velocity yet, and a fast face
-        // (dev benchmark: 45-55 px per frame at 1080p, detected in every other frame) otherwise
+        // (dev benchmark: 45-55 px per frame at 1080p, detected in consecutive frames) otherwise
         // splits into one-detection tracks that are each carried too little.
         var flowed: [Int: Box] = [:]
         if config.flow, let previous = previousImage, let image {
