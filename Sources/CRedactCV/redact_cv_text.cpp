@@ -20,18 +20,30 @@ using rcv_internal::guarded;
 using rcv_internal::write_error;
 
 extern "C" int rcv_net_forward_normalized(rcv_net *net, const uint8_t *pixels, int width, int height, int stride,
-                                          double scale, double mean, const char *output_name, float *output,
-                                          size_t output_capacity, size_t *output_count, char *err,
-                                          size_t err_len) {
+                                          const double mean[3], const double scale[3], int swap_rb,
+                                          const char *output_name, float *output, size_t output_capacity,
+                                          size_t *output_count, char *err, size_t err_len) {
     return guarded(err, err_len, [&]() -> int {
         if (net == nullptr || pixels == nullptr || width <= 0 || height <= 0 || stride < width * 3 ||
-            output_name == nullptr || output == nullptr || output_count == nullptr) {
+            mean == nullptr || scale == nullptr || output_name == nullptr || output == nullptr ||
+            output_count == nullptr) {
             write_error(err, err_len, "invalid argument to rcv_net_forward_normalized");
             return RCV_ERR_ARGUMENT;
         }
-        cv::Mat image(height, width, CV_8UC3, const_cast<uint8_t *>(pixels), static_cast<size_t>(stride));
-        cv::Mat blob = cv::dnn::blobFromImage(image, scale, cv::Size(width, height), cv::Scalar(mean, mean, mean),
-                                              false, false, CV_32F);
+        // NCHW float blob written directly: blobFromImage takes one scale for all channels.
+        const int dims[4] = {1, 3, height, width};
+        cv::Mat blob(4, dims, CV_32F);
+        const size_t plane = static_cast<size_t>(width) * height;
+        float *dst = blob.ptr<float>();
+        for (int c = 0; c < 3; ++c) {
+            const int source = swap_rb ? 2 - c : c;
+            const float m = static_cast<float>(mean[c]), k = static_cast<float>(scale[c]);
+            float *out = dst + c * plane;
+            for (int y = 0; y < height; ++y) {
+                const uint8_t *row = pixels + static_cast<size_t>(y) * stride;
+                for (int x = 0; x < width; ++x) out[static_cast<size_t>(y) * width + x] = (row[3 * x + source] - m) * k;
+            }
+        }
         net->net.setInput(blob);
         cv::Mat result = net->net.forward(output_name);
         if (result.type() != CV_32F) result.convertTo(result, CV_32F);

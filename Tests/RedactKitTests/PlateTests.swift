@@ -16,7 +16,7 @@ final class PlateTests: TempDirectoryTestCase {
 
     override func setUpWithError() throws {
         try Fixtures.requireSetup()
-        let model = Fixtures.modelsDirectory.appendingPathComponent("ppocr-det-v4.onnx")
+        let model = Fixtures.modelsDirectory.appendingPathComponent("ppocr-det-v5-mobile.onnx")
         guard FileManager.default.fileExists(atPath: model.path) else {
             throw FixtureError("\(model.path) missing: run scripts/setup-plate-model.sh (make setup)")
         }
@@ -62,7 +62,7 @@ final class PlateTests: TempDirectoryTestCase {
         let output = try runJob(clip) { $0.detector.classes = [.face, .plate] }
         // The receipt names every model the job used, the plate model included.
         let receipt = try Receipts.verify(output: output)
-        XCTAssertEqual(Set(receipt.predicate.models.map(\.id)), ["centerface", "ppocr-det-v4"])
+        XCTAssertEqual(Set(receipt.predicate.models.map(\.id)), ["centerface", "ppocr-det-v5-mobile"])
         let input = try Fixtures.grayFrames(clip)
         let out = try Fixtures.grayFrames(output)
         XCTAssertEqual(input.frames.count, Self.frames)

@@ -77,11 +77,14 @@ int rcv_flow_track_boxes(const uint8_t *prev, const uint8_t *next, int width, in
                          const float *boxes_in, int count, float *boxes_out, uint8_t *ok,
                          char *err, size_t err_len);
 
-/// Like rcv_net_forward for one output, with input normalisation: the network sees
-/// (byte - mean) * scale for every channel (e.g. scale 1/127.5, mean 127.5 for [-1, 1]).
+/// Like rcv_net_forward for one output, with per-channel input normalisation: `pixels` is packed
+/// RGB; with swap_rb the network's channels are B, G, R, else R, G, B, and network channel c
+/// sees (byte - mean[c]) * scale[c] (e.g. PaddleOCR's detector input, BGR with mean
+/// 255 * (0.485, 0.456, 0.406) and scale 1 / (255 * (0.229, 0.224, 0.225)) in that order).
 int rcv_net_forward_normalized(rcv_net *net,
                                const uint8_t *pixels, int width, int height, int stride,
-                               double scale, double mean, const char *output_name,
+                               const double mean[3], const double scale[3], int swap_rb,
+                               const char *output_name,
                                float *output, size_t output_capacity, size_t *output_count,
                                char *err, size_t err_len);
 

