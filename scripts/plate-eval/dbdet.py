@@ -10,6 +10,11 @@ import numpy as np
 import cv2
 cv2.setNumThreads(1)
 
+_SCRIPTS = os.path.dirname(os.path.abspath(__file__))
+# Where the harness keeps frames, probability maps and detections, and where the benchmark is.
+WORK_DIR = os.environ.get('PLATE_EVAL_DIR', os.path.join(_SCRIPTS, '..', '..', 'out', 'plate-eval'))
+BENCH_DIR = os.environ.get('BENCH_DIR', os.path.join(_SCRIPTS, '..', '..', '..', 'shared', 'bench'))
+
 NORMS = {
     # name: (mean, std) applied to pixel/255, per channel in the order fed to the network
     'half': ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),            # RapidOCR config, redact today

@@ -21,7 +21,7 @@ import numpy as np, cv2
 cv2.setNumThreads(1)
 import dbdet
 
-HERE = os.environ.get('PLATE_EVAL_DIR', os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'out', 'plate-eval'))
+HERE = dbdet.WORK_DIR
 BUCKETS = (('<40', 0, 40), ('40-100', 40, 100), ('>100', 100, 1e9))
 _prob_cache = {}
 

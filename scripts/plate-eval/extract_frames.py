@@ -7,11 +7,13 @@ central 80 %, < 3.0: the scorer reports such objects but does not score them).""
 import json, os, subprocess, sys, glob
 import numpy as np, cv2
 cv2.setNumThreads(1)
-sys.path.insert(0, os.environ.get('BENCH_DIR', os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'shared', 'bench')))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dbdet
+sys.path.insert(0, dbdet.BENCH_DIR)
 import score as S   # reuse the scorer's constants and band-pass
 
-DEV = os.path.join(os.environ.get('BENCH_DIR', os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'shared', 'bench')), 'dev')
-OUT = os.path.join(os.environ.get('PLATE_EVAL_DIR', os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'out', 'plate-eval')), 'frames')
+DEV = os.path.join(dbdet.BENCH_DIR, 'dev')
+OUT = os.path.join(dbdet.WORK_DIR, 'frames')
 STEP = 3
 
 def decode(path, W, H, fmt, ch):

@@ -10,7 +10,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np, cv2
 import dbdet
 
-HERE = os.environ.get('PLATE_EVAL_DIR', os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'out', 'plate-eval'))
+HERE = dbdet.WORK_DIR
 
 
 def main():
