@@ -92,6 +92,28 @@ struct Render: ParsableCommand {
     }
 }
 
+struct Review: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write an HTML page listing every track of tracks.json, with thumbnails of the ORIGINAL pixels (internal use only).",
+        discussion: """
+            One self-contained page (no network, no script): per track its id, class, first and last time, frames, \
+            boxes by source and up to 4 thumbnails of the unredacted object, plus a timeline strip. TRACKS is required: \
+            `redact track` writes it, and `redact run` only when the job names a `tracks` path. Refuses a tracks.json made \
+            from another file (exit 65). The page is written with mode 0600. See docs/review.md.
+            """)
+    @Argument(help: "Input video (the one tracks.json was made from).") var input: String
+    @Argument(help: "tracks.json from `redact track` or a job's `tracks`.") var tracks: String
+    @Option(name: .shortAndLong, help: "Where to write the page (.html).") var output: String
+
+    func run() throws {
+        try reportingErrors {
+            let summary = try ReviewPage.write(input: URL(fileURLWithPath: input), tracks: URL(fileURLWithPath: tracks),
+                                               output: URL(fileURLWithPath: output))
+            FileHandle.standardError.write(Data("\(output): \(summary.tracks) tracks, \(summary.thumbnails) thumbnails over \(summary.frames) frames (INTERNAL: unredacted crops)\n".utf8))
+        }
+    }
+}
+
 struct Mux: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Join a rendered video with the audio streams of another file (packets copied).")
     @Argument(help: "MP4 whose video stream to use (made by `redact render`).") var video: String

@@ -13,7 +13,7 @@ struct Redact: ParsableCommand {
             70 detector/encoder failure; 73 cannot create output.
             """,
         version: redactVersion,
-        subcommands: [Run.self, Probe.self, Detect.self, Track.self, Render.self, Mux.self, Keygen.self, Sign.self, Verify.self, Eval.self]
+        subcommands: [Run.self, Probe.self, Detect.self, Track.self, Render.self, Review.self, Mux.self, Keygen.self, Sign.self, Verify.self, Eval.self]
     )
 }
 
