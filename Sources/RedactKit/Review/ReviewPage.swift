@@ -227,7 +227,7 @@ public enum ReviewPage {
             <tr><td>input</td><td><code id="input-path">\(escape(input.path))</code></td></tr>
             <tr><td>input SHA-256</td><td><code id="input-sha256">\(escape(sha256))</code></td></tr>
             <tr><td>tracks file</td><td><code id="tracks-path">\(escape(tracks.path))</code></td></tr>
-            <tr><td>video</td><td>\(g.displayWidth)x\(g.displayHeight) as shown\(g.quarterTurns == 0 ? "" : " (stored \(g.storedWidth)x\(g.storedHeight), turned \(g.quarterTurns * 90)° clockwise)"), \
+            <tr><td>video</td><td>\(g.displayWidth)x\(g.displayHeight) as shown\(g.quarterTurns == 0 ? "" : " (stored \(g.storedWidth)x\(g.storedHeight), turned \(["", "90° clockwise", "180°", "90° counter-clockwise"][g.quarterTurns]))"), \
             <span id="frame-count">\(frames.frameCount)</span> frames, <span id="duration">\(seconds(duration))</span> s</td></tr>
             <tr><td>tracks</td><td><span id="track-count">\(rows.count)</span></td></tr>
             <tr><td>generated</td><td>\(escape(date.string(from: generated))) by redact \(escape(redactVersion))</td></tr>
