@@ -410,6 +410,59 @@ final class AnalystPipelineTests: TempDirectoryTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: d.output.path))
     }
 
+    // MARK: - The command line
+
+    /// The analyst's loop with the `redact` executable: run, edit `keep`, run again (the job is
+    /// redone without detecting), verify (the decisions are shown), and the receipt still
+    /// verifies without redact (scripts/verify_receipt.py) when Python can.
+    func testRunEditRunVerifyFromTheCommandLine() throws {
+        _ = try Fixtures.requireBinary()
+        let clip = try Self.clip()
+        let keyURL = dir.appendingPathComponent("k.key")
+        XCTAssertEqual(try Fixtures.redact(["keygen", "-o", keyURL.path]).status, 0)
+        let manifest = dir.appendingPathComponent("case.json")
+        func write(_ extra: String) throws {
+            let json = #"{"version": 1, "signing_key": "k.key", "jobs": [{"id": "c", "input": "\#(clip.url.path)", "output": "out/c.mp4", "tracks": "out/c.tracks.json"\#(extra)}]}"#
+            try Data(json.utf8).write(to: manifest)
+        }
+        func events(_ r: Fixtures.ProcessResult) -> [[String: Any]] {
+            r.stdoutText.split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+        }
+        try write("")
+        var r = try Fixtures.redact(["run", manifest.path, "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        var done = try XCTUnwrap(events(r).first { $0["event"] as? String == "job_done" })
+        XCTAssertTrue((done["tracks"] as? String ?? "").contains("detecting: no tracks file yet"), "\(done)")
+        XCTAssertEqual((done["counts"] as? [String: Any])?["tracks_reused"] as? Bool, false)
+
+        let file = try JSONFiles.read(TracksFile.self, from: dir.appendingPathComponent("out/c.tracks.json"))
+        let middle = try trackID(over: clip.faces[1], in: file)
+        try write(#", "keep": [{"track": \#(middle), "reason": "the requester"}]"#)
+        r = try Fixtures.redact(["run", manifest.path, "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let started = try XCTUnwrap(events(r).first { $0["event"] as? String == "job_started" })
+        XCTAssertTrue((started["redo"] as? String ?? "").contains("analyst decisions changed"), "\(started)")
+        done = try XCTUnwrap(events(r).first { $0["event"] as? String == "job_done" })
+        XCTAssertTrue((done["tracks"] as? String ?? "").contains("reused"), "\(done)")
+        XCTAssertEqual((done["counts"] as? [String: Any])?["detected_frames"] as? Int, 0)
+        // Unchanged: skipped.
+        r = try Fixtures.redact(["run", manifest.path, "--json"])
+        XCTAssertEqual(events(r).compactMap { $0["event"] as? String }.filter { $0.hasPrefix("job_") }, ["job_skipped"])
+
+        let output = dir.appendingPathComponent("out/c.mp4")
+        let v = try Fixtures.redact(["verify", output.path, "--input", clip.url.path, "--trusted-key", keyURL.path + ".pub"])
+        XCTAssertEqual(v.status, 0, v.stderr)
+        XCTAssertTrue(v.stdoutText.contains("kept visible: track \(middle), frames "), v.stdoutText)
+        XCTAssertTrue(v.stdoutText.contains(": the requester"), v.stdoutText)
+        XCTAssertTrue(v.stdoutText.contains("tracks: c.tracks.json sha256 "), v.stdoutText)
+
+        if (try? Fixtures.run("/usr/bin/env", ["python3", "-c", "import cryptography"]).status) == 0 {
+            let py = try Fixtures.run("/usr/bin/env", ["python3", Fixtures.repoRoot.appendingPathComponent("scripts/verify_receipt.py").path,
+                                                        output.path, "--public-key", keyURL.path + ".pub"])
+            XCTAssertEqual(py.status, 0, py.stdoutText + py.stderr)
+        }
+    }
+
     // MARK: - Two outputs of one reviewed video
 
     /// A court copy and a public copy: two jobs with the same input and tracks file and different
