@@ -79,6 +79,8 @@ public final class JobRunner: @unchecked Sendable {
         var tracksRecord: TracksFileRecord?
         if let tracksURL = job.tracks {
             lock = try SidecarLock.acquire(for: tracksURL)
+            // The wait may have been long (another job detecting): a signal meanwhile stops here.
+            if Cancellation.shared.isCancelled { throw RedactError.interrupted }
             switch TracksReuse.check(tracksURL, inputSHA256: inputHash, models: usedModels, config: job.config, key: signingKey.publicKey) {
             case .reuse(let file, let sha256):
                 lock?.release()  // the file is read; it is not written again
