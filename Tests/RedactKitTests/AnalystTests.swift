@@ -1,3 +1,4 @@
+import CFFmpeg
 import Foundation
 import XCTest
 @testable import RedactKit
@@ -608,5 +609,66 @@ final class AnalystManifestTests: XCTestCase {
                        jobs: two(#""input": "in.mp4""#, #""input": "in.mp4", "detector": {"threshold": 0.3}"#))
         assertRejected("", at: "$.jobs[1].tracks", "another detector or tracker configuration",
                        jobs: two(#""input": "in.mp4""#, #""input": "in.mp4", "tracker": {"max_gap": 3}"#))
+    }
+}
+
+/// `Redactor.apply` with excluded regions and manual boxes on a synthetic picture, pixel for
+/// pixel, in a rotated frame (display boxes map to stored pixels through the display matrix).
+final class AnalystRedactorTests: XCTestCase {
+    func testExcludedRegionIsUntouchedAndManualBoxesWin() throws {
+        // Stored 64x48, shown turned 90° clockwise: display 48x64.
+        let g = FrameGeometry(storedWidth: 64, storedHeight: 48, quarterTurns: 1)
+        let red = Redactor(style: .fill, padding: 0, faceShape: .box, geometry: g, path: "x")
+        guard let frame = av_frame_alloc() else { return XCTFail("alloc") }
+        defer { var p: UnsafeMutablePointer<AVFrame>? = frame; av_frame_free(&p) }
+        frame.pointee.format = AV_PIX_FMT_YUV420P.rawValue
+        frame.pointee.width = 64
+        frame.pointee.height = 48
+        XCTAssertGreaterThanOrEqual(av_frame_get_buffer(frame, 0), 0)
+        let (y, ys) = framePlane(frame, 0), (u, us) = framePlane(frame, 1), (v, vs) = framePlane(frame, 2)
+        func original(_ c: Int, _ r: Int) -> UInt8 { UInt8(20 + (c * 3 + r * 5) % 200) }
+        for r in 0..<48 { for c in 0..<64 { y[r * ys + c] = original(c, r) } }
+        for r in 0..<24 { for c in 0..<32 { u[r * us + c] = 100; v[r * vs + c] = 90 } }
+
+        // Display boxes -> stored (x: y, y: 48 - maxX, w: h, h: w).
+        let machine = TrackedBox(trackID: 1, objectClass: .face, box: Box(x: 4, y: 4, w: 30, h: 30), score: 0.9, source: .detected)
+        let inside = TrackedBox(trackID: 2, objectClass: .face, box: Box(x: 11, y: 11, w: 3, h: 3), score: 0.9, source: .detected)
+        let manual = TrackedBox(trackID: -1, objectClass: .face, box: Box(x: 12, y: 12, w: 4, h: 4), score: 1, source: .manual)
+        let region = Box(x: 10, y: 10, w: 15, h: 11)
+        var excludedCalls: [String] = []
+        var painted: [Int] = []
+        let n = try red.apply([machine, inside], manual: [manual], exclusions: [(index: 4, box: region)], to: frame, frameNumber: 1,
+                              fullRange: false, onPainted: { painted.append($0.trackID) }, onExcluded: { excludedCalls.append("\($0):\($1)") })
+        XCTAssertEqual(n, 2)
+        XCTAssertEqual(painted, [1, -1])
+        XCTAssertEqual(excludedCalls.sorted(), ["4:false", "4:true"])
+
+        // Stored rectangles, half-open: machine x 4..<34, y 14..<44; region x 10..<21, y 23..<38;
+        // manual x 12..<16, y 32..<36.
+        func inRect(_ c: Int, _ r: Int, _ x0: Int, _ y0: Int, _ x1: Int, _ y1: Int) -> Bool { c >= x0 && c < x1 && r >= y0 && r < y1 }
+        var wrong: [String] = []
+        for r in 0..<48 {
+            for c in 0..<64 {
+                let want: UInt8
+                if inRect(c, r, 12, 32, 16, 36) { want = 16 }
+                else if inRect(c, r, 10, 23, 21, 38) { want = original(c, r) }
+                else if inRect(c, r, 4, 14, 34, 44) { want = 16 }
+                else { want = original(c, r) }
+                if y[r * ys + c] != want { wrong.append("Y(\(c),\(r)) \(y[r * ys + c]) want \(want)") }
+            }
+        }
+        // Chroma: samples wholly inside the region (x 5..<10, y 12..<19) are the input's except
+        // under the manual box (x 6..<8, y 16..<18); the machine box's other samples are neutral.
+        for r in 0..<24 {
+            for c in 0..<32 {
+                let want: (UInt8, UInt8)
+                if inRect(c, r, 6, 16, 8, 18) { want = (128, 128) }
+                else if inRect(c, r, 5, 12, 10, 19) { want = (100, 90) }
+                else if inRect(c, r, 2, 7, 17, 22) { want = (128, 128) }
+                else { want = (100, 90) }
+                if (u[r * us + c], v[r * vs + c]) != want { wrong.append("UV(\(c),\(r)) \(u[r * us + c]),\(v[r * vs + c]) want \(want)") }
+            }
+        }
+        XCTAssertTrue(wrong.isEmpty, "\(wrong.count) samples wrong: " + wrong.prefix(10).joined(separator: "; "))
     }
 }
