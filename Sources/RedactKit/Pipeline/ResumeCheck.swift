@@ -73,7 +73,8 @@ public enum ResumeCheck {
         }
         // Kept tracks, manual boxes and excluded regions, with their reasons, as the receipt records them.
         let decisions = AnalystRecord.Decisions(job)
-        let recorded = p.analyst.map { $0.decisions } ?? AnalystRecord.Decisions(keep: [], boxes: [], excludeRegions: [])
+        // No section: no decisions. A section that cannot be read back (nil) never matches.
+        let recorded: AnalystRecord.Decisions? = p.analyst == nil ? AnalystRecord.Decisions(keep: [], boxes: [], excludeRegions: []) : p.analyst?.decisions
         guard recorded == decisions else {
             return .redo(reason: "analyst decisions changed (keep, boxes or exclude_regions differ from the receipt's)")
         }
