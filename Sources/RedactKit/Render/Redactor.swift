@@ -15,9 +15,9 @@ struct Redactor {
     let path: String
 
     /// Pixel rectangle in stored-picture luma coordinates, clipped to the frame; nil if empty.
-    /// A manual box (`source` `.manual`) is exactly what the analyst drew: no padding.
-    func lumaRect(for display: Box, objectClass: ObjectClass = .face, source: BoxSource = .detected) -> (x0: Int, y0: Int, x1: Int, y1: Int)? {
-        let p = source == .manual ? 0 : objectClass == .plate ? (platePadding ?? padding) : padding
+    /// `exact`: an analyst's manual box, painted as drawn (no padding).
+    func lumaRect(for display: Box, objectClass: ObjectClass = .face, exact: Bool = false) -> (x0: Int, y0: Int, x1: Int, y1: Int)? {
+        let p = exact ? 0 : objectClass == .plate ? (platePadding ?? padding) : padding
         let b = geometry.storedBox(fromDisplay: display.padded(by: p))
         let x0 = max(0, Int(floor(b.x))), y0 = max(0, Int(floor(b.y)))
         let x1 = min(geometry.storedWidth, Int(ceil(b.maxX))), y1 = min(geometry.storedHeight, Int(ceil(b.maxY)))
@@ -87,22 +87,23 @@ struct Redactor {
         }
         var painted = machine.count
         for tracked in manual {
-            guard let r = lumaRect(for: tracked.box, objectClass: tracked.objectClass, source: .manual) else { continue }
-            try paint(tracked, rect: r, on: frame, frameNumber: frameNumber, fullRange: fullRange)
+            guard let r = lumaRect(for: tracked.box, objectClass: tracked.objectClass, exact: true) else { continue }
+            try paint(tracked, rect: r, whole: true, on: frame, frameNumber: frameNumber, fullRange: fullRange)
             onPainted(tracked)
             painted += 1
         }
         return painted
     }
 
-    /// Paints one box whose luma rectangle is `r` in `style` (a face as the inscribed ellipse
-    /// when `faceShape` says so; a manual box always whole, as drawn).
-    private func paint(_ tracked: TrackedBox, rect r: Rect, on frame: UnsafeMutablePointer<AVFrame>, frameNumber: Int, fullRange: Bool) throws {
+    /// Paints one box whose luma rectangle is `r` in `style`: a face as the inscribed ellipse
+    /// when `faceShape` says so, unless `whole` (an analyst's manual box: painted as drawn).
+    private func paint(_ tracked: TrackedBox, rect r: Rect, whole: Bool = false, on frame: UnsafeMutablePointer<AVFrame>,
+                       frameNumber: Int, fullRange: Bool) throws {
         // Chroma rectangle covers every chroma sample touching a redacted luma sample.
         let c = (x0: r.x0 / 2, y0: r.y0 / 2, x1: (r.x1 + 1) / 2, y1: (r.y1 + 1) / 2)
         let chromaW = (geometry.storedWidth + 1) / 2, chromaH = (geometry.storedHeight + 1) / 2
         // An ellipse is painted as its box, then the pixels outside it are put back.
-        let outline: Ellipse? = tracked.objectClass == .face && faceShape == .ellipse && tracked.source != .manual ? Ellipse(rect: r) : nil
+        let outline: Ellipse? = tracked.objectClass == .face && faceShape == .ellipse && !whole ? Ellipse(rect: r) : nil
         let saved = outline.map { _ in [save(frame, plane: 0, rect: r), save(frame, plane: 1, rect: c), save(frame, plane: 2, rect: c)] }
         defer {
             if let outline, let saved {
