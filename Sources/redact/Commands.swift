@@ -183,9 +183,34 @@ struct Verify: ParsableCommand {
                 printJSON(verified.statement)
             } else {
                 print("\(output): OK (signed by key \(verified.keyID); output sha256 \(verified.predicate.output.sha256); input sha256 \(verified.predicate.input.sha256))")
+                for line in analystSummary(verified.predicate) { print("  " + line) }
             }
         }
     }
+}
+
+/// What a person decided for the output (the receipt's `analyst` and `tracks_file`), one line
+/// each, for `verify`: the signature covers these as it covers everything else in the receipt.
+func analystSummary(_ p: ReceiptPredicate) -> [String] {
+    func num(_ d: Double) -> String { d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) : String(d) }
+    func frames(_ first: Int?, _ last: Int?) -> String { first.flatMap { f in last.map { "frames \(f)-\($0)" } } ?? "no frame" }
+    var lines: [String] = []
+    if let t = p.tracksFile {
+        lines.append("tracks: \(t.name) sha256 \(t.sha256) (\(t.reused ? "reused from an earlier run; detector not run" : "detected by this run"))")
+    }
+    guard let a = p.analyst else { return lines }
+    for k in a.keep {
+        lines.append("kept visible: track \(k.track), \(frames(k.firstFrame, k.lastFrame)) (\(k.boxesNotPainted) boxes not painted): \(k.reason)")
+    }
+    for b in a.boxes {
+        let shape = b.box.map { "[" + $0.map(num).joined(separator: ", ") + "]" } ?? "\(b.keyframes?.count ?? 0) keyframes"
+        lines.append("manual \(b.objectClass.rawValue) box \(shape), \(num(b.start))-\(num(b.end)) s, \(frames(b.firstFrame, b.lastFrame)): \(b.reason)")
+    }
+    for e in a.excludeRegions {
+        let when = e.start == nil && e.end == nil ? "whole video" : "\(num(e.start ?? 0))-\(e.end.map(num) ?? "end") s"
+        lines.append("excluded region [" + e.box.map(num).joined(separator: ", ") + "], \(when) (\(e.boxesClipped) machine boxes clipped, \(e.boxesNotPainted) not painted): \(e.reason)")
+    }
+    return lines
 }
 
 struct Run: ParsableCommand {

@@ -59,6 +59,7 @@ final class BatchReporter: @unchecked Sendable {
             bars[p.jobID]?.update(p.framesDone, of: p.framesExpected)
         case .jobDone(let r):
             bars[r.id]?.finish()
+            if let note = r.tracksNote { FileHandle.standardError.write(Data("\(r.id): \(note)\n".utf8)) }
             FileHandle.standardError.write(Data("\(r.id): done: \(r.output) (\(r.counts.frames) frames, \(r.counts.redactedBoxes) boxes redacted, \(String(format: "%.1f", r.framesPerSecond)) fps); receipt \(r.receipt)\n".utf8))
         case .jobSkipped(let s):
             FileHandle.standardError.write(Data("\(s.id): skipped: \(s.output) is up to date (receipt of \(s.receiptCreated) verifies; same input, configuration, models and tool version)\n".utf8))
@@ -91,6 +92,7 @@ final class BatchReporter: @unchecked Sendable {
             let counts = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(r.counts))) ?? [:]
             object = ["event": "job_done", "job": r.id, "input": r.input, "output": r.output, "receipt": r.receipt,
                       "input_sha256": r.inputSHA256, "counts": counts, "seconds": r.seconds, "fps": r.framesPerSecond]
+            if let note = r.tracksNote { object["tracks"] = note }
         case .jobSkipped(let s):
             object = ["event": "job_skipped", "job": s.id, "output": s.output, "receipt": s.receipt,
                       "input_sha256": s.inputSHA256, "config_sha256": s.configSHA256, "receipt_created": s.receiptCreated]

@@ -104,10 +104,13 @@ final class ManifestTests: XCTestCase {
 
         var c0 = d
         c0.render.style = .pixelate
-        XCTAssertEqual(m.jobs[0], ManifestJob(id: "case-0042-bwc",
-                                              input: URL(fileURLWithPath: "/srv/cases/in/a.mp4"),
-                                              output: URL(fileURLWithPath: "/srv/cases/out/a.redacted.mp4"),
-                                              expectedInputSHA256: sha, config: c0))
+        // Each job knows the manifest it came from (for errors found when it runs).
+        var j0 = ManifestJob(id: "case-0042-bwc",
+                             input: URL(fileURLWithPath: "/srv/cases/in/a.mp4"),
+                             output: URL(fileURLWithPath: "/srv/cases/out/a.redacted.mp4"),
+                             expectedInputSHA256: sha, config: c0)
+        j0.manifestPath = manifestPath
+        XCTAssertEqual(m.jobs[0], j0)
 
         var c1 = d
         c1.detector.threads = 4
@@ -117,10 +120,12 @@ final class ManifestTests: XCTestCase {
         c1.render.crf = 0
         c1.render.keepAudio = true
         c1.render.padding = 2
-        XCTAssertEqual(m.jobs[1], ManifestJob(id: "case_0043.dash",
-                                              input: URL(fileURLWithPath: "/evidence/b.MOV"),
-                                              output: URL(fileURLWithPath: "/exports/b.MP4"),
-                                              expectedInputSHA256: nil, config: c1))
+        var j1 = ManifestJob(id: "case_0043.dash",
+                             input: URL(fileURLWithPath: "/evidence/b.MOV"),
+                             output: URL(fileURLWithPath: "/exports/b.MP4"),
+                             expectedInputSHA256: nil, config: c1)
+        j1.manifestPath = manifestPath
+        XCTAssertEqual(m.jobs[1], j1)
         // Untouched keys keep the built-in defaults.
         XCTAssertEqual(m.jobs[1].config.detector.model, "centerface")
         XCTAssertEqual(m.jobs[1].config.tracker.maxGap, 30)
@@ -210,7 +215,7 @@ final class ManifestTests: XCTestCase {
 
     func testUnknownKeyInSecondJob() {
         assertBadJSON(manifest(jobs: job(0) + "," + job(1, #""inptu_sha256": "x""#)), "$.jobs[1].inptu_sha256",
-                      detailContains: "expected one of: detector, id, input, input_sha256, mute, output, render, tracker, tracks")
+                      detailContains: "expected one of: boxes, detector, exclude_regions, id, input, input_sha256, keep, mute, output, render, tracker, tracks")
     }
 
     func testUnknownKeyInJobRenderMatchesDocumentedMessage() {

@@ -25,6 +25,11 @@ public struct StageCounts: Codable, Equatable, Sendable {
     /// Boxes painted, by where they came from ("detected", "flow", "interpolated", "extended",
     /// "manual"): how much of the redaction the detector saw and how much tracking added.
     public var boxSources: [String: Int]? = nil
+    /// `redact run` with a `tracks` file: true when the boxes came from that file, kept by an
+    /// earlier run (the detector and tracker did not run: `detected_frames` and `detections` are
+    /// 0), false when they were detected and tracked now. Nil in receipts made before it was
+    /// recorded and for jobs without a tracks file.
+    public var tracksReused: Bool? = nil
 
     public init() {}
 
@@ -62,5 +67,6 @@ public struct StageCounts: Codable, Equatable, Sendable {
         case videoPackets = "video_packets"
         case byClass = "by_class"
         case boxSources = "box_sources"
+        case tracksReused = "tracks_reused"
     }
 }

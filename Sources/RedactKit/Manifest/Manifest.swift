@@ -36,6 +36,14 @@ public struct ManifestJob: Equatable, Sendable {
     public var config: JobConfig
     /// Spans whose audio is replaced by a tone (`mute`, Audio/MuteRange.swift); empty: none.
     public var mute: [MuteRange] = []
+    /// Tracks left visible (`keep`, Analyst/AnalystDecisions.swift); empty: none.
+    public var keep: [KeepDecision] = []
+    /// Regions painted whatever the detector found (`boxes`); empty: none.
+    public var manualBoxes: [ManualBox] = []
+    /// Regions detections are never painted over (`exclude_regions`); empty: none.
+    public var excludeRegions: [ExcludeRegion] = []
+    /// The manifest as the user named it, for errors about the job's keys found when it runs.
+    public var manifestPath: String = "manifest"
 
     public init(id: String, input: URL, output: URL, expectedInputSHA256: String?, tracks: URL? = nil, config: JobConfig) {
         self.id = id
@@ -61,7 +69,8 @@ public enum ManifestLoader {
 
     static let topLevelKeys = ["version", "defaults", "signing_key", "evidence_dirs", "jobs"]
     static let sectionKeys = ["detector", "tracker", "render"]
-    static let jobKeys = ["id", "input", "output", "input_sha256", "tracks", "detector", "tracker", "render", "mute"]
+    static let jobKeys = ["id", "input", "output", "input_sha256", "tracks", "detector", "tracker", "render", "mute",
+                          "keep", "boxes", "exclude_regions"]
     static let detectorKeys = ["model", "classes", "threshold", "plate_threshold", "input_size", "threads", "every", "second_look", "second_look_below", "second_look_max"]
     static let trackerKeys = ["iou_threshold", "max_gap", "extend_frames", "low_score", "min_hits", "flow", "confirm_score", "confirm_hits", "confirm_hits_score", "large_fraction", "confirm_large_score"]
     static let renderKeys = ["style", "shape", "padding", "plate_padding", "crf", "preset", "keep_audio"]
@@ -186,13 +195,21 @@ public enum ManifestLoader {
                 throw v.fail(jp + (tracksOwner[output] != nil ? ".output" : ".input"), "is the tracks file of $.jobs[\(other)]")
             }
             if let tracks = job.tracks?.path {
+                // Two jobs may share a tracks file (a court copy and a public copy of one reviewed
+                // video): only when it means the same thing to both, the boxes of the same input
+                // found with the same detector and tracker. The first to run writes it, the other
+                // reuses it (JobRunner, under the file's lock).
                 if let other = tracksOwner[tracks] {
-                    throw v.fail(jp + ".tracks", "duplicate tracks file \(StrictJSON.quoted(tracks)) (already used by $.jobs[\(other)])")
+                    let first = jobs[other]
+                    guard first.input == job.input, first.config.detector == job.config.detector, first.config.tracker == job.config.tracker else {
+                        let what = first.input != job.input ? "another input" : "another detector or tracker configuration"
+                        throw v.fail(jp + ".tracks", "duplicate tracks file \(StrictJSON.quoted(tracks)) (already used by $.jobs[\(other)] with \(what); jobs may share a tracks file only with the same input, detector and tracker)")
+                    }
                 }
                 if let other = outputOwner[tracks] ?? inputOwners[tracks] {
                     throw v.fail(jp + ".tracks", "is the \(outputOwner[tracks] != nil ? "output" : "input") of $.jobs[\(other)]")
                 }
-                tracksOwner[tracks] = k
+                if tracksOwner[tracks] == nil { tracksOwner[tracks] = k }
             }
             idOwner[job.id] = k
             outputOwner[output] = k
@@ -230,6 +247,9 @@ public enum ManifestLoader {
         var sha: String?
         var tracks: URL?
         var mute: [MuteRange] = []
+        var keep: [KeepDecision] = []
+        var manual: [ManualBox] = []
+        var exclude: [ExcludeRegion] = []
         var config = defaults
         for m in members {
             let p = ManifestValidator.child(jp, m.key)
@@ -258,6 +278,12 @@ public enum ManifestLoader {
                 sha = s
             case "mute":
                 mute = try v.muteRanges(m.value, at: p)
+            case "keep":
+                keep = try v.keepDecisions(m.value, at: p)
+            case "boxes":
+                manual = try v.manualBoxes(m.value, at: p)
+            case "exclude_regions":
+                exclude = try v.excludeRegions(m.value, at: p)
             case "tracks":
                 let s = try v.pathString(m.value, at: p, what: "path of the job's tracks.json")
                 guard s.lowercased().hasSuffix(".json") else {
@@ -277,6 +303,10 @@ public enum ManifestLoader {
         }
         var job = ManifestJob(id: id, input: input, output: output, expectedInputSHA256: sha, tracks: tracks, config: config)
         job.mute = mute
+        job.keep = keep
+        job.manualBoxes = manual
+        job.excludeRegions = exclude
+        job.manifestPath = v.path
         return job
     }
 

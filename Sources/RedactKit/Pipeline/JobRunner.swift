@@ -17,12 +17,15 @@ public struct JobResult: Codable, Sendable {
     public var counts: StageCounts
     public var seconds: Double
     public var framesPerSecond: Double
+    /// For a job with a tracks file: whether its boxes were reused or detected, and why (one line).
+    public var tracksNote: String?
 
     enum CodingKeys: String, CodingKey {
         case id, input, output, receipt
         case inputSHA256 = "input_sha256"
         case counts, seconds
         case framesPerSecond = "fps"
+        case tracksNote = "tracks"
     }
 }
 
@@ -61,18 +64,75 @@ public final class JobRunner: @unchecked Sendable {
 
         let temporary = AtomicFile.temporaryURL(for: job.output)
         defer { try? FileManager.default.removeItem(at: temporary) }
-        let counts = try Self.redact(input: inputPath, temporary: temporary, reportPath: job.output.path, config: job.config,
-                                     model: model, boxes: nil, recordBoxes: job.tracks != nil, mute: job.mute) { done, expected in
+        let report: @Sendable (Int, Int?) -> Void = { done, expected in
             progress(JobProgress(jobID: job.id, framesDone: done, framesExpected: expected))
         }
-        // The tracks file goes in place before the output, so an output at its final path always
-        // has the boxes that made it beside it.
-        if let tracksURL = job.tracks, let frames = counts.frames {
-            let file = TracksFile(frames: frames, input: InputReference(path: inputPath, sha256: inputHash), geometry: counts.geometry,
-                                  model: ModelReference(id: model.id, sha256: model.sha256), detector: job.config.detector,
-                                  tracker: job.config.tracker)
-            try JSONFiles.write(file, to: tracksURL)
+
+        // The tracks a job keeps are reused when an earlier run made them from this input with
+        // these models and settings (TracksReuse): the analyst's decisions change, the boxes do
+        // not, so the job renders without detecting again. Under the file's lock, so that jobs
+        // sharing it (two outputs of one video) detect once.
+        var lock: SidecarLock?
+        defer { lock?.release() }
+        var outcome: RedactOutcome?
+        var tracksNote: String?
+        var tracksRecord: TracksFileRecord?
+        if let tracksURL = job.tracks {
+            lock = try SidecarLock.acquire(for: tracksURL)
+            // The wait may have been long (another job detecting): a signal meanwhile stops here.
+            if Cancellation.shared.isCancelled { throw RedactError.interrupted }
+            switch TracksReuse.check(tracksURL, inputSHA256: inputHash, models: usedModels, config: job.config, key: signingKey.publicKey) {
+            case .reuse(let file, let sha256):
+                lock?.release()  // the file is read; it is not written again
+                let analyst = AnalystPlan.make(job)
+                // A kept track that is not there fails now, before any rendering.
+                try analyst?.checkKept(in: Set(file.tracks.map(\.id)), tracksPath: tracksURL.path)
+                do {
+                    var reused = try Self.redact(input: inputPath, temporary: temporary, reportPath: job.output.path, config: job.config,
+                                                 model: nil, boxes: file.boxesByFrame(), expected: file, mute: job.mute,
+                                                 analyst: analyst, progress: report)
+                    try analyst?.finish(firstSeconds: reused.seconds.first, lastSeconds: reused.seconds.last)
+                    reused.counts.tracks = file.tracks.count
+                    reused.counts.tracksReused = true
+                    outcome = reused
+                    tracksNote = "tracks reused from \(tracksURL.path) (detector not run)"
+                    tracksRecord = TracksFileRecord(name: tracksURL.lastPathComponent, sha256: sha256, reused: true)
+                } catch let mismatch as TracksMismatch {
+                    tracksNote = "detecting: \(mismatch)"
+                    try? FileManager.default.removeItem(at: temporary)
+                    lock = try SidecarLock.acquire(for: tracksURL)
+                }
+            case .detect(let why):
+                tracksNote = "detecting: \(why)"
+            }
         }
+        if outcome == nil {
+            let analyst = AnalystPlan.make(job)
+            var detected = try Self.redact(input: inputPath, temporary: temporary, reportPath: job.output.path, config: job.config,
+                                           model: model, boxes: nil, recordBoxes: job.tracks != nil, mute: job.mute,
+                                           analyst: analyst, progress: report)
+            // The tracks file goes in place before the output, so an output at its final path always
+            // has the boxes that made it beside it.
+            if let tracksURL = job.tracks, let frames = detected.frames {
+                var file = TracksFile(frames: frames, input: InputReference(path: inputPath, sha256: inputHash), geometry: detected.geometry,
+                                      model: ModelReference(id: model.id, sha256: model.sha256), detector: job.config.detector,
+                                      tracker: job.config.tracker)
+                file.toolVersion = redactVersion
+                file.models = usedModels.map { ModelReference(id: $0.id, sha256: $0.sha256) }
+                try TracksReuse.seal(&file, key: signingKey)
+                var data = try JSONFiles.encoder().encode(file)
+                data.append(0x0A)
+                try AtomicFile.write(data, to: tracksURL)
+                lock?.release()
+                detected.counts.tracksReused = false
+                tracksRecord = TracksFileRecord(name: tracksURL.lastPathComponent, sha256: FileDigest.sha256(of: data), reused: false)
+            }
+            // Checked after the tracks file is written: a kept track id that is not there, or a
+            // manual box that covers no frame, fails the job, and the corrected run reuses the tracks.
+            try analyst?.finish(firstSeconds: detected.seconds.first, lastSeconds: detected.seconds.last)
+            outcome = detected
+        }
+        let counts = outcome!
         // A job redone over an earlier output removes that output and its receipt first: the new
         // receipt must never sit beside the old output (a pair that does not verify), whatever
         // instant the process is killed at.
@@ -84,7 +144,8 @@ public final class JobRunner: @unchecked Sendable {
             output: job.output, input: job.input, inputDigest: inputDigest, outputContents: temporary,
             predicate: ReceiptPredicateInput(models: usedModels.map { ReceiptPredicate.Model(id: $0.id, sha256: $0.sha256) }, config: job.config,
                                              counts: counts.counts, droppedStreams: counts.dropped,
-                                             droppedMetadata: counts.droppedMetadata, audioMute: counts.audioMute),
+                                             droppedMetadata: counts.droppedMetadata, audioMute: counts.audioMute,
+                                             analyst: counts.analyst, tracksFile: tracksRecord),
             key: signingKey)
         do {
             try AtomicFile.commit(temporary: temporary, to: job.output)
@@ -94,7 +155,8 @@ public final class JobRunner: @unchecked Sendable {
         }
         let seconds = Date().timeIntervalSince(started)
         return JobResult(id: job.id, input: inputPath, output: job.output.path, receipt: receipt.path, inputSHA256: inputHash,
-                         counts: counts.counts, seconds: seconds, framesPerSecond: Double(counts.counts.frames) / max(seconds, 1e-9))
+                         counts: counts.counts, seconds: seconds, framesPerSecond: Double(counts.counts.frames) / max(seconds, 1e-9),
+                         tracksNote: tracksNote)
     }
 
     struct RedactOutcome {
@@ -107,14 +169,23 @@ public final class JobRunner: @unchecked Sendable {
         var geometry: FrameGeometry
         /// Every frame's final boxes, when asked for.
         var frames: [FrameBoxes]?
+        /// What the analyst's decisions did; nil without decisions.
+        var analyst: AnalystRecord?
+        /// Presentation times of the first and last frame.
+        var seconds: (first: Double?, last: Double?)
     }
 
     /// The streaming core shared by `run` and `render`: with `boxes == nil` frames are detected
     /// and tracked; otherwise the given boxes are painted. Writes the MP4 to `temporary`.
+    /// `expected`: the tracks file `boxes` come from; its geometry and frame count must be the
+    /// input's (else `TracksMismatch`). `analyst`: the job's decisions, applied while painting.
     static func redact(input: String, temporary: URL, reportPath: String, config: JobConfig, model: VerifiedModel?,
-                       boxes: [Int: [TrackedBox]]?, recordBoxes: Bool = false, mute: [MuteRange] = [],
-                       progress: @escaping (Int, Int?) -> Void) throws -> RedactOutcome {
+                       boxes: [Int: [TrackedBox]]?, expected: TracksFile? = nil, recordBoxes: Bool = false, mute: [MuteRange] = [],
+                       analyst: AnalystPlan? = nil, progress: @escaping (Int, Int?) -> Void) throws -> RedactOutcome {
         let decode = try DecodeStage(path: input, keepAudio: config.render.keepAudio)
+        if let expected, expected.geometry != decode.layout.geometry {
+            throw TracksMismatch(description: "tracks file's frame geometry is not the input's")
+        }
         let decoded = BoundedQueue<MediaItem>(capacity: queueCapacity)
         let group = DispatchGroup()
         var toRender = decoded
@@ -134,7 +205,7 @@ public final class JobRunner: @unchecked Sendable {
         let recorder = recordBoxes ? RecordingBoxes(provider) : nil
         if let recorder { provider = recorder }
         let render = try RenderStage(input: decode.input, layout: decode.layout, config: config.render,
-                                     writePath: temporary.path, reportPath: reportPath, boxes: provider, mute: mute) { done in
+                                     writePath: temporary.path, reportPath: reportPath, boxes: provider, mute: mute, analyst: analyst) { done in
             progress(done, decode.layout.expectedFrames)
         }
         let cancellation = Cancellation.shared
@@ -158,13 +229,17 @@ public final class JobRunner: @unchecked Sendable {
             throw cancellation.isCancelled ? RedactError.interrupted : error
         }
         group.wait()
+        if let expected, render.counts.frames != expected.frameCount {
+            throw TracksMismatch(description: "tracks file covers \(expected.frameCount) frames, the input has \(render.counts.frames)")
+        }
         var counts = render.counts
         counts.tracks = tracker?.trackCount ?? Set(boxes?.values.flatMap { $0.map(\.trackID) } ?? []).count
         counts.videoPackets = decode.videoPackets  // the decode queue has finished (group.wait)
         let video = decode.layout.videoStream
         let sideData = render.droppedFrameSideData.map { "stream \(video):frame side data:\($0)" }
         return RedactOutcome(counts: counts, dropped: decode.layout.droppedStreams, droppedMetadata: decode.layout.droppedMetadata + sideData,
-                             audioMute: render.audioMuteRecord, geometry: decode.layout.geometry, frames: recorder?.frames)
+                             audioMute: render.audioMuteRecord, geometry: decode.layout.geometry, frames: recorder?.frames,
+                             analyst: analyst?.record, seconds: (render.firstSeconds, render.lastSeconds))
     }
 }
 

@@ -71,6 +71,13 @@ public enum ResumeCheck {
         guard recordedMute == job.mute else {
             return .redo(reason: "mute ranges changed (\(job.mute.count) in the manifest, \(recordedMute.count) in the receipt, or different)")
         }
+        // Kept tracks, manual boxes and excluded regions, with their reasons, as the receipt records them.
+        let decisions = AnalystRecord.Decisions(job)
+        // No section: no decisions. A section that cannot be read back (nil) never matches.
+        let recorded: AnalystRecord.Decisions? = p.analyst == nil ? AnalystRecord.Decisions(keep: [], boxes: [], excludeRegions: []) : p.analyst?.decisions
+        guard recorded == decisions else {
+            return .redo(reason: "analyst decisions changed (keep, boxes or exclude_regions differ from the receipt's)")
+        }
         if let registry {
             let expected = modelIDs(for: job.config).map { id in
                 ReceiptPredicate.Model(id: id, sha256: registry.entry(id)?.sha256 ?? "unknown")

@@ -66,13 +66,19 @@ public struct ReceiptPredicate: Codable, Equatable, Sendable {
     public var droppedMetadata: [String]?
     /// The job's `mute` ranges and how they were applied; nil (absent) for a job without them.
     public var audioMute: AudioMuteRecord?
+    /// The analyst's decisions (kept tracks, manual boxes, excluded regions) with their reasons
+    /// and what each did; nil (absent) for a job without any.
+    public var analyst: AnalystRecord?
+    /// The tracks.json the boxes were painted from (written or reused by this job); nil (absent)
+    /// for a job without one.
+    public var tracksFile: TracksFileRecord?
     public var signer: Signer
     /// ISO-8601 UTC, e.g. "2025-01-31T12:00:00Z".
     public var created: String
 
     public init(tool: Tool, input: FileInfo, output: FileInfo, models: [Model], config: JobConfig,
                 counts: StageCounts, droppedStreams: [String], droppedMetadata: [String]? = nil, audioMute: AudioMuteRecord? = nil,
-                signer: Signer, created: String) {
+                analyst: AnalystRecord? = nil, tracksFile: TracksFileRecord? = nil, signer: Signer, created: String) {
         self.tool = tool
         self.input = input
         self.output = output
@@ -82,6 +88,8 @@ public struct ReceiptPredicate: Codable, Equatable, Sendable {
         self.droppedStreams = droppedStreams
         self.droppedMetadata = droppedMetadata
         self.audioMute = audioMute
+        self.analyst = analyst
+        self.tracksFile = tracksFile
         self.signer = signer
         self.created = created
     }
@@ -91,7 +99,23 @@ public struct ReceiptPredicate: Codable, Equatable, Sendable {
         case droppedStreams = "dropped_streams"
         case droppedMetadata = "dropped_metadata"
         case audioMute = "audio_mute"
+        case analyst
+        case tracksFile = "tracks_file"
         case signer, created
+    }
+}
+
+/// The tracks.json a job painted from: its file name and SHA-256 when the receipt was made.
+public struct TracksFileRecord: Codable, Equatable, Sendable {
+    public var name: String
+    public var sha256: String
+    /// True: an earlier run's file, reused; false: written by this job.
+    public var reused: Bool
+
+    public init(name: String, sha256: String, reused: Bool) {
+        self.name = name
+        self.sha256 = sha256
+        self.reused = reused
     }
 }
 
@@ -132,12 +156,17 @@ public struct ReceiptPredicateInput: Sendable {
     public var droppedMetadata: [String]?
     /// Nil: the job had no mute ranges.
     public var audioMute: AudioMuteRecord?
+    /// Nil: the job had no analyst decisions.
+    public var analyst: AnalystRecord?
+    /// Nil: the job kept no tracks file.
+    public var tracksFile: TracksFileRecord?
     /// When the receipt is made; nil: now.
     public var created: Date?
 
     public init(toolVersion: String = redactVersion, models: [ReceiptPredicate.Model] = [], config: JobConfig = JobConfig(),
                 counts: StageCounts = StageCounts(), droppedStreams: [String] = [], droppedMetadata: [String]? = nil,
-                audioMute: AudioMuteRecord? = nil, created: Date? = nil) {
+                audioMute: AudioMuteRecord? = nil, analyst: AnalystRecord? = nil, tracksFile: TracksFileRecord? = nil,
+                created: Date? = nil) {
         self.toolVersion = toolVersion
         self.models = models
         self.config = config
@@ -145,6 +174,8 @@ public struct ReceiptPredicateInput: Sendable {
         self.droppedStreams = droppedStreams
         self.droppedMetadata = droppedMetadata
         self.audioMute = audioMute
+        self.analyst = analyst
+        self.tracksFile = tracksFile
         self.created = created
     }
 }
@@ -230,6 +261,8 @@ public enum Receipts {
             droppedStreams: partial.droppedStreams,
             droppedMetadata: partial.droppedMetadata,
             audioMute: partial.audioMute,
+            analyst: partial.analyst,
+            tracksFile: partial.tracksFile,
             signer: .init(keyID: publicKey.keyID, publicKey: publicKey.rawRepresentation.base64EncodedString()),
             created: iso8601(partial.created ?? Date())
         )

@@ -67,9 +67,17 @@ final class RenderStage {
     /// Audio streams re-encoded with a tone over the mute ranges, by output stream index.
     private let muters: [Int: AudioMuter]
     private let mute: [MuteRange]
+    /// The job's analyst decisions (kept tracks, manual boxes, excluded regions); nil: none.
+    let analyst: AnalystPlan?
+    /// Presentation times (seconds) of the first and last frame encoded.
+    private(set) var firstSeconds: Double?
+    private(set) var lastSeconds: Double?
 
     init(input: MediaInput, layout: InputLayout, config: RenderConfig, writePath: String, reportPath: String,
-         boxes: BoxProvider, mute: [MuteRange] = [], progress: @escaping (Int) -> Void) throws {
+         boxes: BoxProvider, mute: [MuteRange] = [], analyst: AnalystPlan? = nil, progress: @escaping (Int) -> Void) throws {
+        // Every box the manifest names must lie in the picture: checked before any work.
+        try analyst?.validate(geometry: layout.geometry)
+        self.analyst = analyst
         self.input = input
         self.layout = layout
         self.config = config
@@ -237,10 +245,18 @@ final class RenderStage {
         else {
             throw RedactError.badMedia(path: input.path, detail: "frame \(frame.number) is \(frame.width)x\(frame.height); the stream is \(layout.geometry.storedWidth)x\(layout.geometry.storedHeight) (size changes are not supported)")
         }
-        let picture = try writablePlanarFrame(frame, needsWrite: !boxes.isEmpty)
+        // Presentation time as `mute` and the manifest's time ranges read it: pts × num / den.
+        let seconds = Double(frame.pts) * Double(layout.timeBase.num) / Double(layout.timeBase.den)
+        if firstSeconds == nil { firstSeconds = seconds }
+        lastSeconds = seconds
+        var machine = boxes, manual: [TrackedBox] = [], exclusions: [(index: Int, box: Box)] = []
+        if let analyst { (machine, manual, exclusions) = analyst.plan(frame: frame.number, seconds: seconds, machine: boxes) }
+        let picture = try writablePlanarFrame(frame, needsWrite: !machine.isEmpty || !manual.isEmpty)
         defer { if picture != frame.pointer { var p: UnsafeMutablePointer<AVFrame>? = picture; av_frame_free(&p) } }
         let fullRange = encoder!.context.pointee.color_range == AVCOL_RANGE_JPEG
-        let painted = try redactor.apply(boxes, to: picture, frameNumber: frame.number, fullRange: fullRange) { counts.countPainted($0) }
+        let painted = try redactor.apply(machine, manual: manual, exclusions: exclusions, to: picture, frameNumber: frame.number,
+                                         fullRange: fullRange, onPainted: { counts.countPainted($0) },
+                                         onExcluded: { analyst?.countExcluded(region: $0, whollyInside: $1) })
         counts.redactedBoxes += painted
         if painted > 0 { counts.redactedFrames += 1 }
         // Painting works on 4:2:0; an odd-sized picture is encoded as 4:4:4 (VideoEncoder.pixelFormat).

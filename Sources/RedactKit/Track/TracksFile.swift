@@ -38,11 +38,20 @@ public struct TracksFile: Codable, Equatable, Sendable {
     public var tracker: TrackerConfig
     public var frameCount: Int
     public var tracks: [TrackRecord]
+    /// The redact version that made it (`redact run` only; nil in other files).
+    public var toolVersion: String?
+    /// Every model used to find the boxes, the face model first (`redact run` only).
+    public var models: [ModelReference]?
+    /// `redact run`'s signature over the rest of the file, so that a later run reuses only boxes
+    /// it made itself, unchanged (`TracksReuse`); nil in other files.
+    public var seal: TracksSeal?
 
     enum CodingKeys: String, CodingKey {
         case version, kind, input, geometry, model, detector, tracker
         case frameCount = "frame_count"
         case tracks
+        case toolVersion = "tool_version"
+        case models, seal
     }
 
     /// Builds the file from the tracker's per-frame output.
