@@ -1,14 +1,14 @@
 import Foundation
 
-/// Runs the detectors on the frames the schedule picks (every frame by default); audio and
-/// status pass untouched. Every frame is scaled once into a shared detector image.
+/// Runs the detectors on the frames the schedule picks (`DetectionSchedule`: every frame by
+/// default); audio and status pass untouched. Every frame is scaled once into a shared detector image.
 final class DetectStage {
     private let detectors: [ObjectDetector]
     private let image: DetectorImage
     private let path: String
 
     private let makeFlowImages: Bool
-    private let every: Int
+    private(set) var schedule: DetectionSchedule
 
     init(model: VerifiedModel, config: DetectorConfig, tracker: TrackerConfig, geometry: FrameGeometry, path: String) throws {
         OpenCVThreads.set(config.threads)
@@ -27,7 +27,7 @@ final class DetectStage {
         image = DetectorImage(geometry: geometry, longSide: config.inputSize, path: path)
         self.path = path
         makeFlowImages = tracker.flow
-        every = max(1, config.every)
+        schedule = DetectionSchedule(every: config.every, minimumScore: config.threshold)
     }
 
     func run(from input: BoundedQueue<MediaItem>, into output: BoundedQueue<MediaItem>) {
@@ -35,13 +35,13 @@ final class DetectStage {
             switch item {
             case .video(let work):
                 do {
-                    // Frame 1 is always detected; then every `every`-th frame.
-                    let scheduled = (work.frame.number - 1) % every == 0
+                    let scheduled = schedule.runs(on: work.frame.number)
                     if scheduled || makeFlowImages { try image.load(work.frame) }
                     if scheduled {
                         var found: [Detection] = []
                         for d in detectors { found += try d.detect(image, frame: work.frame.number) }
                         work.detections = found
+                        schedule.record(frame: work.frame.number, detections: found)
                     }
                     if makeFlowImages {
                         work.gray = try GrayImage.fromDetectorImage(image, path: path, frame: work.frame.number)
