@@ -197,7 +197,8 @@ public final class JobRunner: @unchecked Sendable {
         } else {
             guard let model else { throw RedactError.detector(path: input, frame: nil, detail: "no model") }
             detect = try DetectStage(model: model, config: config.detector, tracker: config.tracker, geometry: decode.layout.geometry, path: input)
-            let t = OnlineTracker(config: config.tracker, birthThreshold: config.detector.threshold, geometry: decode.layout.geometry)
+            let t = OnlineTracker(config: config.tracker, birthThreshold: config.detector.threshold, geometry: decode.layout.geometry,
+                                  detectionInterval: config.detector.every)
             tracker = t
             provider = t
             toRender = BoundedQueue<MediaItem>(capacity: queueCapacity)

@@ -50,7 +50,8 @@ public enum Stages {
         for (i, f) in file.frames.enumerated() where f.frame != i + 1 {
             throw RedactError.badJSON(path: detections.path, jsonPath: "$.frames[\(i)].frame", detail: "expected frame \(i + 1), found \(f.frame) (frames must be consecutive from 1)")
         }
-        let tracker = OnlineTracker(config: config, birthThreshold: file.detector.threshold, geometry: file.geometry)
+        let tracker = OnlineTracker(config: config, birthThreshold: file.detector.threshold, geometry: file.geometry,
+                                    detectionInterval: file.detector.every)
         var finals: [FrameBoxes] = []
         for f in file.frames { finals += tracker.push(frame: f.frame, detections: f.detections, image: nil) }
         finals += tracker.finish()

@@ -63,12 +63,19 @@ public final class OnlineTracker {
         var confirmingHits = 0
         /// One detection was confident enough for its size to confirm the track.
         var confidentHit = false
+        /// Motion of the box centre per frame between the track's last two detections (zero
+        /// after one): where flow loses a moving face, its extension follows this motion.
+        var velocity = (x: 0.0, y: 0.0)
     }
 
     /// Followed by flow and extended in full (see `TrackerConfig.confirmScore`).
     private func isConfirmed(_ t: Track) -> Bool {
-        t.hits >= config.minHits && (t.confidentHit || t.confirmingHits >= config.confirmHits)
+        t.hits >= config.minHits && (t.confidentHit || t.confirmingHits >= confirmHitsNeeded)
     }
+
+    /// `TrackerConfig.confirmHits` counts detections in consecutive frames; when the detector
+    /// runs only every n-th frame, as many frames of support need n times fewer detections.
+    private var confirmHitsNeeded: Int { max(1, (config.confirmHits + detectionInterval - 1) / detectionInterval) }
 
     /// Counts one detection towards its track's confirmation.
     private func record(_ d: Detection, in t: inout Track) {
@@ -78,8 +85,10 @@ public final class OnlineTracker {
     }
 
     /// Frames an unconfirmed track is extended by: a detection never goes unredacted in the
-    /// frames right around it, but a weak, unsupported one is not carried for long.
-    private var unconfirmedExtension: Int { min(2, config.extendFrames) }
+    /// frames right around it, but a weak, unsupported one is not carried for long. Counted in
+    /// detector runs (two), not frames: the frames between runs are no evidence either way, and
+    /// a face the detector finds only in every other run must not leak in between.
+    private var unconfirmedExtension: Int { min(2, config.extendFrames) * detectionInterval }
 
     private struct Slot {
         var boxes: FrameBoxes
@@ -94,8 +103,11 @@ public final class OnlineTracker {
     public let frameLongSide: Double?
     /// The displayed frame's size, for tracks entering through its edge; nil: unknown.
     public let frameSize: (width: Double, height: Double)?
+    /// Frames between two runs of the detector (`DetectorConfig.every`); frames pushed with no
+    /// detections (nil) are the ones in between.
+    public let detectionInterval: Int
     /// Frames held before release.
-    public var windowLength: Int { max(config.maxGap, config.extendFrames) }
+    public var windowLength: Int { max(config.maxGap, config.extendFrames, unconfirmedExtension) }
     private var active: [Track] = []
     private var pending: [Slot] = []
     private var previousImage: GrayImage?
@@ -110,19 +122,28 @@ public final class OnlineTracker {
     private let flowGrowth = 0.02
     /// IoU a weak detection needs with a track's prediction (stricter than for confident ones).
     private let lowScoreIoU = 0.4
+    /// A face moving at least this fraction of its size per frame (per axis) between its last two
+    /// detections is fast: flow tends to stay on the background behind it and the Kalman
+    /// filter lags, so association and the boxes painted after it is lost also use that motion
+    /// (dev benchmark: faces crossing a 1080p frame at 45-55 px per frame, 43 px tall). Slower
+    /// motion is left to the filter: two detections of a still face differ by a few pixels.
+    /// The same share makes the detection schedule run densely (`DetectionSchedule`).
+    private let fastMotion = DetectionSchedule.fastMotion
 
     public init(config: TrackerConfig, birthThreshold: Double = DetectorConfig().threshold, frameLongSide: Double? = nil,
-                frameSize: (width: Double, height: Double)? = nil) {
+                frameSize: (width: Double, height: Double)? = nil, detectionInterval: Int = 1) {
         self.config = config
+        self.detectionInterval = max(1, detectionInterval)
         self.birthThreshold = birthThreshold
         self.frameLongSide = frameLongSide
         self.frameSize = frameSize
     }
 
-    public convenience init(config: TrackerConfig, birthThreshold: Double, geometry: FrameGeometry) {
+    public convenience init(config: TrackerConfig, birthThreshold: Double, geometry: FrameGeometry, detectionInterval: Int = 1) {
         self.init(config: config, birthThreshold: birthThreshold,
                   frameLongSide: Double(max(geometry.displayWidth, geometry.displayHeight)),
-                  frameSize: (Double(geometry.displayWidth), Double(geometry.displayHeight)))
+                  frameSize: (Double(geometry.displayWidth), Double(geometry.displayHeight)),
+                  detectionInterval: detectionInterval)
     }
 
     /// Tracks started so far.
@@ -178,6 +199,9 @@ public final class OnlineTracker {
                 active[ti].hits += 1
                 let confirmed = isConfirmed(active[ti])
                 fillGap(track: before, until: frame, with: d.box, confirmed: confirmed)
+                let elapsed = Double(frame - before.lastDetectedFrame)
+                active[ti].velocity = ((d.box.centerX - before.lastDetection.centerX) / elapsed,
+                                       (d.box.centerY - before.lastDetection.centerY) / elapsed)
                 active[ti].lastDetection = d.box
                 active[ti].lastDetectedFrame = frame
                 active[ti].lastScore = d.score
@@ -215,6 +239,14 @@ public final class OnlineTracker {
                 active[ti].lastObservedFrame = frame
                 current.boxes.append(TrackedBox(trackID: active[ti].id, objectClass: active[ti].objectClass, box: shown,
                                                 score: active[ti].lastScore, source: .flow))
+                // A fast face that flow did not keep up with: also where its motion puts it.
+                if let ahead = displaced(active[ti].lastDetection, byFrames: frame - active[ti].lastDetectedFrame,
+                                         velocity: active[ti].velocity, clearMotion: fastMotion),
+                   ahead.intersectionOverUnion(box) < 0.5 {
+                    current.boxes.append(TrackedBox(trackID: active[ti].id, objectClass: active[ti].objectClass,
+                                                    box: ahead.padded(by: min(maxExtensionGrowth, extensionGrowth * sinceDetection)),
+                                                    score: active[ti].lastScore, source: .extended))
+                }
             }
             lost.removeAll { active[$0].lastObservedFrame == frame }
         }
@@ -224,13 +256,19 @@ public final class OnlineTracker {
             // An unconfirmed track is carried (by flow or extension) only so far past its last detection.
             let carried = isConfirmed(t) ? missed <= config.extendFrames : frame - t.lastDetectedFrame <= unconfirmedExtension
             if carried {
-                let grown = t.filter.box.padded(by: min(maxExtensionGrowth, extensionGrowth * Double(missed)))
+                let growth = min(maxExtensionGrowth, extensionGrowth * Double(missed))
+                var grown = t.filter.box.padded(by: growth)
+                // The Kalman filter's velocity is still small after a few detections: a fast face
+                // (`fastMotion`) is also covered where its last detections' motion puts it.
+                if let ahead = displaced(t.lastDetection, byFrames: frame - t.lastDetectedFrame, velocity: t.velocity, clearMotion: fastMotion) {
+                    grown = grown.enclosing(ahead.padded(by: growth))
+                }
                 current.boxes.append(TrackedBox(trackID: t.id, objectClass: t.objectClass, box: grown, score: t.lastScore, source: .extended))
             }
         }
         active.removeAll { t in
             frame - t.lastDetectedFrame > config.maxGap
-                || (!isConfirmed(t) && frame - t.lastDetectedFrame > config.extendFrames)
+                || (!isConfirmed(t) && frame - t.lastDetectedFrame > max(config.extendFrames, unconfirmedExtension))
         }
 
         // New tracks from confident detections nobody claimed.
@@ -273,16 +311,23 @@ public final class OnlineTracker {
     }
 
     /// Greedy association, best IoU first, ties broken by index so results are deterministic. A
-    /// track's overlap with a detection is the better of its Kalman prediction's and, where flow
-    /// followed it into this frame, its `flowed` box's.
+    /// track's overlap with a detection is the best of its Kalman prediction's, where flow
+    /// followed it into this frame its `flowed` box's, and for a fast track (`fastMotion`) its
+    /// last detection moved on at its speed.
     private func associate(_ candidates: [Int], _ detections: [Detection], excluding taken: Set<Int>, flowed: [Int: Box],
                            minIoU: Double) -> [(Int, Int)] {
         var pairs: [(iou: Double, track: Int, det: Int)] = []
+        // Fast tracks: where their last detections' motion puts them now.
+        var aheads: [Int: Box] = [:]
+        for (ti, t) in active.enumerated() where !taken.contains(ti) {
+            aheads[ti] = displaced(t.lastDetection, byFrames: lastPushed - t.lastDetectedFrame, velocity: t.velocity, clearMotion: fastMotion)
+        }
         for (ti, t) in active.enumerated() where !taken.contains(ti) {
             let predicted = t.filter.box
             for di in candidates where detections[di].objectClass == t.objectClass {
                 var iou = predicted.intersectionOverUnion(detections[di].box)
                 if let moved = flowed[ti] { iou = max(iou, moved.intersectionOverUnion(detections[di].box)) }
+                if let ahead = aheads[ti] { iou = max(iou, ahead.intersectionOverUnion(detections[di].box)) }
                 if iou >= minIoU { pairs.append((iou, ti, di)) }
             }
         }
@@ -316,7 +361,7 @@ public final class OnlineTracker {
             }
             box = b.box
         }
-        // The track's mean motion from its first detection to its last, for `movedBack`
+        // The track's mean motion from its first detection to its last, for `displaced`
         // (the Kalman filter's velocity is still small after a few detections).
         let span = Double(t.lastDetectedFrame - t.firstFrame)
         let velocity = span > 0 ? ((t.lastDetection.centerX - box.centerX) / span, (t.lastDetection.centerY - box.centerY) / span) : (0.0, 0.0)
@@ -340,7 +385,7 @@ public final class OnlineTracker {
                 if !isConfirmed(t) && back > unconfirmedExtension { break }
                 let growth = min(maxExtensionGrowth, extensionGrowth * Double(back))
                 var painted = box.padded(by: growth)
-                if let earlier = movedBack(box, framesEarlier: back - boxBack, velocity: velocity) {
+                if let earlier = displaced(box, byFrames: -(back - boxBack), velocity: velocity) {
                     if let size = frameSize, earlier.maxX <= 0 || earlier.x >= size.width || earlier.maxY <= 0 || earlier.y >= size.height {
                         // Not in the picture yet: nor earlier. Drop what the extension at the
                         // track's birth left there.
@@ -360,19 +405,20 @@ public final class OnlineTracker {
         }
     }
 
-    /// Where a box moving clearly (at least a tenth of its size per frame, per axis) at
-    /// `velocity` pixels per frame was `framesEarlier` frames before; nil without a clear motion.
+    /// Where a box moving clearly (at least `clearMotion` of its size per frame, per axis) at
+    /// `velocity` pixels per frame is `frames` frames later (earlier, when negative); nil without
+    /// a clear motion.
     /// Where flow loses a face, the backward extension keeps the box where it was last seen, which
     /// misses a face that was moving: it covers this place too. A face moving in through the
     /// frame's edge was not in the picture before it entered, so the extension ends where this
     /// box is wholly outside the frame (forward extension follows the Kalman prediction out of
     /// the frame the same way). A face standing still, with a noisy velocity, is not moved.
-    private func movedBack(_ box: Box, framesEarlier: Int, velocity: (x: Double, y: Double)) -> Box? {
-        guard framesEarlier > 0 else { return nil }
-        let vx = abs(velocity.x) >= 0.1 * box.w ? velocity.x : 0
-        let vy = abs(velocity.y) >= 0.1 * box.h ? velocity.y : 0
+    private func displaced(_ box: Box, byFrames frames: Int, velocity: (x: Double, y: Double), clearMotion: Double = 0.1) -> Box? {
+        guard frames != 0 else { return nil }
+        let vx = abs(velocity.x) >= clearMotion * box.w ? velocity.x : 0
+        let vy = abs(velocity.y) >= clearMotion * box.h ? velocity.y : 0
         guard vx != 0 || vy != 0 else { return nil }
-        return Box(x: box.x - vx * Double(framesEarlier), y: box.y - vy * Double(framesEarlier), w: box.w, h: box.h)
+        return Box(x: box.x + vx * Double(frames), y: box.y + vy * Double(frames), w: box.w, h: box.h)
     }
 
     /// Covers the frames before a new (unconfirmed) track's detection with its box, growing.
