@@ -120,6 +120,7 @@ final class PlateTests: TempDirectoryTestCase {
         expected.render.shape = .box
         expected.render.padding = 0.2
         expected.detector.secondLook = false
+        expected.detector.every = 1  // as the file says (the default is now 2)
         XCTAssertEqual(c, expected)
     }
 }

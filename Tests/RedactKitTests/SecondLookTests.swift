@@ -80,6 +80,7 @@ final class SecondLookTests: TempDirectoryTestCase {
         try Fixtures.requireSetup()
         let registry = try Fixtures.registry()
         var config = DetectorConfig()
+        config.every = 1  // the detector on every frame: what it finds, not the schedule
         config.inputSize = 320
         config.secondLook = true
         var without = config
@@ -130,6 +131,7 @@ final class SecondLookTests: TempDirectoryTestCase {
         let clip = try Fixtures.makeClip(in: dir, o)  // a 110 px face on a 640x360 picture
         func faceScores(inputSize: Int, secondLook: Bool) throws -> [Double] {
             var c = DetectorConfig()
+            c.every = 1  // scores of every frame
             c.inputSize = inputSize
             c.secondLook = secondLook
             c.secondLookBelow = 1  // every detection is doubtful
