@@ -17,8 +17,6 @@ struct DetectionSchedule {
     let minimumScore: Double
     /// The last frame of the current dense stretch (0: none yet).
     private(set) var denseUntil = 0
-    /// Frames the detector ran on that the fixed schedule alone would have skipped.
-    private(set) var addedRuns = 0
     private var lastRun: (frame: Int, detections: [Detection])?
 
     /// Motion per frame, as a share of the face's height, from which a face is fast.
@@ -42,7 +40,6 @@ struct DetectionSchedule {
     /// Records a run's detections (display pixels) and extends the dense stretch when a face
     /// moved fast since the previous run.
     mutating func record(frame: Int, detections: [Detection]) {
-        if (frame - 1) % every != 0 { addedRuns += 1 }
         let sure = detections.filter { $0.score >= minimumScore }
         if every > 1, let last = lastRun, frame > last.frame, sure.contains(where: { movedFast($0, in: frame, since: last) }) {
             denseUntil = max(denseUntil, frame + 2 * every)

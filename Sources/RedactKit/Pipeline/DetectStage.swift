@@ -1,14 +1,14 @@
 import Foundation
 
-/// Runs the detectors on the frames the schedule picks (`DetectionSchedule`: every frame by
-/// default); audio and status pass untouched. Every frame is scaled once into a shared detector image.
+/// Runs the detectors on the frames the schedule picks (`DetectionSchedule`: every other frame
+/// by default, every frame while a face moves fast); audio and status pass untouched. Every frame is scaled once into a shared detector image.
 final class DetectStage {
     private let detectors: [ObjectDetector]
     private let image: DetectorImage
     private let path: String
 
     private let makeFlowImages: Bool
-    private(set) var schedule: DetectionSchedule
+    private var schedule: DetectionSchedule
 
     init(model: VerifiedModel, config: DetectorConfig, tracker: TrackerConfig, geometry: FrameGeometry, path: String) throws {
         OpenCVThreads.set(config.threads)
