@@ -16,6 +16,47 @@ public struct LockHolder: Codable, Equatable, Sendable, CustomStringConvertible 
     public var description: String { "pid \(pid) on \(host) since \(started)" }
 }
 
+/// The exclusive `flock(2)` on a lock file that its holders unlink as they release it (JobLock,
+/// SidecarLock). A process that opened the old file just before that and then gets the lock finds,
+/// by comparing inode numbers, that the path no longer names its file, and starts over.
+enum LockFile {
+    /// Opens `url` (creating it) and takes the lock, waiting for it when `waiting`; returns the
+    /// descriptor. Without waiting, when another process holds it: calls `whenHeld` with the
+    /// open file (to read what the holder wrote) and returns nil. `reportPath` names the file the
+    /// lock is for in errors (`.output`).
+    static func lock(_ url: URL, waiting: Bool, reportPath: String, whenHeld: (Int32) -> Void = { _ in }) throws -> Int32? {
+        // A few rounds at most: each retry means another process released (unlinked) the file
+        // between our open and our flock.
+        for _ in 0..<16 {
+            let fd = open(url.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+            guard fd >= 0 else {
+                throw RedactError.output(path: reportPath, detail: "cannot create lock file \(url.lastPathComponent): \(AtomicFile.errnoString())")
+            }
+            var r: Int32
+            repeat { r = flock(fd, waiting ? LOCK_EX : LOCK_EX | LOCK_NB) } while r != 0 && errno == EINTR
+            if r != 0 {
+                let code = errno
+                if !waiting && code == EWOULDBLOCK {
+                    whenHeld(fd)
+                    close(fd)
+                    return nil
+                }
+                close(fd)
+                throw RedactError.output(path: reportPath, detail: "cannot lock \(url.lastPathComponent): \(AtomicFile.errnoString(code))")
+            }
+            var mine = stat(), named = stat()
+            guard fstat(fd, &mine) == 0, stat(url.path, &named) == 0,
+                  mine.st_ino == named.st_ino, mine.st_dev == named.st_dev else {
+                // The previous holder released (unlinked) this file after we opened it.
+                close(fd)
+                continue
+            }
+            return fd
+        }
+        throw RedactError.output(path: reportPath, detail: "lock file \(url.lastPathComponent) keeps being replaced")
+    }
+}
+
 /// The per-output lock that keeps two `redact run` processes (say, overlapping cron runs of one
 /// manifest) off the same job: `.NAME.lock` beside the output `NAME`, held with
 /// `flock(2)` `LOCK_EX | LOCK_NB` for as long as the job runs (resume check, processing, journal).
@@ -64,36 +105,13 @@ public final class JobLock: @unchecked Sendable {
         } catch {
             throw RedactError.output(path: output.path, detail: "cannot create directory \(dir.path)")
         }
-        // A few rounds at most: each retry means another process released (unlinked) the file
-        // between our open and our flock.
-        for _ in 0..<16 {
-            let fd = open(url.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-            guard fd >= 0 else {
-                throw RedactError.output(path: output.path, detail: "cannot create lock file \(url.lastPathComponent): \(AtomicFile.errnoString())")
-            }
-            if flock(fd, LOCK_EX | LOCK_NB) != 0 {
-                let code = errno
-                if code == EWOULDBLOCK {
-                    let holder = readHolder(fd)
-                    close(fd)
-                    return .heldByOther(holder: holder)
-                }
-                close(fd)
-                throw RedactError.output(path: output.path, detail: "cannot lock \(url.lastPathComponent): \(AtomicFile.errnoString(code))")
-            }
-            var mine = stat(), named = stat()
-            guard fstat(fd, &mine) == 0, stat(url.path, &named) == 0,
-                  mine.st_ino == named.st_ino, mine.st_dev == named.st_dev else {
-                // The previous holder released (unlinked) this file after we opened it.
-                close(fd)
-                continue
-            }
-            let now = Date()
-            let holder = LockHolder(pid: getpid(), host: hostName(), started: Receipts.iso8601(now), job: jobID)
-            writeHolder(holder, to: fd)
-            return .acquired(JobLock(url: url, fd: fd, acquired: now))
+        var holder: LockHolder?
+        guard let fd = try LockFile.lock(url, waiting: false, reportPath: output.path, whenHeld: { holder = readHolder($0) }) else {
+            return .heldByOther(holder: holder)
         }
-        throw RedactError.output(path: output.path, detail: "lock file \(url.lastPathComponent) keeps being replaced")
+        let now = Date()
+        writeHolder(LockHolder(pid: getpid(), host: hostName(), started: Receipts.iso8601(now), job: jobID), to: fd)
+        return .acquired(JobLock(url: url, fd: fd, acquired: now))
     }
 
     /// Removes the lock file and drops the lock. Idempotent.

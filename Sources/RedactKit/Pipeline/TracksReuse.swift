@@ -117,27 +117,11 @@ final class SidecarLock {
         } catch {
             throw RedactError.output(path: tracks.path, detail: "cannot create directory \(url.deletingLastPathComponent().path)")
         }
-        for _ in 0..<16 {
-            let fd = open(url.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-            guard fd >= 0 else {
-                throw RedactError.output(path: tracks.path, detail: "cannot create lock file \(url.lastPathComponent): \(AtomicFile.errnoString())")
-            }
-            var r: Int32
-            repeat { r = flock(fd, LOCK_EX) } while r != 0 && errno == EINTR
-            guard r == 0 else {
-                let code = errno
-                close(fd)
-                throw RedactError.output(path: tracks.path, detail: "cannot lock \(url.lastPathComponent): \(AtomicFile.errnoString(code))")
-            }
-            // The holder before us unlinks the file as it releases: start over on the new one.
-            var mine = stat(), named = stat()
-            guard fstat(fd, &mine) == 0, stat(url.path, &named) == 0, mine.st_ino == named.st_ino, mine.st_dev == named.st_dev else {
-                close(fd)
-                continue
-            }
-            return SidecarLock(fd: fd, url: url)
+        // Waiting, a lock is always returned (nil only when not waiting and held by another).
+        guard let fd = try LockFile.lock(url, waiting: true, reportPath: tracks.path) else {
+            throw RedactError.output(path: tracks.path, detail: "cannot lock \(url.lastPathComponent)")
         }
-        throw RedactError.output(path: tracks.path, detail: "lock file \(url.lastPathComponent) keeps being replaced")
+        return SidecarLock(fd: fd, url: url)
     }
 
     /// Idempotent. Unlinks the lock file while still holding it.
