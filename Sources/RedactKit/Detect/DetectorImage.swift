@@ -77,13 +77,7 @@ final class DetectorImage {
         guard let sws else {
             throw RedactError.detector(path: path, frame: frame.number, detail: "cannot convert pixel format for the detector")
         }
-        let src = frame.pointer
-        let srcData: [UnsafePointer<UInt8>?] = withUnsafePointer(to: &src.pointee.data) {
-            $0.withMemoryRebound(to: UnsafeMutablePointer<UInt8>?.self, capacity: 8) { p in (0..<8).map { UnsafePointer(p[$0]) } }
-        }
-        let srcStride: [Int32] = withUnsafePointer(to: &src.pointee.linesize) {
-            $0.withMemoryRebound(to: Int32.self, capacity: 8) { p in (0..<8).map { p[$0] } }
-        }
+        let (srcData, srcStride) = swsSource(frame.pointer)
         if geometry.quarterTurns == 0 {
             let stride = Int32(inputWidth * 3)
             let rows = pixels.withUnsafeMutableBufferPointer { buf -> Int32 in

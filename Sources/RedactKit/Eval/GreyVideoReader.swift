@@ -11,15 +11,9 @@ import Foundation
 /// * any other pixel format (10-bit, RGB...): libswscale to GRAY8;
 /// * then the display matrix's quarter turns (see `FrameGeometry`), done here in Swift.
 final class GreyVideoReader {
-    let path: String
-    let geometry: FrameGeometry
-    private let input: MediaInput
-    private let decoder: VideoDecoder
-    private let videoStream: Int
-    private let packet = Packet()
-    private var pending: [VideoFrame] = []
-    private var pendingIndex = 0
-    private var inputDone = false
+    private let reader: VideoStreamReader
+    var path: String { reader.path }
+    var geometry: FrameGeometry { reader.geometry }
     private var sws: OpaquePointer?
     private var storedGrey: [UInt8] = []
 
@@ -27,44 +21,13 @@ final class GreyVideoReader {
     var displayHeight: Int { geometry.displayHeight }
 
     init(path: String, decoderThreads: Int = 0) throws {
-        self.path = path
-        input = try MediaInput(path: path)
-        videoStream = try input.primaryVideoStreamIndex()
-        let vs = input.stream(videoStream)
-        for i in 0..<input.streamCount where i != videoStream {
-            input.stream(i).pointee.discard = AVDISCARD_ALL
-        }
-        decoder = try VideoDecoder(stream: vs, path: path, threads: decoderThreads)
-        let par = vs.pointee.codecpar.pointee
-        geometry = FrameGeometry(storedWidth: Int(par.width), storedHeight: Int(par.height),
-                                 quarterTurns: displayRotationQuarterTurns(vs))
-        guard geometry.storedWidth > 0, geometry.storedHeight > 0 else {
-            throw RedactError.badMedia(path: path, detail: "video stream has no size")
-        }
+        reader = try VideoStreamReader(path: path, decoderThreads: decoderThreads)
     }
 
     deinit { sws_freeContext(sws) }
 
     /// The next decoded frame, or nil at the end.
-    func nextFrame() throws -> VideoFrame? {
-        while pendingIndex >= pending.count {
-            if inputDone { return nil }
-            pending = []
-            pendingIndex = 0
-            if try input.read(into: packet.pointer) {
-                defer { av_packet_unref(packet.pointer) }
-                if Int(packet.pointer.pointee.stream_index) == videoStream {
-                    pending = try decoder.decode(packet.pointer)
-                }
-            } else {
-                inputDone = true
-                pending = try decoder.decode(nil)
-            }
-        }
-        let f = pending[pendingIndex]
-        pendingIndex += 1
-        return f
-    }
+    func nextFrame() throws -> VideoFrame? { try reader.nextFrame() }
 
     /// The next frame as display-oriented grey (`displayWidth * displayHeight` bytes), or nil at the end.
     func nextGrey() throws -> [UInt8]? {

@@ -11,6 +11,17 @@ func framePlane(_ frame: UnsafeMutablePointer<AVFrame>, _ plane: Int) -> (Unsafe
     return (data, stride)
 }
 
+/// A frame's eight plane pointers and line sizes, as `sws_scale` takes its source.
+func swsSource(_ frame: UnsafeMutablePointer<AVFrame>) -> (data: [UnsafePointer<UInt8>?], stride: [Int32]) {
+    let data: [UnsafePointer<UInt8>?] = withUnsafePointer(to: &frame.pointee.data) {
+        $0.withMemoryRebound(to: UnsafeMutablePointer<UInt8>?.self, capacity: 8) { p in (0..<8).map { UnsafePointer(p[$0]) } }
+    }
+    let stride: [Int32] = withUnsafePointer(to: &frame.pointee.linesize) {
+        $0.withMemoryRebound(to: Int32.self, capacity: 8) { p in (0..<8).map { p[$0] } }
+    }
+    return (data, stride)
+}
+
 /// A yuv444p copy of an 8-bit 4:2:0 frame (any size, odd included: chroma planes are
 /// ceil(w/2) x ceil(h/2)). Luma is copied byte for byte and every chroma sample is repeated over
 /// the 2x2 luma samples it covers: no value is interpolated, so what was painted stays exactly

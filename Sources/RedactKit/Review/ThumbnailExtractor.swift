@@ -61,37 +61,18 @@ final class ThumbnailExtractor {
     /// Longer side of a thumbnail at most (larger crops are scaled down, smaller ones kept as they are).
     static let maxSide = 192
 
-    let path: String
-    let geometry: FrameGeometry
+    private let reader: VideoStreamReader
+    var path: String { reader.path }
+    var geometry: FrameGeometry { reader.geometry }
     private let reportPath: String
-    private let input: MediaInput
-    private let decoder: VideoDecoder
-    private let videoStream: Int
-    private let timeBase: AVRational
-    private let frameRate: AVRational
     private var sws: OpaquePointer?
     private var rgb: [UInt8] = []
     private var rotated: [UInt8] = []
 
     /// `reportPath` names encoding failures (the page being written).
     init(path: String, reportPath: String) throws {
-        self.path = path
         self.reportPath = reportPath
-        input = try MediaInput(path: path)
-        videoStream = try input.primaryVideoStreamIndex()
-        let vs = input.stream(videoStream)
-        for i in 0..<input.streamCount where i != videoStream {
-            input.stream(i).pointee.discard = AVDISCARD_ALL
-        }
-        decoder = try VideoDecoder(stream: vs, path: path)
-        let par = vs.pointee.codecpar.pointee
-        geometry = FrameGeometry(storedWidth: Int(par.width), storedHeight: Int(par.height),
-                                 quarterTurns: displayRotationQuarterTurns(vs))
-        guard geometry.storedWidth > 0, geometry.storedHeight > 0 else {
-            throw RedactError.badMedia(path: path, detail: "video stream has no size")
-        }
-        timeBase = vs.pointee.time_base
-        frameRate = vs.pointee.avg_frame_rate
+        reader = try VideoStreamReader(path: path)
     }
 
     deinit { sws_freeContext(sws) }
@@ -130,25 +111,19 @@ final class ThumbnailExtractor {
                 thumbnails[i] = try cut(requests[i].box, frame: frame.number)
             }
         }
-        let packet = Packet()
-        while try input.read(into: packet.pointer) {
-            defer { av_packet_unref(packet.pointer) }
-            guard Int(packet.pointer.pointee.stream_index) == videoStream else { continue }
-            for f in try decoder.decode(packet.pointer) { try handle(f) }
-        }
-        if let cut = input.truncation() {
+        while let f = try reader.nextFrame() { try handle(f) }
+        if let cut = reader.truncation() {
             throw RedactError.badMedia(path: path, detail: "truncated: the file has \(cut.size) bytes but its index refers to data up to byte \(cut.needed)")
         }
-        for f in try decoder.decode(nil) { try handle(f) }
         guard !pts.isEmpty else { throw RedactError.badMedia(path: path, detail: "no video frame could be decoded") }
         if lastDuration <= 0 {
             if pts.count >= 2 {
                 lastDuration = pts[pts.count - 1] - pts[pts.count - 2]
-            } else if frameRate.num > 0, frameRate.den > 0 {
-                lastDuration = av_rescale_q(1, AVRational(num: frameRate.den, den: frameRate.num), timeBase)
+            } else if reader.frameRate.num > 0, reader.frameRate.den > 0 {
+                lastDuration = av_rescale_q(1, AVRational(num: reader.frameRate.den, den: reader.frameRate.num), reader.timeBase)
             }
         }
-        return ExtractedFrames(thumbnails: thumbnails, pts: pts, timeBase: Rational(timeBase),
+        return ExtractedFrames(thumbnails: thumbnails, pts: pts, timeBase: Rational(reader.timeBase),
                                lastFrameDuration: max(0, lastDuration), geometry: geometry)
     }
 
@@ -170,13 +145,7 @@ final class ThumbnailExtractor {
         // Fails (harmlessly, keeping the defaults) for inputs that are not YUV.
         _ = sws_setColorspaceDetails(sws, sws_getCoefficients(matrix), fullRange, sws_getCoefficients(SWS_CS_DEFAULT), 1, 0, 1 << 16, 1 << 16)
         if rgb.count != w * h * 3 { rgb = [UInt8](repeating: 0, count: w * h * 3) }
-        let src = frame.pointer
-        let srcData: [UnsafePointer<UInt8>?] = withUnsafePointer(to: &src.pointee.data) {
-            $0.withMemoryRebound(to: UnsafeMutablePointer<UInt8>?.self, capacity: 8) { p in (0..<8).map { UnsafePointer(p[$0]) } }
-        }
-        let srcStride: [Int32] = withUnsafePointer(to: &src.pointee.linesize) {
-            $0.withMemoryRebound(to: Int32.self, capacity: 8) { p in (0..<8).map { p[$0] } }
-        }
+        let (srcData, srcStride) = swsSource(frame.pointer)
         let rows = rgb.withUnsafeMutableBufferPointer { buf -> Int32 in
             var dst: [UnsafeMutablePointer<UInt8>?] = [buf.baseAddress, nil, nil, nil]
             var dstStride: [Int32] = [Int32(w * 3), 0, 0, 0]
