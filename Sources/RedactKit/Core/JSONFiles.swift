@@ -8,10 +8,13 @@ enum JSONFiles {
         return e
     }
 
-    static func write<T: Encodable>(_ value: T, to url: URL) throws {
+    /// Writes `value` atomically, one line; returns the bytes written.
+    @discardableResult
+    static func write<T: Encodable>(_ value: T, to url: URL) throws -> Data {
         var data = try encoder().encode(value)
         data.append(0x0A)
         try AtomicFile.write(data, to: url)
+        return data
     }
 
     /// Decodes a file, turning decoding errors into one-line errors with a JSON path.

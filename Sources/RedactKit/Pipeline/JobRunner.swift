@@ -120,9 +120,7 @@ public final class JobRunner: @unchecked Sendable {
                 file.toolVersion = redactVersion
                 file.models = usedModels.map { ModelReference(id: $0.id, sha256: $0.sha256) }
                 try TracksReuse.seal(&file, key: signingKey)
-                var data = try JSONFiles.encoder().encode(file)
-                data.append(0x0A)
-                try AtomicFile.write(data, to: tracksURL)
+                let data = try JSONFiles.write(file, to: tracksURL)
                 lock?.release()
                 detected.counts.tracksReused = false
                 tracksRecord = TracksFileRecord(name: tracksURL.lastPathComponent, sha256: FileDigest.sha256(of: data), reused: false)
