@@ -18,8 +18,8 @@ final class AnalystPlan {
     /// Track ids of manual boxes: negative, so they can never be a tracker's (which start at 1).
     static func manualTrackID(_ index: Int) -> Int { -(index + 1) }
 
-    init(job: ManifestJob) {
-        decisions = AnalystRecord.Decisions(job)
+    private init(job: ManifestJob, decisions: AnalystRecord.Decisions) {
+        self.decisions = decisions
         manifestPath = job.manifestPath
         keptIDs = Dictionary(uniqueKeysWithValues: job.keep.enumerated().map { ($1.track, $0) })
         kept = job.keep.map { .init(track: $0.track, reason: $0.reason, frames: 0, firstFrame: nil, lastFrame: nil, boxesNotPainted: 0) }
@@ -40,7 +40,7 @@ final class AnalystPlan {
     /// Nil for a job without decisions: nothing to apply.
     static func make(_ job: ManifestJob) -> AnalystPlan? {
         let d = AnalystRecord.Decisions(job)
-        return d.isEmpty ? nil : AnalystPlan(job: job)
+        return d.isEmpty ? nil : AnalystPlan(job: job, decisions: d)
     }
 
     private func fail(_ jsonPath: String, _ detail: String) -> RedactError {
