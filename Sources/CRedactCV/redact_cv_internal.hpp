@@ -1,5 +1,6 @@
 // Shared by the C++ files behind redact_cv.h (never seen by Swift): the network handle's
-// layout and the guard that turns every C++ exception into an error code and message.
+// layout, the engine-independent forward pass, and the guard that turns every C++ exception
+// into an error code and message.
 #ifndef REDACT_CV_INTERNAL_HPP
 #define REDACT_CV_INTERNAL_HPP
 
@@ -10,13 +11,44 @@
 
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <string>
+#include <vector>
 
+namespace rcv_internal {
+/// One ONNX model on OpenVINO's CPU plugin (redact_cv_openvino.cpp); null in builds without it.
+struct OpenVINOModel;
+struct OpenVINOModelDeleter {
+    void operator()(OpenVINOModel *model) const;
+};
+}  // namespace rcv_internal
+
+/// A network on one engine: `net` for RCV_ENGINE_OPENCV, `openvino` for RCV_ENGINE_OPENVINO.
 struct rcv_net {
+    int engine = RCV_ENGINE_OPENCV;
     cv::dnn::Net net;
+    std::unique_ptr<rcv_internal::OpenVINOModel, rcv_internal::OpenVINOModelDeleter> openvino;
 };
 
 namespace rcv_internal {
+/// Loads `path` on OpenVINO's CPU plugin with `threads` inference threads (0: OpenVINO's choice).
+/// Throws std::runtime_error when OpenVINO fails or the build has no OpenVINO.
+OpenVINOModel *openvino_open(const char *path, int threads);
+/// Runs an OpenVINO model on one NCHW float32 blob; returns the named outputs as float32 Mats.
+std::vector<cv::Mat> openvino_forward(OpenVINOModel &model, const cv::Mat &blob, const std::vector<std::string> &names);
+/// OpenVINO's build number, or "" when the build has none.
+std::string openvino_version();
+
+/// Packs an 8-bit, 3-channel image into a 1x3xHxW float32 blob: network channel c is source
+/// channel (swap_rb ? 2 - c : c), as (byte - mean[c]) * scale[c].
+cv::Mat image_blob(const uint8_t *pixels, int width, int height, int stride, const double mean[3],
+                   const double scale[3], bool swap_rb);
+/// Runs `net` (either engine) on `blob` and returns the named outputs as float32 Mats.
+std::vector<cv::Mat> forward_blob(rcv_net &net, const cv::Mat &blob, const std::vector<std::string> &names);
+/// Copies a float32 Mat into a caller buffer of `capacity` floats; false (and an error) if it is too small.
+bool copy_output(const cv::Mat &result, const std::string &name, float *out, size_t capacity, size_t *count,
+                 char *err, size_t err_len);
+
 inline void write_error(char *err, size_t err_len, const std::string &message) {
     if (err == nullptr || err_len == 0) return;
     size_t n = message.size() < err_len - 1 ? message.size() : err_len - 1;

@@ -30,31 +30,15 @@ extern "C" int rcv_net_forward_normalized(rcv_net *net, const uint8_t *pixels, i
             write_error(err, err_len, "invalid argument to rcv_net_forward_normalized");
             return RCV_ERR_ARGUMENT;
         }
-        // NCHW float blob written directly: blobFromImage takes one scale for all channels.
-        const int dims[4] = {1, 3, height, width};
-        cv::Mat blob(4, dims, CV_32F);
-        const size_t plane = static_cast<size_t>(width) * height;
-        float *dst = blob.ptr<float>();
-        for (int c = 0; c < 3; ++c) {
-            const int source = swap_rb ? 2 - c : c;
-            const float m = static_cast<float>(mean[c]), k = static_cast<float>(scale[c]);
-            float *out = dst + c * plane;
-            for (int y = 0; y < height; ++y) {
-                const uint8_t *row = pixels + static_cast<size_t>(y) * stride;
-                for (int x = 0; x < width; ++x) out[static_cast<size_t>(y) * width + x] = (row[3 * x + source] - m) * k;
-            }
+        // Written directly: blobFromImage takes one scale for all channels.
+        cv::Mat blob = rcv_internal::image_blob(pixels, width, height, stride, mean, scale, swap_rb != 0);
+        std::vector<cv::Mat> results = rcv_internal::forward_blob(*net, blob, {output_name});
+        if (results.size() != 1) {
+            write_error(err, err_len, "network returned a different number of outputs");
+            return RCV_ERR_OPENCV;
         }
-        net->net.setInput(blob);
-        cv::Mat result = net->net.forward(output_name);
-        if (result.type() != CV_32F) result.convertTo(result, CV_32F);
-        if (!result.isContinuous()) result = result.clone();
-        size_t count = result.total();
-        *output_count = count;
-        if (count > output_capacity) {
-            write_error(err, err_len, std::string("output buffer too small for ") + output_name);
+        if (!rcv_internal::copy_output(results[0], output_name, output, output_capacity, output_count, err, err_len))
             return RCV_ERR_ARGUMENT;
-        }
-        std::memcpy(output, result.ptr<float>(), count * sizeof(float));
         return RCV_OK;
     });
 }

@@ -45,6 +45,7 @@ struct DetectorOptions: ParsableArguments {
     @Option(help: "Minimum face score (0-1].") var threshold: Double?
     @Option(name: .customLong("input-size"), help: "Detector input: longer side in pixels (multiple of 32).") var inputSize: Int?
     @Option(help: "Run the detector on every n-th frame (1-10).") var every: Int?
+    @Option(help: "Inference engine: openvino (default) or opencv (slower).") var engine: String?
     @Flag(name: .customLong("no-second-look"), help: "Do not look again, closer, at small doubtful detections (docs/models.md).") var noSecondLook = false
 
     func apply(to config: inout DetectorConfig) throws {
@@ -59,6 +60,12 @@ struct DetectorOptions: ParsableArguments {
         if let e = every {
             guard (1...10).contains(e) else { throw RedactError.usage("--every must be in 1...10") }
             config.every = e
+        }
+        if let e = engine {
+            guard let chosen = InferenceEngine(rawValue: e) else {
+                throw RedactError.usage("--engine must be one of \(InferenceEngine.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            config.engine = chosen
         }
         if noSecondLook { config.secondLook = false }
     }

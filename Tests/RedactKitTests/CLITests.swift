@@ -185,6 +185,9 @@ final class CLITests: TempDirectoryTestCase {
         let tracks = dir.appendingPathComponent("t.json")
         try Data("{}".utf8).write(to: tracks)
         try assertFails(["render", try Self.clip().url.path, tracks.path, "-o", out.path, "--style", "smudge"], exit: 64, mentions: ["--style"], output: out)
+        let detections = dir.appendingPathComponent("d.json")
+        try assertFails(["detect", try Self.clip().url.path, "-o", detections.path, "--engine", "tensorflow"], exit: 64,
+                        mentions: ["--engine", "openvino", "opencv"], output: detections)
     }
 
     // MARK: - Interruption

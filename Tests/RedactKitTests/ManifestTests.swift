@@ -341,6 +341,8 @@ final class ManifestTests: XCTestCase {
             ("detector", #""threads": -1"#, "threads"),
             ("detector", #""threads": 65"#, "threads"),
             ("detector", #""model": "yunet""#, "model"),
+            ("detector", #""engine": "onnxruntime""#, "engine"),
+            ("detector", #""engine": 1"#, "engine"),
             ("tracker", #""iou_threshold": 0"#, "iou_threshold"),
             ("tracker", #""iou_threshold": 1.5"#, "iou_threshold"),
             ("tracker", #""max_gap": 301"#, "max_gap"),

@@ -19,12 +19,28 @@ extern "C" {
 #define RCV_ERR_OPENCV 2
 #define RCV_ERR_UNKNOWN 3
 
-/// Opaque handle around a cv::dnn::Net.
+/// Inference engines: OpenCV's DNN module, or OpenVINO's CPU plugin (when the build has it).
+#define RCV_ENGINE_OPENCV 0
+#define RCV_ENGINE_OPENVINO 1
+
+/// Opaque handle around a network on one engine (a cv::dnn::Net or an OpenVINO model).
 typedef struct rcv_net rcv_net;
 
-/// Loads an ONNX model. On success *out is a handle to be released with rcv_net_close.
+/// Loads an ONNX model on OpenCV's DNN module. On success *out is a handle to be released with
+/// rcv_net_close.
 int rcv_net_open_onnx(const char *path, rcv_net **out, char *err, size_t err_len);
+/// Loads an ONNX model on `engine` (RCV_ENGINE_*). `threads` is the engine's inference thread
+/// count for OpenVINO (0: its own choice); OpenCV's is process-wide (rcv_set_num_threads).
+/// OpenVINO runs in float32 (no bfloat16 on CPUs that have it), so scores do not depend on the CPU.
+int rcv_net_open_onnx_engine(const char *path, int engine, int threads, rcv_net **out, char *err, size_t err_len);
 void rcv_net_close(rcv_net *net);
+
+/// 1 if this build can run `engine`, else 0.
+int rcv_engine_available(int engine);
+
+/// Writes the engine's version (e.g. "4.6.0", or OpenVINO's build number) into buf; "" when the
+/// build lacks the engine.
+void rcv_engine_version(int engine, char *buf, size_t buf_len);
 
 /// Runs the network on one packed 8-bit, 3-channel image (channel order as given:
 /// the model sees the bytes as they are; no scaling, no mean). The image size is the

