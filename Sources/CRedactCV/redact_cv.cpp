@@ -19,13 +19,14 @@ using rcv_internal::guarded;
 using rcv_internal::write_error;
 
 extern "C" int rcv_net_open_onnx(const char *path, rcv_net **out, char *err, size_t err_len) {
-    return rcv_net_open_onnx_engine(path, RCV_ENGINE_OPENCV, 0, out, err, err_len);
+    return rcv_net_open_onnx_engine(path, RCV_ENGINE_OPENCV, 0, RCV_PRECISION_F32, out, err, err_len);
 }
 
-extern "C" int rcv_net_open_onnx_engine(const char *path, int engine, int threads, rcv_net **out, char *err,
-                                        size_t err_len) {
+extern "C" int rcv_net_open_onnx_engine(const char *path, int engine, int threads, int precision, rcv_net **out,
+                                        char *err, size_t err_len) {
     return guarded(err, err_len, [&]() -> int {
-        if (path == nullptr || out == nullptr || threads < 0) {
+        if (path == nullptr || out == nullptr || threads < 0 ||
+            (precision != RCV_PRECISION_AUTO && precision != RCV_PRECISION_F32)) {
             write_error(err, err_len, "invalid argument to rcv_net_open_onnx_engine");
             return RCV_ERR_ARGUMENT;
         }
@@ -43,7 +44,7 @@ extern "C" int rcv_net_open_onnx_engine(const char *path, int engine, int thread
                 net->net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
                 break;
             case RCV_ENGINE_OPENVINO:
-                net->openvino.reset(rcv_internal::openvino_open(path, threads));
+                net->openvino.reset(rcv_internal::openvino_open(path, threads, precision));
                 break;
             default:
                 write_error(err, err_len, "unknown inference engine " + std::to_string(engine));
@@ -73,6 +74,17 @@ extern "C" void rcv_engine_version(int engine, char *buf, size_t buf_len) {
         if (engine == RCV_ENGINE_OPENCV) version = CV_VERSION;
         if (engine == RCV_ENGINE_OPENVINO) version = rcv_internal::openvino_version();
         write_error(buf, buf_len, version);
+    } catch (...) {
+        write_error(buf, buf_len, "");
+    }
+}
+
+extern "C" void rcv_engine_precision(int engine, int precision, char *buf, size_t buf_len) {
+    try {
+        std::string name;
+        if (engine == RCV_ENGINE_OPENCV) name = "f32";
+        if (engine == RCV_ENGINE_OPENVINO) name = rcv_internal::openvino_precision(precision);
+        write_error(buf, buf_len, name);
     } catch (...) {
         write_error(buf, buf_len, "");
     }

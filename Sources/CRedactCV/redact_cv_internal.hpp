@@ -31,13 +31,16 @@ struct rcv_net {
 };
 
 namespace rcv_internal {
-/// Loads `path` on OpenVINO's CPU plugin with `threads` inference threads (0: OpenVINO's choice).
-/// Throws std::runtime_error when OpenVINO fails or the build has no OpenVINO.
-OpenVINOModel *openvino_open(const char *path, int threads);
+/// Loads `path` on OpenVINO's CPU plugin with `threads` inference threads (0: OpenVINO's choice)
+/// at `precision` (RCV_PRECISION_*). Throws std::runtime_error when OpenVINO fails or the build
+/// has no OpenVINO.
+OpenVINOModel *openvino_open(const char *path, int threads, int precision);
 /// Runs an OpenVINO model on one NCHW float32 blob; returns the named outputs as float32 Mats.
 std::vector<cv::Mat> openvino_forward(OpenVINOModel &model, const cv::Mat &blob, const std::vector<std::string> &names);
 /// OpenVINO's build number, or "" when the build has none.
 std::string openvino_version();
+/// The precision the CPU plugin computes in for `precision` on this CPU ("f32", "bf16", ...).
+std::string openvino_precision(int precision);
 
 /// Packs an 8-bit, 3-channel image into a 1x3xHxW float32 blob: network channel c is source
 /// channel (swap_rb ? 2 - c : c), as (byte - mean[c]) * scale[c].

@@ -1,8 +1,9 @@
 // OpenVINO's CPU plugin behind rcv_net (RCV_ENGINE_OPENVINO), through OpenVINO's C API.
 //
 // Why a second engine: on the two-core benchmark machine CenterFace at 1280x736 takes about
-// 127 ms in OpenCV 4.6's DNN module and about 30 ms here (docs/performance.md). The C API is
-// used, not the C++ one, so nothing depends on the wheel's C++ ABI.
+// 127 ms in OpenCV 4.6's DNN module, about 57 ms here in float32 and 27-31 ms in bfloat16
+// (docs/performance.md). The C API is used, not the C++ one, so nothing depends on the wheel's
+// C++ ABI.
 //
 // The runtime comes from the PyPI wheel that scripts/setup-openvino.sh unpacks into
 // .cache/openvino; Package.swift defines REDACT_HAVE_OPENVINO only when it is there. Without
@@ -48,6 +49,7 @@ struct rcv_internal::OpenVINOModel {
     ov_core_t *core = nullptr;
     ov_model_t *model = nullptr;
     std::string threads;
+    bool float32 = false;
     std::string path;
     // A CPU plugin model is compiled for fixed input dimensions: one per size seen (the
     // detectors use one or two sizes per network).
@@ -70,18 +72,23 @@ struct rcv_internal::OpenVINOModel {
         ov_partial_shape_free(&shape);
         check(reshaped, "reshape " + path + " to " + std::to_string(width) + "x" + std::to_string(height));
         auto entry = std::make_unique<CompiledShape>();
-        // LATENCY: one request at a time on all the threads given. f32: no bfloat16 or other
-        // reduced precision on CPUs that offer it, so a face scores the same on every machine.
-        if (threads.empty()) {
-            check(ov_core_compile_model(core, model, "CPU", 4, &entry->compiled, ov_property_key_hint_performance_mode,
-                                        "LATENCY", ov_property_key_hint_inference_precision, "f32"),
-                  "compile " + path);
-        } else {
-            check(ov_core_compile_model(core, model, "CPU", 6, &entry->compiled, ov_property_key_hint_performance_mode,
-                                        "LATENCY", ov_property_key_hint_inference_precision, "f32",
-                                        ov_property_key_inference_num_threads, threads.c_str()),
-                  "compile " + path);
+        // LATENCY: one request at a time on all the threads given. Precision: the plugin's default
+        // (bfloat16 on CPUs that compute it natively) unless float32 is asked for.
+        std::vector<const char *> properties = {ov_property_key_hint_performance_mode, "LATENCY"};
+        if (float32) properties.insert(properties.end(), {ov_property_key_hint_inference_precision, "f32"});
+        if (!threads.empty()) properties.insert(properties.end(), {ov_property_key_inference_num_threads, threads.c_str()});
+        ov_status_e compiled;
+        switch (properties.size()) {  // the C API takes properties as variadic key, value pairs
+            case 2: compiled = ov_core_compile_model(core, model, "CPU", 2, &entry->compiled, properties[0], properties[1]); break;
+            case 4:
+                compiled = ov_core_compile_model(core, model, "CPU", 4, &entry->compiled, properties[0], properties[1],
+                                                 properties[2], properties[3]);
+                break;
+            default:
+                compiled = ov_core_compile_model(core, model, "CPU", 6, &entry->compiled, properties[0], properties[1],
+                                                 properties[2], properties[3], properties[4], properties[5]);
         }
+        check(compiled, "compile " + path);
         check(ov_compiled_model_create_infer_request(entry->compiled, &entry->request), "infer request");
         CompiledShape &result = *entry;
         shapes.emplace(key, std::move(entry));
@@ -91,9 +98,10 @@ struct rcv_internal::OpenVINOModel {
 
 void rcv_internal::OpenVINOModelDeleter::operator()(OpenVINOModel *model) const { delete model; }
 
-rcv_internal::OpenVINOModel *rcv_internal::openvino_open(const char *path, int threads) {
+rcv_internal::OpenVINOModel *rcv_internal::openvino_open(const char *path, int threads, int precision) {
     auto model = std::make_unique<OpenVINOModel>();
     model->path = path;
+    model->float32 = precision == RCV_PRECISION_F32;
     if (threads > 0) model->threads = std::to_string(threads);
     check(ov_core_create(&model->core), "create core");
     check(ov_core_read_model(model->core, path, nullptr, &model->model), std::string("read ") + path);
@@ -145,6 +153,19 @@ std::vector<cv::Mat> rcv_internal::openvino_forward(OpenVINOModel &model, const 
     return results;
 }
 
+std::string rcv_internal::openvino_precision(int precision) {
+    if (precision == RCV_PRECISION_F32) return "f32";
+    ov_core_t *core = nullptr;
+    check(ov_core_create(&core), "create core");
+    char *value = nullptr;
+    ov_status_e status = ov_core_get_property(core, "CPU", ov_property_key_hint_inference_precision, &value);
+    std::string name = status == OK && value != nullptr ? value : "";
+    if (value != nullptr) ov_free(value);
+    ov_core_free(core);
+    check(status, "CPU inference precision");
+    return name;
+}
+
 std::string rcv_internal::openvino_version() {
     ov_version_t version;
     if (ov_get_openvino_version(&version) != OK) return "";
@@ -159,7 +180,7 @@ struct rcv_internal::OpenVINOModel {};
 
 void rcv_internal::OpenVINOModelDeleter::operator()(OpenVINOModel *model) const { delete model; }
 
-rcv_internal::OpenVINOModel *rcv_internal::openvino_open(const char *, int) {
+rcv_internal::OpenVINOModel *rcv_internal::openvino_open(const char *, int, int) {
     throw std::runtime_error(
         "this build has no OpenVINO (run scripts/setup.sh, then rebuild; or set detector.engine to \"opencv\")");
 }
@@ -169,5 +190,7 @@ std::vector<cv::Mat> rcv_internal::openvino_forward(OpenVINOModel &, const cv::M
 }
 
 std::string rcv_internal::openvino_version() { return ""; }
+
+std::string rcv_internal::openvino_precision(int) { return ""; }
 
 #endif

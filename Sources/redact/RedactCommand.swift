@@ -46,6 +46,7 @@ struct DetectorOptions: ParsableArguments {
     @Option(name: .customLong("input-size"), help: "Detector input: longer side in pixels (multiple of 32).") var inputSize: Int?
     @Option(help: "Run the detector on every n-th frame (1-10).") var every: Int?
     @Option(help: "Inference engine: openvino (default) or opencv (slower).") var engine: String?
+    @Option(help: "Inference precision: auto (default: bfloat16 where the CPU computes it natively) or f32.") var precision: String?
     @Flag(name: .customLong("no-second-look"), help: "Do not look again, closer, at small doubtful detections (docs/models.md).") var noSecondLook = false
 
     func apply(to config: inout DetectorConfig) throws {
@@ -66,6 +67,12 @@ struct DetectorOptions: ParsableArguments {
                 throw RedactError.usage("--engine must be one of \(InferenceEngine.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             config.engine = chosen
+        }
+        if let p = precision {
+            guard let chosen = InferencePrecision(rawValue: p) else {
+                throw RedactError.usage("--precision must be one of \(InferencePrecision.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            config.precision = chosen
         }
         if noSecondLook { config.secondLook = false }
     }

@@ -343,6 +343,7 @@ final class ManifestTests: XCTestCase {
             ("detector", #""model": "yunet""#, "model"),
             ("detector", #""engine": "onnxruntime""#, "engine"),
             ("detector", #""engine": 1"#, "engine"),
+            ("detector", #""precision": "fp16""#, "precision"),
             ("tracker", #""iou_threshold": 0"#, "iou_threshold"),
             ("tracker", #""iou_threshold": 1.5"#, "iou_threshold"),
             ("tracker", #""max_gap": 301"#, "max_gap"),

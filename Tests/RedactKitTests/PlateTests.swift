@@ -121,7 +121,8 @@ final class PlateTests: TempDirectoryTestCase {
         expected.render.padding = 0.2
         expected.detector.secondLook = false
         expected.detector.every = 1  // as the file says (the default is now 2)
-        expected.detector.engine = .opencv  // the only engine then
+        expected.detector.engine = .opencv  // the only engine then, in float32
+        expected.detector.precision = .f32
         XCTAssertEqual(c, expected)
     }
 }

@@ -273,6 +273,10 @@ final class ReceiptTests: TempDirectoryTestCase {
         XCTAssertEqual(p.input, .init(name: "in.mp4", sha256: try independentSHA256(fx.input), size: 5000))
         XCTAssertEqual(p.tool.name, "redact")
         XCTAssertEqual(p.tool.version, redactVersion)
+        // The default engine, the version its library reports and the precision it used here.
+        let engine = InferenceEngine.openvino
+        XCTAssertEqual(p.tool.inferenceEngine, "openvino \(engine.version) \(engine.precisionName(.auto))")
+        XCTAssertTrue(p.tool.inferenceEngine?.hasPrefix("openvino 2026.4.1") == true, "\(p.tool.inferenceEngine ?? "nil")")
         XCTAssertEqual(p.counts.detections, 37)
         XCTAssertEqual(p.config.render.crf, 20)
         XCTAssertEqual(p.droppedStreams, ["stream 2: subtitle mov_text"])

@@ -29,10 +29,16 @@ typedef struct rcv_net rcv_net;
 /// Loads an ONNX model on OpenCV's DNN module. On success *out is a handle to be released with
 /// rcv_net_close.
 int rcv_net_open_onnx(const char *path, rcv_net **out, char *err, size_t err_len);
-/// Loads an ONNX model on `engine` (RCV_ENGINE_*). `threads` is the engine's inference thread
-/// count for OpenVINO (0: its own choice); OpenCV's is process-wide (rcv_set_num_threads).
-/// OpenVINO runs in float32 (no bfloat16 on CPUs that have it), so scores do not depend on the CPU.
-int rcv_net_open_onnx_engine(const char *path, int engine, int threads, rcv_net **out, char *err, size_t err_len);
+/// Inference precision: the engine's fastest on this CPU (OpenVINO: bfloat16 where the CPU
+/// computes it natively, AVX512-BF16 or AMX; else float32), or float32 everywhere.
+#define RCV_PRECISION_AUTO 0
+#define RCV_PRECISION_F32 1
+
+/// Loads an ONNX model on `engine` (RCV_ENGINE_*) at `precision` (RCV_PRECISION_*; OpenCV
+/// always computes in float32). `threads` is the engine's inference thread count for OpenVINO
+/// (0: its own choice); OpenCV's is process-wide (rcv_set_num_threads).
+int rcv_net_open_onnx_engine(const char *path, int engine, int threads, int precision, rcv_net **out, char *err,
+                             size_t err_len);
 void rcv_net_close(rcv_net *net);
 
 /// 1 if this build can run `engine`, else 0.
@@ -41,6 +47,10 @@ int rcv_engine_available(int engine);
 /// Writes the engine's version (e.g. "4.6.0", or OpenVINO's build number) into buf; "" when the
 /// build lacks the engine.
 void rcv_engine_version(int engine, char *buf, size_t buf_len);
+
+/// Writes the precision `engine` computes in for `precision` (RCV_PRECISION_*) on this CPU into
+/// buf, as the engine names it ("f32", "bf16", ...); "" when it cannot tell.
+void rcv_engine_precision(int engine, int precision, char *buf, size_t buf_len);
 
 /// Runs the network on one packed 8-bit, 3-channel image (channel order as given:
 /// the model sees the bytes as they are; no scaling, no mean). The image size is the

@@ -26,6 +26,18 @@ public enum InferenceEngine: String, Codable, CaseIterable, Sendable {
     case opencv
 }
 
+/// The floating-point precision the networks compute in.
+public enum InferencePrecision: String, Codable, CaseIterable, Sendable {
+    /// The engine's fastest on this CPU: OpenVINO computes in bfloat16 where the CPU does so
+    /// natively (AVX512-BF16, AMX), about twice float32's speed, else in float32. On the dev
+    /// benchmark face recall and leaks were the same as float32 (docs/performance.md,
+    /// "Inference engine"); scores differ by up to a few hundredths, so a re-run on another CPU
+    /// may draw a box a frame earlier or later. The receipt names the precision used.
+    case auto
+    /// Float32 on every CPU: the same scores everywhere up to float rounding.
+    case f32
+}
+
 /// Detector settings.
 public struct DetectorConfig: Codable, Equatable, Sendable {
     /// Model id of the face detector from the registry in models/ (only "centerface" today).
@@ -47,6 +59,8 @@ public struct DetectorConfig: Codable, Equatable, Sendable {
     /// What runs the networks. Both give the same detections up to float rounding (scores
     /// within 0.01 on the test faces, DetectorEngineTests).
     public var engine: InferenceEngine = .openvino
+    /// See `InferencePrecision`. OpenCV computes in float32 whatever this says.
+    public var precision: InferencePrecision = .auto
     /// Inference threads: OpenVINO's per network; OpenCV's (process-wide, also its optical flow
     /// and image helpers) either way. 0: the engine's default, one per core.
     public var threads: Int = 0
@@ -78,7 +92,7 @@ public struct DetectorConfig: Codable, Equatable, Sendable {
         case model, classes, threshold
         case plateThreshold = "plate_threshold"
         case inputSize = "input_size"
-        case engine, threads, every
+        case engine, precision, threads, every
         case secondLook = "second_look"
         case secondLookBelow = "second_look_below"
         case secondLookMax = "second_look_max"
@@ -86,7 +100,7 @@ public struct DetectorConfig: Codable, Equatable, Sendable {
 
     /// Files written before plates existed (no `classes`, `plate_threshold`) read as faces only,
     /// those written before the second look (no `second_look`) as without it, and those written
-    /// before `engine` as OpenCV.
+    /// before `engine` as OpenCV (float32).
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = DetectorConfig()
@@ -97,6 +111,7 @@ public struct DetectorConfig: Codable, Equatable, Sendable {
         inputSize = try c.decode(Int.self, forKey: .inputSize)
         // Files written before OpenVINO existed ran on OpenCV.
         engine = try c.decodeIfPresent(InferenceEngine.self, forKey: .engine) ?? .opencv
+        precision = try c.decodeIfPresent(InferencePrecision.self, forKey: .precision) ?? .f32
         threads = try c.decode(Int.self, forKey: .threads)
         every = try c.decode(Int.self, forKey: .every)
         // Files written before the second look existed ran without it.

@@ -23,10 +23,10 @@ public struct Detection: Codable, Equatable, Sendable {
 final class DNNNetwork {
     let handle: OpaquePointer
 
-    init(onnx url: URL, engine: InferenceEngine, threads: Int) throws {
+    init(onnx url: URL, engine: InferenceEngine, precision: InferencePrecision, threads: Int) throws {
         var err = [CChar](repeating: 0, count: 1024)
         var net: OpaquePointer? = nil
-        let r = rcv_net_open_onnx_engine(url.path, engine.shimValue, Int32(threads), &net, &err, err.count)
+        let r = rcv_net_open_onnx_engine(url.path, engine.shimValue, Int32(threads), precision.shimValue, &net, &err, err.count)
         guard r == RCV_OK, let n = net else {
             throw RedactError.detector(path: url.path, frame: nil, detail: "cannot load model on \(engine.rawValue): \(String(cString: err))")
         }
@@ -52,6 +52,27 @@ extension InferenceEngine {
         var buf = [CChar](repeating: 0, count: 128)
         rcv_engine_version(shimValue, &buf, buf.count)
         return String(cString: buf)
+    }
+
+    /// What this engine computes in for `precision` on this CPU ("f32", "bf16"; "" if unknown).
+    public func precisionName(_ precision: InferencePrecision) -> String {
+        var buf = [CChar](repeating: 0, count: 32)
+        rcv_engine_precision(shimValue, precision.shimValue, &buf, buf.count)
+        return String(cString: buf)
+    }
+
+    /// "openvino 2026.4.1-... bf16": the engine, its version and the precision used, for receipts.
+    public func receiptName(_ precision: InferencePrecision) -> String {
+        "\(rawValue) \(version) \(precisionName(precision))"
+    }
+}
+
+extension InferencePrecision {
+    var shimValue: Int32 {
+        switch self {
+        case .auto: RCV_PRECISION_AUTO
+        case .f32: RCV_PRECISION_F32
+        }
     }
 }
 
@@ -79,13 +100,13 @@ final class CenterFaceDetector: ObjectDetector {
 
     /// `minimumScore`: lowest score returned (may be under the detector threshold so that the
     /// tracker can use weak detections to continue tracks).
-    init(model: VerifiedModel, engine: InferenceEngine, threads: Int, minimumScore: Double, secondLook: SecondLook? = nil,
-         inputPath: String) throws {
-        network = try DNNNetwork(onnx: model.url, engine: engine, threads: threads)
+    init(model: VerifiedModel, engine: InferenceEngine, precision: InferencePrecision, threads: Int, minimumScore: Double,
+         secondLook: SecondLook? = nil, inputPath: String) throws {
+        network = try DNNNetwork(onnx: model.url, engine: engine, precision: precision, threads: threads)
         threshold = minimumScore
         self.secondLook = secondLook
         if secondLook != nil {
-            windows = try [SecondLook.near, SecondLook.nearer].map { try SecondLookWindow(scale: $0, model: model, engine: engine, threads: threads) }
+            windows = try [SecondLook.near, SecondLook.nearer].map { try SecondLookWindow(scale: $0, model: model, engine: engine, precision: precision, threads: threads) }
         }
         path = inputPath
     }
@@ -233,9 +254,9 @@ struct SecondLookWindow {
     var pixels: [UInt8]
     var outputs = CenterFaceOutputs()
 
-    init(scale: SecondLook.Scale, model: VerifiedModel, engine: InferenceEngine, threads: Int) throws {
+    init(scale: SecondLook.Scale, model: VerifiedModel, engine: InferenceEngine, precision: InferencePrecision, threads: Int) throws {
         self.scale = scale
-        network = try DNNNetwork(onnx: model.url, engine: engine, threads: threads)
+        network = try DNNNetwork(onnx: model.url, engine: engine, precision: precision, threads: threads)
         pixels = [UInt8](repeating: 0, count: scale.side * scale.side * 3)
     }
 }

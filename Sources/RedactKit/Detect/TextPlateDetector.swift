@@ -32,8 +32,9 @@ final class TextPlateDetector: ObjectDetector {
     private var prob: [Float] = []
     private var boxes = [Float](repeating: 0, count: 5 * TextPlateDetector.maxBoxes)
 
-    init(model: VerifiedModel, engine: InferenceEngine, threads: Int, threshold: Double, inputPath: String) throws {
-        network = try DNNNetwork(onnx: model.url, engine: engine, threads: threads)
+    init(model: VerifiedModel, engine: InferenceEngine, precision: InferencePrecision, threads: Int, threshold: Double,
+         inputPath: String) throws {
+        network = try DNNNetwork(onnx: model.url, engine: engine, precision: precision, threads: threads)
         self.threshold = threshold
         path = inputPath
     }

@@ -14,14 +14,14 @@ final class DetectStage {
         OpenCVThreads.set(config.threads)
         var built: [ObjectDetector] = []
         if config.classes.contains(.face) {
-            built.append(try CenterFaceDetector(model: model, engine: config.engine, threads: config.threads, minimumScore: min(config.threshold, tracker.lowScore),
+            built.append(try CenterFaceDetector(model: model, engine: config.engine, precision: config.precision, threads: config.threads, minimumScore: min(config.threshold, tracker.lowScore),
                                                 secondLook: SecondLook(config), inputPath: path))
         }
         if config.classes.contains(.plate) {
             // The plate model sits in the same registry as the face model; verified (SHA-256) before use.
             let registry = try ModelRegistry(directory: model.url.deletingLastPathComponent())
             let plateModel = try registry.model(TextPlateDetector.modelID)
-            built.append(try TextPlateDetector(model: plateModel, engine: config.engine, threads: config.threads, threshold: config.plateThreshold, inputPath: path))
+            built.append(try TextPlateDetector(model: plateModel, engine: config.engine, precision: config.precision, threads: config.threads, threshold: config.plateThreshold, inputPath: path))
         }
         detectors = built
         image = DetectorImage(geometry: geometry, longSide: config.inputSize, path: path)

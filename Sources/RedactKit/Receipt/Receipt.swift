@@ -9,7 +9,8 @@ public struct ReceiptPredicate: Codable, Equatable, Sendable {
     public struct Tool: Codable, Equatable, Sendable {
         public var name: String
         public var version: String
-        /// What ran the detectors' networks and its version, e.g. "openvino 2026.4.1-22982-...";
+        /// What ran the detectors' networks, its version and the precision it computed in, e.g.
+        /// "openvino 2026.4.1-22982-... bf16";
         /// nil in receipts made before the engine was recorded.
         public var inferenceEngine: String?
         public init(name: String = "redact", version: String = redactVersion, inferenceEngine: String? = nil) {
@@ -261,7 +262,7 @@ public enum Receipts {
         let publicKey = key.publicKey
         let predicate = ReceiptPredicate(
             tool: .init(name: "redact", version: partial.toolVersion,
-                        inferenceEngine: "\(partial.config.detector.engine.rawValue) \(partial.config.detector.engine.version)"),
+                        inferenceEngine: partial.config.detector.engine.receiptName(partial.config.detector.precision)),
             input: .init(name: input.lastPathComponent, sha256: inp.sha256, size: inp.size),
             output: .init(name: output.lastPathComponent, sha256: out.sha256, size: out.size),
             models: partial.models,
