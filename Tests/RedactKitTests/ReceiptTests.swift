@@ -277,6 +277,13 @@ final class ReceiptTests: TempDirectoryTestCase {
         let engine = InferenceEngine.openvino
         XCTAssertEqual(p.tool.inferenceEngine, "openvino \(engine.version) \(engine.precisionName(.auto))")
         XCTAssertTrue(p.tool.inferenceEngine?.hasPrefix("openvino 2026.4.1") == true, "\(p.tool.inferenceEngine ?? "nil")")
+        // Plates always run in float32, and the description says so when faces did not.
+        var plates = DetectorConfig()
+        plates.classes = [.face, .plate]
+        let faces = engine.precisionName(.auto)
+        XCTAssertEqual(plates.inferenceDescription, "openvino \(engine.version) \(faces)" + (faces == "f32" ? "" : ", plate f32"))
+        plates.classes = [.plate]
+        XCTAssertEqual(plates.inferenceDescription, "openvino \(engine.version) f32")
         XCTAssertEqual(p.counts.detections, 37)
         XCTAssertEqual(p.config.render.crf, 20)
         XCTAssertEqual(p.droppedStreams, ["stream 2: subtitle mov_text"])

@@ -59,7 +59,8 @@ public struct DetectorConfig: Codable, Equatable, Sendable {
     /// What runs the networks. Both give the same detections up to float rounding (scores
     /// within 0.01 on the test faces, DetectorEngineTests).
     public var engine: InferenceEngine = .openvino
-    /// See `InferencePrecision`. OpenCV computes in float32 whatever this says.
+    /// See `InferencePrecision`. Face detector only: the plate (text) detector computes in
+    /// float32 (in bfloat16 it lost plates on the dev benchmark), as OpenCV always does.
     public var precision: InferencePrecision = .auto
     /// Inference threads: OpenVINO's per network; OpenCV's (process-wide, also its optical flow
     /// and image helpers) either way. 0: the engine's default, one per core.

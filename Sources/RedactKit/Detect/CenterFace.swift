@@ -67,6 +67,16 @@ extension InferenceEngine {
     }
 }
 
+extension DetectorConfig {
+    /// The engine, its version and the precisions used, for receipts: "openvino 2026.4.1-... bf16",
+    /// with ", plate f32" when plates ran in float32 beside a face detector that did not.
+    public var inferenceDescription: String {
+        let face = engine.receiptName(precision)
+        guard classes.contains(.plate), engine.precisionName(precision) != "f32" else { return face }
+        return classes.contains(.face) ? "\(face), plate f32" : engine.receiptName(.f32)
+    }
+}
+
 extension InferencePrecision {
     var shimValue: Int32 {
         switch self {

@@ -262,7 +262,7 @@ public enum Receipts {
         let publicKey = key.publicKey
         let predicate = ReceiptPredicate(
             tool: .init(name: "redact", version: partial.toolVersion,
-                        inferenceEngine: partial.config.detector.engine.receiptName(partial.config.detector.precision)),
+                        inferenceEngine: partial.config.detector.inferenceDescription),
             input: .init(name: input.lastPathComponent, sha256: inp.sha256, size: inp.size),
             output: .init(name: output.lastPathComponent, sha256: out.sha256, size: out.size),
             models: partial.models,
