@@ -182,7 +182,7 @@ void rcv_internal::OpenVINOModelDeleter::operator()(OpenVINOModel *model) const 
 
 rcv_internal::OpenVINOModel *rcv_internal::openvino_open(const char *, int, int) {
     throw std::runtime_error(
-        "this build has no OpenVINO (run scripts/setup.sh, then rebuild; or set detector.engine to \"opencv\")");
+        "this build has no OpenVINO (run scripts/setup.sh, remove .build, rebuild; or set detector.engine to \"opencv\")");
 }
 
 std::vector<cv::Mat> rcv_internal::openvino_forward(OpenVINOModel &, const cv::Mat &, const std::vector<std::string> &) {

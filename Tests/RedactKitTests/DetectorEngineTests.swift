@@ -23,7 +23,7 @@ final class DetectorEngineTests: XCTestCase {
     /// build without it would fail every default job (fail closed), so CI must not pass without it.
     func testOpenVINOIsBuiltIn() {
         XCTAssertTrue(InferenceEngine.openvino.isAvailable,
-                      "this build has no OpenVINO: run scripts/setup.sh, then `swift build` again (Package.swift looks for .cache/openvino)")
+                      "this build has no OpenVINO: run scripts/setup.sh, remove .build (SwiftPM caches the manifest), build again")
         XCTAssertTrue(InferenceEngine.openvino.version.hasPrefix("2026.4.1"), "registry pins 2026.4.1, got \(InferenceEngine.openvino.version)")
         XCTAssertEqual(InferenceEngine.opencv.version, "4.6.0")
         XCTAssertEqual(DetectorConfig().engine, .openvino)
