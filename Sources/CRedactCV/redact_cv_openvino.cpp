@@ -155,15 +155,19 @@ std::vector<cv::Mat> rcv_internal::openvino_forward(OpenVINOModel &model, const 
 
 std::string rcv_internal::openvino_precision(int precision) {
     if (precision == RCV_PRECISION_F32) return "f32";
-    ov_core_t *core = nullptr;
-    check(ov_core_create(&core), "create core");
-    char *value = nullptr;
-    ov_status_e status = ov_core_get_property(core, "CPU", ov_property_key_hint_inference_precision, &value);
-    std::string name = status == OK && value != nullptr ? value : "";
-    if (value != nullptr) ov_free(value);
-    ov_core_free(core);
-    check(status, "CPU inference precision");
-    return name;
+    // The CPU's default does not change while the process runs: asked once (receipts ask per job).
+    static const std::string cpuDefault = [] {
+        ov_core_t *core = nullptr;
+        check(ov_core_create(&core), "create core");
+        char *value = nullptr;
+        ov_status_e status = ov_core_get_property(core, "CPU", ov_property_key_hint_inference_precision, &value);
+        std::string name = status == OK && value != nullptr ? value : "";
+        if (value != nullptr) ov_free(value);
+        ov_core_free(core);
+        check(status, "CPU inference precision");
+        return name;
+    }();
+    return cpuDefault;
 }
 
 std::string rcv_internal::openvino_version() {

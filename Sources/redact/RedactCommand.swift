@@ -62,20 +62,19 @@ struct DetectorOptions: ParsableArguments {
             guard (1...10).contains(e) else { throw RedactError.usage("--every must be in 1...10") }
             config.every = e
         }
-        if let e = engine {
-            guard let chosen = InferenceEngine(rawValue: e) else {
-                throw RedactError.usage("--engine must be one of \(InferenceEngine.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            config.engine = chosen
-        }
-        if let p = precision {
-            guard let chosen = InferencePrecision(rawValue: p) else {
-                throw RedactError.usage("--precision must be one of \(InferencePrecision.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            config.precision = chosen
-        }
+        if let e = engine { config.engine = try choice(e, for: "--engine") }
+        if let p = precision { config.precision = try choice(p, for: "--precision") }
         if noSecondLook { config.secondLook = false }
     }
+}
+
+/// The case of `T` named `value`, or a usage error listing the choices ("--style must be one of
+/// fill, pixelate, blur").
+func choice<T: CaseIterable & RawRepresentable>(_ value: String, for option: String) throws -> T where T.RawValue == String {
+    guard let chosen = T(rawValue: value) else {
+        throw RedactError.usage("\(option) must be one of \(T.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
+    return chosen
 }
 
 struct RenderOptions: ParsableArguments {
@@ -87,14 +86,8 @@ struct RenderOptions: ParsableArguments {
     @Flag(name: .customLong("no-audio"), help: "Drop audio instead of copying it.") var noAudio = false
 
     func apply(to config: inout RenderConfig) throws {
-        if let s = style {
-            guard let v = RedactionStyle(rawValue: s) else { throw RedactError.usage("--style must be one of fill, pixelate, blur") }
-            config.style = v
-        }
-        if let s = shape {
-            guard let v = RedactionShape(rawValue: s) else { throw RedactError.usage("--shape must be one of ellipse, box") }
-            config.shape = v
-        }
+        if let s = style { config.style = try choice(s, for: "--style") }
+        if let s = shape { config.shape = try choice(s, for: "--shape") }
         if let p = padding {
             guard p >= 0 && p <= 2 else { throw RedactError.usage("--padding must be in 0...2") }
             config.padding = p

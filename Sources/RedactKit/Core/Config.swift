@@ -19,8 +19,9 @@ public enum RedactionShape: String, Codable, CaseIterable, Sendable {
 
 /// What runs the detectors' neural networks.
 public enum InferenceEngine: String, Codable, CaseIterable, Sendable {
-    /// OpenVINO's CPU plugin (from its PyPI wheel, scripts/setup-openvino.sh): about four times
-    /// OpenCV 4.6's speed on CenterFace on the benchmark machine (docs/performance.md), in float32.
+    /// OpenVINO's CPU plugin (from its PyPI wheel, scripts/setup-openvino.sh): on CenterFace on
+    /// the benchmark machine about twice OpenCV 4.6's speed in float32 and four times in
+    /// bfloat16 (docs/performance.md, "Inference engine").
     case openvino
     /// OpenCV 4.6's DNN module (Debian's libopencv-dnn): slower; for builds without OpenVINO.
     case opencv
