@@ -55,4 +55,54 @@ final class DetectionScheduleTests: XCTestCase {
         let ran = runFrames(&s, 8) { f in [f < 4 ? self.face(100, 100) : self.face(130, 100, 100)] }
         XCTAssertEqual(ran, [1, 3, 5, 7])
     }
+
+    // MARK: - Windows on the extra frames of a dense stretch
+
+    func testDenseExtraFramesLookOnlyAtTheFastFaceWhereItsMotionPutsIt() {
+        // A 40 px face moving 20 px per frame to the right, and a still one.
+        var s = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
+        let detections = { (f: Int) in [self.face(100 + 20 * Double(f), 100), self.face(500, 300)] }
+        XCTAssertEqual(s.plan(for: 1), .whole)
+        s.record(frame: 1, detections: detections(1))
+        XCTAssertEqual(s.plan(for: 2), .skip)
+        XCTAssertEqual(s.plan(for: 3), .whole)
+        s.record(frame: 3, detections: detections(3))
+        // Runs 1 and 3 saw it move: frame 4 looks at one window, 20 px on from frame 3, and
+        // not at the still face.
+        XCTAssertEqual(s.plan(for: 4), .windows([Box(x: 100 + 20 * 4, y: 100, w: 40, h: 40)]))
+        s.record(frame: 4, detections: [face(100 + 20 * 4, 100)], inWindows: true)
+        XCTAssertEqual(s.plan(for: 5), .whole)
+        s.record(frame: 5, detections: detections(5))
+        XCTAssertEqual(s.plan(for: 6), .windows([Box(x: 100 + 20 * 6, y: 100, w: 40, h: 40)]))
+        // Without `windowed` (e.g. plates selected) the same frame is a whole-frame run.
+        var whole = DetectionSchedule(every: 2, minimumScore: 0.2)
+        for f in [1, 3] { whole.record(frame: f, detections: detections(f)) }
+        XCTAssertEqual(whole.plan(for: 4), .whole)
+    }
+
+    func testAFaceSeenOnceIsWatchedUntilItsMotionIsKnown() {
+        var s = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
+        s.record(frame: 1, detections: [face(100, 100)])
+        s.record(frame: 3, detections: [face(140, 100)])  // 20 px per frame: dense
+        // Frame 5 (whole) finds the fast face and a new one; frame 6 watches both.
+        s.record(frame: 5, detections: [face(180, 100), face(600, 200, 60)])
+        guard case .windows(let boxes) = s.plan(for: 6) else { return XCTFail("expected windows, got \(s.plan(for: 6))") }
+        XCTAssertEqual(boxes, [Box(x: 200, y: 100, w: 40, h: 40), Box(x: 600, y: 200, w: 60, h: 60)])
+    }
+
+    func testMoreFacesThanWindowsOrNoneToWatchLooksAtTheWholeFrame() {
+        var many = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
+        let n = DetectionSchedule.maxWindows + 1
+        for f in [1, 3] {
+            many.record(frame: f, detections: (0..<n).map { self.face(100 + 20 * Double(f), 60 + 60 * Double($0)) })
+        }
+        XCTAssertEqual(many.plan(for: 4), .whole)
+        // The fast face was not found again on the last run: nothing to watch, so the whole frame.
+        var lost = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
+        lost.record(frame: 1, detections: [face(100, 100)])
+        lost.record(frame: 3, detections: [face(140, 100)])
+        lost.record(frame: 4, detections: [], inWindows: true)
+        XCTAssertTrue(lost.runs(on: 5))
+        XCTAssertEqual(lost.plan(for: 6), .whole)
+    }
 }

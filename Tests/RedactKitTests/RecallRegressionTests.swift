@@ -47,7 +47,11 @@ final class RecallRegressionTests: XCTestCase {
     }
 
     func testFastMotion() throws {
-        try check("fast")
+        let outcome = try check("fast")
+        // The face moves 40 px per frame (0.36 of its height): the schedule detects densely, and
+        // its extra frames look only at a window around the face (`DetectionSchedule.plan`), so
+        // this scenario is what keeps that path honest.
+        XCTAssertGreaterThan(outcome.counts.windowedFrames ?? 0, 5, "windowed frames: \(outcome.counts)")
     }
 
     func testBriefOcclusionBehindABar() throws {
@@ -217,6 +221,7 @@ final class RecallRegressionTests: XCTestCase {
         fileprivate var scenario: PreparedScenario
         var output: URL
         var report: EvalReport
+        var counts: StageCounts
     }
 
     /// A tracker scenario: (1) the detector really misses the face in at least `minimumBlind` of
@@ -276,6 +281,7 @@ final class RecallRegressionTests: XCTestCase {
         var face: EvalReport.ClassScore
         var summary: String
         var pipelineFrames: Int
+        var counts: StageCounts
     }
 
     /// Runs the pipeline with `config` on the scenario's clip and scores the output.
@@ -297,7 +303,8 @@ final class RecallRegressionTests: XCTestCase {
                              report.overRedaction?.framesWithGt5pctChanged ?? 0, report.overRedaction?.framesTested ?? 0,
                              pipelineSeconds, report.seconds)
         print("recall-regression \(label): \(summary)")
-        return Run(output: output, report: report, face: face, summary: summary, pipelineFrames: result.counts.frames)
+        return Run(output: output, report: report, face: face, summary: summary, pipelineFrames: result.counts.frames,
+                   counts: result.counts)
     }
 
     @discardableResult
@@ -320,7 +327,7 @@ final class RecallRegressionTests: XCTestCase {
         XCTAssertLessThanOrEqual(face.longestLeakRun, Self.maxLongestLeakRun, "\(name): leak run too long: \(summary)", file: file, line: line)
         let overFraction = try XCTUnwrap(over, "\(name): over-redaction not measured", file: file, line: line)
         XCTAssertLessThan(overFraction, Self.maxOverRedaction, "\(name): too much of the picture outside the faces changed: \(summary)", file: file, line: line)
-        return Outcome(scenario: s, output: output, report: report)
+        return Outcome(scenario: s, output: output, report: report, counts: r.counts)
     }
 
     // MARK: - Class fixtures: every clip and its ground truth, made once

@@ -72,7 +72,8 @@ public struct DetectorConfig: Codable, Equatable, Sendable {
     /// the tracker (optical flow, interpolation between detections, extension), whose rules for
     /// weak tracks count detector runs, not frames. 2 halves the detector's cost on clips whose
     /// faces move slowly with the same face recall on the dev benchmark (1.0 on all ten clips,
-    /// docs/quality.md, fifth round); the detector is four fifths of the CPU time.
+    /// docs/quality.md, fifth round). With faces only, the extra frames of a dense stretch look
+    /// only at windows around the fast faces (`DetectionSchedule.plan`).
     public var every: Int = 2
     /// Look again, closer, at every face detection scoring under `secondLookBelow` that the
     /// first look saw under 96 pixels tall: a window around it is cut from the full-resolution

@@ -2,8 +2,11 @@
 public struct StageCounts: Codable, Equatable, Sendable {
     /// Video frames decoded (= frames encoded; the pipeline never drops or adds frames).
     public var frames: Int = 0
-    /// Frames the detector ran on.
+    /// Frames the detector ran on (wholly or in windows).
     public var detectedFrames: Int = 0
+    /// Of those, frames where it looked only at windows around fast faces (`DetectionSchedule`).
+    /// Nil in receipts made before it was recorded, and when there were none.
+    public var windowedFrames: Int? = nil
     /// Boxes the detector returned above threshold.
     public var detections: Int = 0
     /// Tracks the tracker formed.
@@ -60,6 +63,7 @@ public struct StageCounts: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case frames
         case detectedFrames = "detected_frames"
+        case windowedFrames = "windowed_frames"
         case detections, tracks
         case redactedBoxes = "redacted_boxes"
         case redactedFrames = "redacted_frames"

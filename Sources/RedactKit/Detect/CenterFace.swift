@@ -115,9 +115,8 @@ final class CenterFaceDetector: ObjectDetector {
         network = try DNNNetwork(onnx: model.url, engine: engine, precision: precision, threads: threads)
         threshold = minimumScore
         self.secondLook = secondLook
-        if secondLook != nil {
-            windows = try [SecondLook.near, SecondLook.nearer].map { try SecondLookWindow(scale: $0, model: model, engine: engine, precision: precision, threads: threads) }
-        }
+        // Used by the second look and by windowed runs (`detect(near:)`).
+        windows = try [SecondLook.near, SecondLook.nearer].map { try SecondLookWindow(scale: $0, model: model, engine: engine, precision: precision, threads: threads) }
         path = inputPath
     }
 
@@ -158,9 +157,63 @@ final class CenterFaceDetector: ObjectDetector {
         return found.filter { $0.score >= threshold }.sorted { $0.score > $1.score }
     }
 
+    /// Faces near `regions` only (display pixels; the boxes where the schedule expects fast faces,
+    /// `DetectionSchedule.plan`): one window of the full-resolution frame per region, scaled so
+    /// the region is `SecondLook.nearer.faceHeight` (96) px tall, about 3.3 region heights wide,
+    /// room for a prediction that is off by more than a face. Per region, the best face of a
+    /// similar size (`DetectionSchedule.sizeRatio`) whose centre is within `windowReach` region
+    /// heights of the region's is kept: the window is for the face the schedule watches; other
+    /// faces in it are left to the whole-frame runs. Scores are the window's: the face is seen at
+    /// the size the detector scores surely, as in the second look.
+    func detect(near regions: [Box], in img: DetectorImage, frame: Int) throws -> [Detection] {
+        guard !regions.isEmpty else { return [] }
+        let full = try img.fullResolution(frame: frame)
+        var found: [Detection] = []
+        for region in regions where region.h > 0 {
+            let near = try windowFaces(around: region, in: full, with: &windows[1], frame: frame).filter { d in
+                max(d.box.h / region.h, region.h / d.box.h) <= DetectionSchedule.sizeRatio
+                    && hypot(d.box.centerX - region.centerX, d.box.centerY - region.centerY) <= Self.windowReach * region.h
+            }
+            if let best = near.max(by: { $0.score < $1.score }) { found.append(best) }
+        }
+        return nonMaximumSuppression(found, iou: nmsIoU).filter { $0.score >= threshold }
+    }
+
+    /// How far (in region heights) from where the schedule expects a fast face its window still
+    /// takes it to be that face.
+    static let windowReach = 1.0
+
+    /// Every face in `window` (cut from `full` around `box`, scaled so `box` is the window's face
+    /// height) scoring above `minimumScore`, in display pixels, but those touching the window's edge.
+    private func windowFaces(around box: Box, in full: DetectorImage, with window: inout SecondLookWindow, frame: Int) throws -> [Detection] {
+        let (originX, originY, zoom) = try cut(box, from: full, into: &window, frame: frame)
+        let side = Double(window.scale.side)
+        let edge = 2.0
+        return window.outputs.boxes(above: threshold, validWidth: window.scale.side, validHeight: window.scale.side).compactMap { c in
+            guard c.box.x > edge, c.box.y > edge, c.box.maxX < side - edge, c.box.maxY < side - edge else { return nil }
+            let seen = Box(x: originX + c.box.x / zoom, y: originY + c.box.y / zoom, w: c.box.w / zoom, h: c.box.h / zoom)
+            return Detection(box: seen, score: c.score, objectClass: .face)
+        }
+    }
+
     /// The best score, in `window` (cut from `full` and scaled so `box` is the window's face
     /// height), of a face overlapping `box` (IoU >= `SecondLook.matchIoU`); 0 when there is none.
     private func lookAgain(at box: Box, in full: DetectorImage, with window: inout SecondLookWindow, frame: Int) throws -> Double {
+        let (originX, originY, zoom) = try cut(box, from: full, into: &window, frame: frame)
+        var best = 0.0
+        for c in window.outputs.boxes(above: SecondLook.windowThreshold, validWidth: window.scale.side, validHeight: window.scale.side)
+        where c.score > best {
+            let seen = Box(x: originX + c.box.x / zoom, y: originY + c.box.y / zoom, w: c.box.w / zoom, h: c.box.h / zoom)
+            if seen.intersectionOverUnion(box) >= SecondLook.matchIoU { best = c.score }
+        }
+        return best
+    }
+
+    /// Cuts the window around `box` from `full` (scaled so `box` is the window's face height) and
+    /// runs the network on it; returns the window's top-left corner in display pixels and its
+    /// pixels per display pixel.
+    private func cut(_ box: Box, from full: DetectorImage, into window: inout SecondLookWindow, frame: Int) throws
+        -> (originX: Double, originY: Double, zoom: Double) {
         let side = window.scale.side
         let zoom = window.scale.faceHeight / max(box.h, 1)  // window pixels per display pixel
         let originX = box.x + box.w / 2 - Double(side) / zoom / 2
@@ -178,12 +231,7 @@ final class CenterFaceDetector: ObjectDetector {
         try window.pixels.withUnsafeBufferPointer { px in
             try forward(network, px.baseAddress!, width: side, height: side, into: &window.outputs, frame: frame)
         }
-        var best = 0.0
-        for c in window.outputs.boxes(above: SecondLook.windowThreshold, validWidth: side, validHeight: side) where c.score > best {
-            let seen = Box(x: originX + c.box.x / zoom, y: originY + c.box.y / zoom, w: c.box.w / zoom, h: c.box.h / zoom)
-            if seen.intersectionOverUnion(box) >= SecondLook.matchIoU { best = c.score }
-        }
-        return best
+        return (originX, originY, zoom)
     }
 
     private func forward(_ net: DNNNetwork, _ pixels: UnsafePointer<UInt8>, width: Int, height: Int, into out: inout CenterFaceOutputs, frame: Int) throws {

@@ -8,16 +8,42 @@ import Foundation
 /// it is lost (dev benchmark, 1080p faces crossing at 45-55 px per frame). So when two runs see
 /// a face move that fast, the detector runs on every frame for the next `2 * every` frames, and
 /// again while the motion lasts: the schedule adapts to motion, and a camera that pans fast is
-/// detected densely for as long as it pans.
+/// detected densely for as long as it pans. The extra frames of a dense stretch are for the fast
+/// faces, so (faces only) they look at windows around those faces rather than the whole frame:
+/// on the dev benchmark that ran 1.0 face recall on all ten clips in a third less time on the
+/// clips that are mostly dense (dev09 17.3 -> 10.7 s; docs/performance.md).
 struct DetectionSchedule {
+    /// What the detector does on one frame.
+    enum Run: Equatable {
+        /// Nothing: the tracker covers the frame.
+        case skip
+        /// The whole frame (and the second look).
+        case whole
+        /// Only windows around these boxes (display pixels): the faces a dense stretch is for,
+        /// where their motion puts them (`CenterFaceDetector.detect(near:)`).
+        case windows([Box])
+    }
+
     /// Run on every n-th frame (1: every frame).
     let every: Int
     /// Only detections at least this sure (the detector threshold: those that start tracks)
     /// are compared between runs.
     let minimumScore: Double
+    /// Whether the extra frames of a dense stretch may look at windows instead of the whole
+    /// frame (face detector only; see `plan(for:)`).
+    let windowed: Bool
     /// The last frame of the current dense stretch (0: none yet).
     private(set) var denseUntil = 0
-    private var lastRun: (frame: Int, detections: [Detection])?
+    /// The sure detections of the latest runs, each with the frame it was seen on and its motion
+    /// per frame since the run before (nil: not seen before, motion unknown).
+    private(set) var seen: [SeenFace] = []
+
+    struct SeenFace {
+        var detection: Detection
+        var frame: Int
+        var velocity: (x: Double, y: Double)?
+        var fast: Bool
+    }
 
     /// Motion per frame, as a share of the face's height, from which a face is fast.
     static let fastMotion = 0.25
@@ -26,38 +52,73 @@ struct DetectionSchedule {
     /// Nor are two whose centres moved more than this many of its heights per frame: a match
     /// that far is another face, not motion.
     static let farthestMotion = 3.0
+    /// At most this many windows on a frame; more faces to watch and the whole frame is cheaper
+    /// to look at (a window is about a tenth of a 720p whole-frame pass, plus its crop).
+    static let maxWindows = 4
 
-    init(every: Int, minimumScore: Double) {
+    init(every: Int, minimumScore: Double, windowed: Bool = false) {
         self.every = max(1, every)
         self.minimumScore = minimumScore
+        self.windowed = windowed
     }
 
-    /// Whether the detector runs on frame `frame` (1-based, in order).
+    /// Whether the detector runs on frame `frame` (1-based, in order), wholly or in windows.
     func runs(on frame: Int) -> Bool {
-        (frame - 1) % every == 0 || frame <= denseUntil
+        plan(for: frame) != .skip
+    }
+
+    /// What the detector does on `frame`. The fixed schedule's frames get the whole frame. The
+    /// extra frames of a dense stretch exist for the faces that move fast: with `windowed`, they
+    /// get windows around every face seen moving fast, or seen only once (motion unknown), where
+    /// its motion puts it; every other face is left to the tracker, as on skipped frames, and
+    /// new faces are found by the next whole-frame run, at most `every - 1` frames later. With
+    /// nothing to watch, or more than `maxWindows` faces, the whole frame.
+    func plan(for frame: Int) -> Run {
+        if (frame - 1) % every == 0 { return .whole }
+        guard frame <= denseUntil else { return .skip }
+        guard windowed else { return .whole }
+        let watched = seen.filter { $0.fast || $0.velocity == nil }
+        guard !watched.isEmpty, watched.count <= Self.maxWindows else { return .whole }
+        return .windows(watched.map { face in
+            let v = face.velocity ?? (0, 0)
+            let frames = Double(frame - face.frame)
+            var box = face.detection.box
+            box.x += v.x * frames
+            box.y += v.y * frames
+            return box
+        })
     }
 
     /// Records a run's detections (display pixels) and extends the dense stretch when a face
-    /// moved fast since the previous run.
-    mutating func record(frame: Int, detections: [Detection]) {
+    /// moved fast since the run that saw it before. `inWindows`: the run looked only in the
+    /// windows of `plan(for:)`; the faces it did not watch are kept as they were.
+    mutating func record(frame: Int, detections: [Detection], inWindows: Bool = false) {
         let sure = detections.filter { $0.score >= minimumScore }
-        if every > 1, let last = lastRun, frame > last.frame, sure.contains(where: { movedFast($0, in: frame, since: last) }) {
+        let now = sure.map { d in seenFace(d, in: frame) }
+        if every > 1, now.contains(where: \.fast) {
             denseUntil = max(denseUntil, frame + 2 * every)
         }
-        lastRun = (frame, sure)
+        if inWindows {
+            // The watched faces were looked at (`plan`): what the windows found replaces them.
+            seen = seen.filter { !($0.fast || $0.velocity == nil) } + now
+        } else {
+            seen = now
+        }
     }
 
-    /// Whether the previous run's nearest detection of the same class and a similar size lies
-    /// at least `fastMotion` (and at most `farthestMotion`) of `d`'s height per frame away.
-    private func movedFast(_ d: Detection, in frame: Int, since last: (frame: Int, detections: [Detection])) -> Bool {
-        guard d.box.h > 0 else { return false }
-        let frames = Double(frame - last.frame)
-        let perFrame = last.detections
-            .filter { $0.objectClass == d.objectClass && $0.box.h > 0
-                && max($0.box.h / d.box.h, d.box.h / $0.box.h) <= Self.sizeRatio }
-            .map { hypot($0.box.centerX - d.box.centerX, $0.box.centerY - d.box.centerY) / frames / d.box.h }
-            .min()
-        guard let perFrame else { return false }
-        return perFrame >= Self.fastMotion && perFrame <= Self.farthestMotion
+    /// `d` with its motion since the nearest earlier detection of the same class and a similar
+    /// size, if one lies at most `farthestMotion` of `d`'s height per frame away.
+    private func seenFace(_ d: Detection, in frame: Int) -> SeenFace {
+        guard d.box.h > 0 else { return SeenFace(detection: d, frame: frame, velocity: nil, fast: false) }
+        var best: (perFrame: Double, velocity: (x: Double, y: Double))?
+        for old in seen where old.frame < frame && old.detection.objectClass == d.objectClass && old.detection.box.h > 0
+            && max(old.detection.box.h / d.box.h, d.box.h / old.detection.box.h) <= Self.sizeRatio {
+            let frames = Double(frame - old.frame)
+            let dx = (d.box.centerX - old.detection.box.centerX) / frames, dy = (d.box.centerY - old.detection.box.centerY) / frames
+            let perFrame = hypot(dx, dy) / d.box.h
+            if perFrame <= Self.farthestMotion, perFrame < best?.perFrame ?? .infinity { best = (perFrame, (dx, dy)) }
+        }
+        guard let best else { return SeenFace(detection: d, frame: frame, velocity: nil, fast: false) }
+        return SeenFace(detection: d, frame: frame, velocity: best.velocity, fast: best.perFrame >= Self.fastMotion)
     }
 }

@@ -6,6 +6,16 @@ public struct FrameDetections: Codable, Equatable, Sendable {
     public var pts: Int64
     /// nil (key absent): the detector did not run on this frame (see detector.every).
     public var detections: [Detection]?
+    /// Present when the detector looked only at windows around these boxes (display pixels):
+    /// an extra frame of a dense stretch (`DetectionSchedule.plan`).
+    public var windows: [Box]?
+
+    public init(frame: Int, pts: Int64, detections: [Detection]?, windows: [Box]? = nil) {
+        self.frame = frame
+        self.pts = pts
+        self.detections = detections
+        self.windows = windows
+    }
 }
 
 /// detections.json: what `redact detect` writes and `redact track` reads.

@@ -1,9 +1,13 @@
 import Foundation
 
 /// Runs the detectors on the frames the schedule picks (`DetectionSchedule`: every other frame
-/// by default, every frame while a face moves fast); audio and status pass untouched. Every frame is scaled once into a shared detector image.
+/// by default, every frame while a face moves fast, the extra frames only in windows around the
+/// fast faces); audio and status pass untouched. Every frame is scaled once into a shared detector image.
 final class DetectStage {
     private let detectors: [ObjectDetector]
+    /// The face detector when it is the only one: then the extra frames of a dense stretch may
+    /// look only at windows around the fast faces (`DetectionSchedule.plan`).
+    private let windowDetector: CenterFaceDetector?
     private let image: DetectorImage
     private let path: String
 
@@ -26,10 +30,11 @@ final class DetectStage {
             built.append(try TextPlateDetector(model: plateModel, engine: config.engine, precision: .f32, threads: config.threads, threshold: config.plateThreshold, inputPath: path))
         }
         detectors = built
+        windowDetector = built.count == 1 ? built[0] as? CenterFaceDetector : nil
         image = DetectorImage(geometry: geometry, longSide: config.inputSize, path: path)
         self.path = path
         makeFlowImages = tracker.flow
-        schedule = DetectionSchedule(every: config.every, minimumScore: config.threshold)
+        schedule = DetectionSchedule(every: config.every, minimumScore: config.threshold, windowed: windowDetector != nil)
     }
 
     func run(from input: BoundedQueue<MediaItem>, into output: BoundedQueue<MediaItem>) {
@@ -37,13 +42,22 @@ final class DetectStage {
             switch item {
             case .video(let work):
                 do {
-                    let scheduled = schedule.runs(on: work.frame.number)
-                    if scheduled || makeFlowImages { try image.load(work.frame) }
-                    if scheduled {
+                    let run = schedule.plan(for: work.frame.number)
+                    if run != .skip || makeFlowImages { try image.load(work.frame) }
+                    switch run {
+                    case .skip:
+                        break
+                    case .whole:
                         var found: [Detection] = []
                         for d in detectors { found += try d.detect(image, frame: work.frame.number) }
                         work.detections = found
                         schedule.record(frame: work.frame.number, detections: found)
+                    case .windows(let regions):
+                        guard let windowDetector else { preconditionFailure("windows planned without a face detector") }
+                        let found = try windowDetector.detect(near: regions, in: image, frame: work.frame.number)
+                        work.detections = found
+                        work.windows = regions
+                        schedule.record(frame: work.frame.number, detections: found, inWindows: true)
                     }
                     if makeFlowImages {
                         work.gray = try GrayImage.fromDetectorImage(image, path: path, frame: work.frame.number)

@@ -14,6 +14,9 @@ final class FrameWork {
     let frame: VideoFrame
     /// nil: the detector did not run on this frame.
     var detections: [Detection]?
+    /// Non-nil: the detector looked only at windows around these boxes (display pixels), so a
+    /// face missing from `detections` elsewhere is no evidence it left.
+    var windows: [Box]?
     /// Small grey copy for optical flow (when the tracker uses it).
     var gray: GrayImage?
 

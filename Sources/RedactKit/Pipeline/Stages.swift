@@ -30,7 +30,7 @@ public enum Stages {
         loop: while let item = detected.pop() {
             switch item {
             case .video(let work):
-                frames.append(FrameDetections(frame: work.frame.number, pts: work.frame.pts, detections: work.detections))
+                frames.append(FrameDetections(frame: work.frame.number, pts: work.frame.pts, detections: work.detections, windows: work.windows))
                 progress(frames.count, decode.layout.expectedFrames)
             case .audio: continue
             case .end: break loop
@@ -53,7 +53,7 @@ public enum Stages {
         let tracker = OnlineTracker(config: config, birthThreshold: file.detector.threshold, geometry: file.geometry,
                                     detectionInterval: file.detector.every)
         var finals: [FrameBoxes] = []
-        for f in file.frames { finals += tracker.push(frame: f.frame, detections: f.detections, image: nil) }
+        for f in file.frames { finals += tracker.push(frame: f.frame, detections: f.detections, windowed: f.windows != nil, image: nil) }
         finals += tracker.finish()
         let tracks = TracksFile(frames: finals, input: file.input, geometry: file.geometry, model: file.model,
                                 detector: file.detector, tracker: config)

@@ -3,8 +3,9 @@ import Foundation
 
 /// Where the boxes to paint come from: the tracker (`run`) or a tracks.json file (`render`).
 protocol BoxProvider: AnyObject {
-    /// Takes one frame's detections (nil: detector did not run) and returns frames now final.
-    func push(frame: Int, detections: [Detection]?, image: GrayImage?) -> [FrameBoxes]
+    /// Takes one frame's detections (nil: detector did not run; `windowed`: it looked only at
+    /// windows around some faces) and returns frames now final.
+    func push(frame: Int, detections: [Detection]?, windowed: Bool, image: GrayImage?) -> [FrameBoxes]
     func finish() -> [FrameBoxes]
 }
 
@@ -14,7 +15,7 @@ extension OnlineTracker: BoxProvider {}
 final class PrecomputedBoxes: BoxProvider {
     private let byFrame: [Int: [TrackedBox]]
     init(_ byFrame: [Int: [TrackedBox]]) { self.byFrame = byFrame }
-    func push(frame: Int, detections: [Detection]?, image: GrayImage?) -> [FrameBoxes] {
+    func push(frame: Int, detections: [Detection]?, windowed: Bool, image: GrayImage?) -> [FrameBoxes] {
         [FrameBoxes(frame: frame, boxes: byFrame[frame] ?? [])]
     }
     func finish() -> [FrameBoxes] { [] }
@@ -26,8 +27,8 @@ final class RecordingBoxes: BoxProvider {
     private let inner: BoxProvider
     private(set) var frames: [FrameBoxes] = []
     init(_ inner: BoxProvider) { self.inner = inner }
-    func push(frame: Int, detections: [Detection]?, image: GrayImage?) -> [FrameBoxes] {
-        let final = inner.push(frame: frame, detections: detections, image: image)
+    func push(frame: Int, detections: [Detection]?, windowed: Bool, image: GrayImage?) -> [FrameBoxes] {
+        let final = inner.push(frame: frame, detections: detections, windowed: windowed, image: image)
         frames += final
         return final
     }
@@ -111,13 +112,14 @@ final class RenderStage {
             case .video(let work):
                 if let d = work.detections {
                     counts.detectedFrames += 1
+                    if work.windows != nil { counts.windowedFrames = (counts.windowedFrames ?? 0) + 1 }
                     counts.detections += d.count
                     for detection in d { counts.countDetection(of: detection.objectClass) }
                 }
                 held.append(item)
                 let image = work.gray
                 work.gray = nil  // the tracker keeps what it needs; the frame need not carry it
-                for final in boxes.push(frame: work.frame.number, detections: work.detections, image: image) {
+                for final in boxes.push(frame: work.frame.number, detections: work.detections, windowed: work.windows != nil, image: image) {
                     try release(final)
                 }
             case .audio:

@@ -152,15 +152,17 @@ public final class OnlineTracker {
     /// Adds one frame's detections (frames in order, 1, 2, 3...). Returns the frames whose
     /// boxes are now final, oldest first.
     public func push(frame: Int, detections: [Detection]) -> [FrameBoxes] {
-        push(frame: frame, detections: detections, image: nil)
+        push(frame: frame, detections: detections, windowed: false, image: nil)
     }
 
     /// `detections == nil`: the detector did not run on this frame (a skipped frame is no
-    /// evidence that an object left): tracks are only followed and extended.
-    func push(frame: Int, detections found: [Detection]?, image: GrayImage?) -> [FrameBoxes] {
+    /// evidence that an object left): tracks are only followed and extended. `windowed`: it
+    /// looked only at windows around some faces: its detections continue and start tracks as
+    /// usual, and the other tracks are treated as on a skipped frame.
+    func push(frame: Int, detections found: [Detection]?, windowed: Bool = false, image: GrayImage?) -> [FrameBoxes] {
         precondition(frame == lastPushed + 1, "frames must be pushed in order")
         lastPushed = frame
-        let detectorRan = found != nil
+        let detectorRan = found != nil && !windowed
         let detections = found ?? []
         var current = FrameBoxes(frame: frame, boxes: [])
         for i in active.indices { active[i].filter.predict() }
