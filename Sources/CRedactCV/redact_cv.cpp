@@ -18,10 +18,6 @@
 using rcv_internal::guarded;
 using rcv_internal::write_error;
 
-extern "C" int rcv_net_open_onnx(const char *path, rcv_net **out, char *err, size_t err_len) {
-    return rcv_net_open_onnx_engine(path, RCV_ENGINE_OPENCV, 0, RCV_PRECISION_F32, out, err, err_len);
-}
-
 extern "C" int rcv_net_open_onnx_engine(const char *path, int engine, int threads, int precision, rcv_net **out,
                                         char *err, size_t err_len) {
     return guarded(err, err_len, [&]() -> int {

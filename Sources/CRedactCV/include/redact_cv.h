@@ -26,16 +26,13 @@ extern "C" {
 /// Opaque handle around a network on one engine (a cv::dnn::Net or an OpenVINO model).
 typedef struct rcv_net rcv_net;
 
-/// Loads an ONNX model on OpenCV's DNN module. On success *out is a handle to be released with
-/// rcv_net_close.
-int rcv_net_open_onnx(const char *path, rcv_net **out, char *err, size_t err_len);
 /// Inference precision: the engine's fastest on this CPU (OpenVINO: bfloat16 where the CPU
 /// computes it natively, AVX512-BF16 or AMX; else float32), or float32 everywhere.
 #define RCV_PRECISION_AUTO 0
 #define RCV_PRECISION_F32 1
 
 /// Loads an ONNX model on `engine` (RCV_ENGINE_*) at `precision` (RCV_PRECISION_*; OpenCV
-/// always computes in float32). `threads` is the engine's inference thread count for OpenVINO
+/// always computes in float32). On success *out is a handle to be released with rcv_net_close. `threads` is the engine's inference thread count for OpenVINO
 /// (0: its own choice); OpenCV's is process-wide (rcv_set_num_threads).
 int rcv_net_open_onnx_engine(const char *path, int engine, int threads, int precision, rcv_net **out, char *err,
                              size_t err_len);
