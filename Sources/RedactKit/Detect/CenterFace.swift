@@ -176,7 +176,7 @@ final class CenterFaceDetector: ObjectDetector {
             }
             if let best = near.max(by: { $0.score < $1.score }) { found.append(best) }
         }
-        return nonMaximumSuppression(found, iou: nmsIoU).filter { $0.score >= threshold }
+        return nonMaximumSuppression(found, iou: nmsIoU)
     }
 
     /// How far (in region heights) from where the schedule expects a fast face its window still
@@ -184,36 +184,45 @@ final class CenterFaceDetector: ObjectDetector {
     static let windowReach = 1.0
 
     /// Every face in `window` (cut from `full` around `box`, scaled so `box` is the window's face
-    /// height) scoring above `minimumScore`, in display pixels, but those touching the window's edge.
+    /// height) scoring above the lowest score this detector returns (`threshold`), in display
+    /// pixels, but those touching the window's edge.
     private func windowFaces(around box: Box, in full: DetectorImage, with window: inout SecondLookWindow, frame: Int) throws -> [Detection] {
-        let (originX, originY, zoom) = try cut(box, from: full, into: &window, frame: frame)
+        let placed = try cut(box, from: full, into: &window, frame: frame)
         let side = Double(window.scale.side)
         let edge = 2.0
         return window.outputs.boxes(above: threshold, validWidth: window.scale.side, validHeight: window.scale.side).compactMap { c in
             guard c.box.x > edge, c.box.y > edge, c.box.maxX < side - edge, c.box.maxY < side - edge else { return nil }
-            let seen = Box(x: originX + c.box.x / zoom, y: originY + c.box.y / zoom, w: c.box.w / zoom, h: c.box.h / zoom)
-            return Detection(box: seen, score: c.score, objectClass: .face)
+            return Detection(box: placed.display(c.box), score: c.score, objectClass: .face)
         }
     }
 
     /// The best score, in `window` (cut from `full` and scaled so `box` is the window's face
     /// height), of a face overlapping `box` (IoU >= `SecondLook.matchIoU`); 0 when there is none.
     private func lookAgain(at box: Box, in full: DetectorImage, with window: inout SecondLookWindow, frame: Int) throws -> Double {
-        let (originX, originY, zoom) = try cut(box, from: full, into: &window, frame: frame)
+        let placed = try cut(box, from: full, into: &window, frame: frame)
         var best = 0.0
         for c in window.outputs.boxes(above: SecondLook.windowThreshold, validWidth: window.scale.side, validHeight: window.scale.side)
-        where c.score > best {
-            let seen = Box(x: originX + c.box.x / zoom, y: originY + c.box.y / zoom, w: c.box.w / zoom, h: c.box.h / zoom)
-            if seen.intersectionOverUnion(box) >= SecondLook.matchIoU { best = c.score }
+        where c.score > best && placed.display(c.box).intersectionOverUnion(box) >= SecondLook.matchIoU {
+            best = c.score
         }
         return best
     }
 
+    /// Where a window was cut: its top-left corner in display pixels and its pixels per display pixel.
+    private struct WindowPlacement {
+        let originX: Double
+        let originY: Double
+        let zoom: Double
+
+        /// A box in window pixels, in display pixels.
+        func display(_ b: Box) -> Box {
+            Box(x: originX + b.x / zoom, y: originY + b.y / zoom, w: b.w / zoom, h: b.h / zoom)
+        }
+    }
+
     /// Cuts the window around `box` from `full` (scaled so `box` is the window's face height) and
-    /// runs the network on it; returns the window's top-left corner in display pixels and its
-    /// pixels per display pixel.
-    private func cut(_ box: Box, from full: DetectorImage, into window: inout SecondLookWindow, frame: Int) throws
-        -> (originX: Double, originY: Double, zoom: Double) {
+    /// runs the network on it; returns where the window was cut.
+    private func cut(_ box: Box, from full: DetectorImage, into window: inout SecondLookWindow, frame: Int) throws -> WindowPlacement {
         let side = window.scale.side
         let zoom = window.scale.faceHeight / max(box.h, 1)  // window pixels per display pixel
         let originX = box.x + box.w / 2 - Double(side) / zoom / 2
@@ -231,7 +240,7 @@ final class CenterFaceDetector: ObjectDetector {
         try window.pixels.withUnsafeBufferPointer { px in
             try forward(network, px.baseAddress!, width: side, height: side, into: &window.outputs, frame: frame)
         }
-        return (originX, originY, zoom)
+        return WindowPlacement(originX: originX, originY: originY, zoom: zoom)
     }
 
     private func forward(_ net: DNNNetwork, _ pixels: UnsafePointer<UInt8>, width: Int, height: Int, into out: inout CenterFaceOutputs, frame: Int) throws {
