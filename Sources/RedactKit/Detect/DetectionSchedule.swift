@@ -62,12 +62,7 @@ struct DetectionSchedule {
         self.windowed = windowed
     }
 
-    /// Whether the detector runs on frame `frame` (1-based, in order), wholly or in windows.
-    func runs(on frame: Int) -> Bool {
-        plan(for: frame) != .skip
-    }
-
-    /// What the detector does on `frame`. The fixed schedule's frames get the whole frame. The
+    /// What the detector does on `frame` (1-based, in order). The fixed schedule's frames get the whole frame. The
     /// extra frames of a dense stretch exist for the faces that move fast: with `windowed`, they
     /// get windows around every face seen moving fast, or seen only once (motion unknown), where
     /// its motion puts it; every other face is left to the tracker, as on skipped frames, and
