@@ -187,6 +187,41 @@ final class PipelineTests: TempDirectoryTestCase {
         }
     }
 
+    /// The thread count libx264 wrote into its settings message (an SEI in the first frame:
+    /// "... threads=N lookahead_threads=...").
+    func x264Threads(_ url: URL, file: StaticString = #filePath, line: UInt = #line) throws -> Int? {
+        let data = try Data(contentsOf: url)
+        guard let text = String(data: data.prefix(1 << 20), encoding: .isoLatin1),
+              let range = text.range(of: #" threads=(\d+) "#, options: .regularExpression) else {
+            XCTFail("no x264 settings message in \(url.lastPathComponent)", file: file, line: line)
+            return nil
+        }
+        return Int(text[range].dropFirst(" threads=".count).dropLast())
+    }
+
+    /// With the detector in the pipeline the codecs get the threads it leaves (`CodecThreads`:
+    /// one encoder thread on two cores); painting known boxes leaves them to FFmpeg, whose
+    /// libx264 takes one and a half per core.
+    func testEncoderThreadsFollowTheDetector() throws {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        XCTAssertEqual(CodecThreads(detecting: true, cores: 2), CodecThreads(detecting: true, cores: 3))
+        XCTAssertEqual(CodecThreads(detecting: true, cores: 2).encoder, 1)
+        XCTAssertEqual(CodecThreads(detecting: true, cores: 8).encoder, 4)
+        XCTAssertEqual(CodecThreads(detecting: true, cores: 8).decoder, 2)
+        XCTAssertEqual(CodecThreads(detecting: false, cores: 8).encoder, 0)
+
+        let clip = try Self.mainClip()
+        let (detected, _) = try runJob(clip, output: "threads-detected.mp4")
+        XCTAssertEqual(try x264Threads(detected), CodecThreads(detecting: true, cores: cores).encoder)
+        try assertRedacted(clip, output: detected)
+
+        let rendered = dir.appendingPathComponent("threads-rendered.mp4")
+        try Stages.render(input: clip.url, tracks: try groundTruthTracks(clip), output: rendered, config: RenderConfig())
+        let auto = try XCTUnwrap(try x264Threads(rendered))
+        XCTAssertGreaterThanOrEqual(auto, cores, "FFmpeg's choice for libx264")
+        if cores >= 2 { XCTAssertGreaterThan(auto, CodecThreads(detecting: true, cores: cores).encoder) }
+    }
+
     // MARK: - 2. Audio tracks
 
     func testTwoAudioTracksAreBothCopiedInOrder() throws {

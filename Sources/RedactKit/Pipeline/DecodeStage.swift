@@ -24,11 +24,12 @@ final class DecodeStage {
     /// Video packets sent to the decoder so far; read once `run` has returned.
     private(set) var videoPackets = 0
 
-    init(path: String, keepAudio: Bool) throws {
+    /// `threads`: the video decoder's (0: FFmpeg's choice; `CodecThreads`).
+    init(path: String, keepAudio: Bool, threads: Int = 0) throws {
         input = try MediaInput(path: path)
         let video = try input.primaryVideoStreamIndex()
         let vs = input.stream(video)
-        decoder = try VideoDecoder(stream: vs, path: path)
+        decoder = try VideoDecoder(stream: vs, path: path, threads: threads)
         var audioMap: [Int: Int] = [:]
         var dropped: [String] = []
         var nextOutput = 1  // output stream 0 is the video

@@ -180,7 +180,8 @@ public final class JobRunner: @unchecked Sendable {
     static func redact(input: String, temporary: URL, reportPath: String, config: JobConfig, model: VerifiedModel?,
                        boxes: [Int: [TrackedBox]]?, expected: TracksFile? = nil, recordBoxes: Bool = false, mute: [MuteRange] = [],
                        analyst: AnalystPlan? = nil, progress: @escaping (Int, Int?) -> Void) throws -> RedactOutcome {
-        let decode = try DecodeStage(path: input, keepAudio: config.render.keepAudio)
+        let threads = CodecThreads(detecting: boxes == nil, cores: ProcessInfo.processInfo.activeProcessorCount)
+        let decode = try DecodeStage(path: input, keepAudio: config.render.keepAudio, threads: threads.decoder)
         if let expected, expected.geometry != decode.layout.geometry {
             throw TracksMismatch(description: "tracks file's frame geometry is not the input's")
         }
@@ -204,7 +205,8 @@ public final class JobRunner: @unchecked Sendable {
         let recorder = recordBoxes ? RecordingBoxes(provider) : nil
         if let recorder { provider = recorder }
         let render = try RenderStage(input: decode.input, layout: decode.layout, config: config.render,
-                                     writePath: temporary.path, reportPath: reportPath, boxes: provider, mute: mute, analyst: analyst) { done in
+                                     writePath: temporary.path, reportPath: reportPath, boxes: provider, mute: mute, analyst: analyst,
+                                     encoderThreads: threads.encoder) { done in
             progress(done, decode.layout.expectedFrames)
         }
         let cancellation = Cancellation.shared

@@ -68,6 +68,8 @@ final class RenderStage {
     /// Audio streams re-encoded with a tone over the mute ranges, by output stream index.
     private let muters: [Int: AudioMuter]
     private let mute: [MuteRange]
+    /// libx264's threads (0: FFmpeg's choice; `CodecThreads`).
+    private let encoderThreads: Int
     /// The job's analyst decisions (kept tracks, manual boxes, excluded regions); nil: none.
     let analyst: AnalystPlan?
     /// Presentation times (seconds) of the first and last frame encoded.
@@ -75,7 +77,8 @@ final class RenderStage {
     private(set) var lastSeconds: Double?
 
     init(input: MediaInput, layout: InputLayout, config: RenderConfig, writePath: String, reportPath: String,
-         boxes: BoxProvider, mute: [MuteRange] = [], analyst: AnalystPlan? = nil, progress: @escaping (Int) -> Void) throws {
+         boxes: BoxProvider, mute: [MuteRange] = [], analyst: AnalystPlan? = nil, encoderThreads: Int = 0,
+         progress: @escaping (Int) -> Void) throws {
         // Every box the manifest names must lie in the picture: checked before any work.
         try analyst?.validate(geometry: layout.geometry)
         self.analyst = analyst
@@ -86,6 +89,7 @@ final class RenderStage {
         self.boxes = boxes
         self.progress = progress
         self.mute = mute
+        self.encoderThreads = encoderThreads
         // Recorded even when empty: the receipt then says nothing was found, rather than nothing
         // was counted (as in receipts made before these counts existed).
         counts.byClass = [:]
@@ -222,7 +226,7 @@ final class RenderStage {
             colorPrimaries: frame.pointer.pointee.color_primaries,
             colorTransfer: frame.pointer.pointee.color_trc,
             colorSpace: frame.pointer.pointee.colorspace,
-            crf: config.crf, preset: config.preset, globalHeader: muxer.needsGlobalHeader, threads: 0)
+            crf: config.crf, preset: config.preset, globalHeader: muxer.needsGlobalHeader, threads: encoderThreads)
         let enc = try VideoEncoder(settings, path: reportPath)
         videoOutputStream = try muxer.addVideoStream(encoder: enc, like: vs)
         for (inIndex, outIndex) in layout.audioMap.sorted(by: { $0.value < $1.value }) {
