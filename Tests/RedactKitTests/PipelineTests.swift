@@ -200,8 +200,8 @@ final class PipelineTests: TempDirectoryTestCase {
     }
 
     /// With the detector in the pipeline the codecs get the threads it leaves (`CodecThreads`:
-    /// one encoder thread on two cores); painting known boxes leaves them to FFmpeg, whose
-    /// libx264 takes one and a half per core.
+    /// one encoder thread on two cores, fewer per job under `--jobs N`); painting known boxes
+    /// leaves them to FFmpeg, whose libx264 takes one and a half per core.
     func testEncoderThreadsFollowTheDetector() throws {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         XCTAssertEqual(CodecThreads(detecting: true, cores: 2), CodecThreads(detecting: true, cores: 3))
@@ -209,6 +209,9 @@ final class PipelineTests: TempDirectoryTestCase {
         XCTAssertEqual(CodecThreads(detecting: true, cores: 8).encoder, 4)
         XCTAssertEqual(CodecThreads(detecting: true, cores: 8).decoder, 2)
         XCTAssertEqual(CodecThreads(detecting: false, cores: 8).encoder, 0)
+        // Under `--jobs N` a job counts on its share of the cores.
+        XCTAssertEqual(JobRunner(registry: try Fixtures.registry(), signingKey: key).cores, cores)
+        XCTAssertEqual(JobRunner(registry: try Fixtures.registry(), signingKey: key, parallelJobs: 2).cores, max(1, cores / 2))
 
         let clip = try Self.mainClip()
         let (detected, _) = try runJob(clip, output: "threads-detected.mp4")

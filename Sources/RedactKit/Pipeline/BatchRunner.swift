@@ -61,7 +61,7 @@ public final class BatchRunner: @unchecked Sendable {
     public init(manifest: Manifest, registry: ModelRegistry, signingKey: SigningKey, parallelJobs: Int,
                 options: BatchOptions = BatchOptions()) {
         self.manifest = manifest
-        self.runner = JobRunner(registry: registry, signingKey: signingKey)
+        self.runner = JobRunner(registry: registry, signingKey: signingKey, parallelJobs: parallelJobs)
         self.parallelJobs = max(1, parallelJobs)
         self.options = options
         self.registry = registry

@@ -17,7 +17,8 @@ struct CodecThreads: Equatable {
     var decoder: Int
     var encoder: Int
 
-    /// `detecting`: the detector runs in the same pipeline; `cores`: processors this process may use.
+    /// `detecting`: the detector runs in the same pipeline; `cores`: processors this job may count
+    /// on (the process's share under `--jobs N`, `JobRunner.cores`).
     init(detecting: Bool, cores: Int) {
         guard detecting else {
             decoder = 0

@@ -38,9 +38,14 @@ public final class JobRunner: @unchecked Sendable {
     /// Frames in flight between two stages. Small: memory stays flat for any video length.
     static let queueCapacity = 8
 
-    public init(registry: ModelRegistry, signingKey: SigningKey) {
+    /// Processors each job may count on for its codecs' threads (`CodecThreads`): the process's
+    /// share when `parallelJobs` jobs run at once.
+    let cores: Int
+
+    public init(registry: ModelRegistry, signingKey: SigningKey, parallelJobs: Int = 1) {
         self.registry = registry
         self.signingKey = signingKey
+        cores = max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, parallelJobs))
     }
 
     public func run(_ job: ManifestJob, progress: @escaping @Sendable (JobProgress) -> Void = { _ in }) throws -> JobResult {
@@ -90,7 +95,7 @@ public final class JobRunner: @unchecked Sendable {
                 do {
                     var reused = try Self.redact(input: inputPath, temporary: temporary, reportPath: job.output.path, config: job.config,
                                                  model: nil, boxes: file.boxesByFrame(), expected: file, mute: job.mute,
-                                                 analyst: analyst, progress: report)
+                                                 analyst: analyst, cores: cores, progress: report)
                     try analyst?.finish(firstSeconds: reused.seconds.first, lastSeconds: reused.seconds.last)
                     reused.counts.tracks = file.tracks.count
                     reused.counts.tracksReused = true
@@ -110,7 +115,7 @@ public final class JobRunner: @unchecked Sendable {
             let analyst = AnalystPlan.make(job)
             var detected = try Self.redact(input: inputPath, temporary: temporary, reportPath: job.output.path, config: job.config,
                                            model: model, boxes: nil, recordBoxes: job.tracks != nil, mute: job.mute,
-                                           analyst: analyst, progress: report)
+                                           analyst: analyst, cores: cores, progress: report)
             // The tracks file goes in place before the output, so an output at its final path always
             // has the boxes that made it beside it.
             if let tracksURL = job.tracks, let frames = detected.frames {
@@ -175,12 +180,14 @@ public final class JobRunner: @unchecked Sendable {
 
     /// The streaming core shared by `run` and `render`: with `boxes == nil` frames are detected
     /// and tracked; otherwise the given boxes are painted. Writes the MP4 to `temporary`.
+    /// `cores`: processors this job may count on (`CodecThreads`).
     /// `expected`: the tracks file `boxes` come from; its geometry and frame count must be the
     /// input's (else `TracksMismatch`). `analyst`: the job's decisions, applied while painting.
     static func redact(input: String, temporary: URL, reportPath: String, config: JobConfig, model: VerifiedModel?,
                        boxes: [Int: [TrackedBox]]?, expected: TracksFile? = nil, recordBoxes: Bool = false, mute: [MuteRange] = [],
-                       analyst: AnalystPlan? = nil, progress: @escaping (Int, Int?) -> Void) throws -> RedactOutcome {
-        let threads = CodecThreads(detecting: boxes == nil, cores: ProcessInfo.processInfo.activeProcessorCount)
+                       analyst: AnalystPlan? = nil, cores: Int = ProcessInfo.processInfo.activeProcessorCount,
+                       progress: @escaping (Int, Int?) -> Void) throws -> RedactOutcome {
+        let threads = CodecThreads(detecting: boxes == nil, cores: cores)
         let decode = try DecodeStage(path: input, keepAudio: config.render.keepAudio, threads: threads.decoder)
         if let expected, expected.geometry != decode.layout.geometry {
             throw TracksMismatch(description: "tracks file's frame geometry is not the input's")
