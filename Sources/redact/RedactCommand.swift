@@ -48,6 +48,7 @@ struct DetectorOptions: ParsableArguments {
     @Option(help: "Inference engine: openvino (default) or opencv (slower).") var engine: String?
     @Option(help: "Inference precision: auto (default: bfloat16 where the CPU computes it natively) or f32.") var precision: String?
     @Flag(name: .customLong("no-second-look"), help: "Do not look again, closer, at small doubtful detections (docs/models.md).") var noSecondLook = false
+    @Flag(name: .customLong("no-windows"), help: "Look at the whole frame on every detector run, never only at windows around faces (docs/manifest.md).") var noWindows = false
 
     func apply(to config: inout DetectorConfig) throws {
         if let t = threshold {
@@ -65,6 +66,7 @@ struct DetectorOptions: ParsableArguments {
         if let e = engine { config.engine = try choice(e, for: "--engine") }
         if let p = precision { config.precision = try choice(p, for: "--precision") }
         if noSecondLook { config.secondLook = false }
+        if noWindows { config.windows = false }
     }
 }
 

@@ -65,8 +65,9 @@ final class DetectionScheduleTests: XCTestCase {
         XCTAssertEqual(s.plan(for: 1), .whole)
         s.record(frame: 1, detections: detections(1))
         XCTAssertEqual(s.plan(for: 2), .skip)
-        XCTAssertEqual(s.plan(for: 3), .whole)
-        s.record(frame: 3, detections: detections(3))
+        // Two faces: a calm stretch's second regular run looks at both, where run 1 saw them.
+        XCTAssertEqual(s.plan(for: 3), .windows([Box(x: 120, y: 100, w: 40, h: 40), Box(x: 500, y: 300, w: 40, h: 40)]))
+        s.record(frame: 3, detections: detections(3), inWindows: true)
         // Runs 1 and 3 saw it move: frame 4 looks at one window, 20 px on from frame 3, and
         // not at the still face.
         XCTAssertEqual(s.plan(for: 4), .windows([Box(x: 100 + 20 * 4, y: 100, w: 40, h: 40)]))
@@ -104,5 +105,59 @@ final class DetectionScheduleTests: XCTestCase {
         lost.record(frame: 4, detections: [], inWindows: true)
         XCTAssertNotEqual(lost.plan(for: 5), .skip)
         XCTAssertEqual(lost.plan(for: 6), .whole)
+    }
+
+    // MARK: - Calm stretches: every other regular run in windows
+
+    func testCalmStretchesAlternateWholeFrameAndWindowRuns() {
+        var s = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
+        // A slow face (2 px per frame) and a weak detection (under the threshold, still).
+        let detections = { (f: Int) in [self.face(100 + 2 * Double(f), 100), self.face(500, 300, 30, score: 0.15)] }
+        XCTAssertEqual(s.plan(for: 1), .whole)
+        s.record(frame: 1, detections: detections(1))
+        XCTAssertEqual(s.plan(for: 2), .skip)
+        // Run 2 looks at windows around both, weak one included, where they were.
+        XCTAssertEqual(s.plan(for: 3), .windows([Box(x: 102, y: 100, w: 40, h: 40), Box(x: 500, y: 300, w: 30, h: 30)]))
+        s.record(frame: 3, detections: detections(3), inWindows: true)
+        XCTAssertEqual(s.plan(for: 5), .whole)
+        s.record(frame: 5, detections: detections(5))
+        // Now the slow face's motion is known (frames 3 to 5): its window moves on with it.
+        XCTAssertEqual(s.plan(for: 7), .windows([Box(x: 114, y: 100, w: 40, h: 40), Box(x: 500, y: 300, w: 30, h: 30)]))
+        var plans: [Int: DetectionSchedule.Run] = [:]
+        for f in 7...20 {
+            let plan = s.plan(for: f)
+            guard plan != .skip else { continue }
+            plans[f] = plan
+            s.record(frame: f, detections: detections(f), inWindows: plan != .whole)
+        }
+        XCTAssertEqual(plans.keys.sorted(), [7, 9, 11, 13, 15, 17, 19])
+        XCTAssertEqual(plans.filter { $0.value == .whole }.keys.sorted(), [9, 13, 17])
+    }
+
+    func testBusyOrFastOrEveryFrameKeepsWholeFrameRuns() {
+        // More detections than windows on the last whole run: the next regular run is whole too.
+        var busy = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
+        busy.record(frame: 1, detections: (0...DetectionSchedule.maxWindows).map { self.face(100 + 60 * Double($0), 100) })
+        XCTAssertEqual(busy.plan(for: 3), .whole)
+        // No face at all: nothing to watch, the regular run looks at nothing (the next whole run
+        // finds new faces).
+        var empty = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
+        empty.record(frame: 1, detections: [])
+        XCTAssertEqual(empty.plan(for: 3), .windows([]))
+        XCTAssertEqual(empty.plan(for: 5), .whole)
+        // A dense stretch keeps its regular runs whole.
+        var fast = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
+        fast.record(frame: 1, detections: [face(100, 100)])
+        XCTAssertEqual(fast.plan(for: 3), .windows([Box(x: 100, y: 100, w: 40, h: 40)]))
+        fast.record(frame: 3, detections: [face(140, 100)], inWindows: true)  // 20 px per frame: dense
+        XCTAssertEqual(fast.plan(for: 5), .whole)
+        fast.record(frame: 5, detections: [face(180, 100)])
+        XCTAssertEqual(fast.plan(for: 7), .whole)
+        // `every` 1 and schedules without windows (plates) never alternate.
+        for var s in [DetectionSchedule(every: 1, minimumScore: 0.2, windowed: true),
+                      DetectionSchedule(every: 2, minimumScore: 0.2, windowed: false)] {
+            s.record(frame: 1, detections: [face(100, 100)])
+            XCTAssertEqual(s.plan(for: s.every + 1), .whole)
+        }
     }
 }

@@ -105,19 +105,25 @@ final class DetectorEngineTests: XCTestCase {
     }
 
     /// Files written before `engine` existed were made with OpenCV and read as such, so a tracks
-    /// file from then is never taken for an OpenVINO run (tracks reuse compares the settings).
+    /// file from then is never taken for an OpenVINO run (tracks reuse compares the settings);
+    /// likewise `windows`.
     func testSettingsWithoutEngineReadAsOpenCV() throws {
         var config = DetectorConfig()
         var json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(config)) as! [String: Any]
         XCTAssertEqual(json["engine"] as? String, "openvino")
         XCTAssertEqual(json["precision"] as? String, "auto")
+        XCTAssertEqual(json["windows"] as? Bool, true)
         json.removeValue(forKey: "engine")
         json.removeValue(forKey: "precision")
+        json.removeValue(forKey: "windows")
         let old = try JSONDecoder().decode(DetectorConfig.self, from: JSONSerialization.data(withJSONObject: json))
         XCTAssertEqual(old.engine, .opencv)
         XCTAssertEqual(old.precision, .f32)
+        // Nor is one written before the calm stretches' windows taken for a run with them.
+        XCTAssertFalse(old.windows)
         config.engine = .opencv
         config.precision = .f32
+        config.windows = false
         XCTAssertEqual(old, config)
     }
 }

@@ -294,6 +294,8 @@ final class ManifestTests: XCTestCase {
         XCTAssertFalse(second.jobs[0].config.detector.secondLook)
         XCTAssertEqual(second.jobs[0].config.detector.secondLookBelow, 1)
         XCTAssertEqual(second.jobs[0].config.detector.secondLookMax, 0)
+        XCTAssertTrue(d.jobs[0].config.detector.windows)
+        XCTAssertFalse(try parse(manifest(jobs: job(0, #""detector": {"windows": false}"#))).jobs[0].config.detector.windows)
         let large = try parse(manifest(jobs: job(0, #""tracker": {"large_fraction": 1, "confirm_large_score": 0.9}"#)))
         XCTAssertEqual(large.jobs[0].config.tracker.largeFraction, 1)
         XCTAssertEqual(large.jobs[0].config.tracker.confirmLargeScore, 0.9)
@@ -362,6 +364,7 @@ final class ManifestTests: XCTestCase {
             ("tracker", #""confirm_large_score": 1.01"#, "confirm_large_score"),
             ("detector", #""plate_threshold": 0"#, "plate_threshold"),
             ("detector", #""second_look": 1"#, "second_look"),
+            ("detector", #""windows": "no""#, "windows"),
             ("detector", #""second_look_below": 1.5"#, "second_look_below"),
             ("detector", #""second_look_max": -1"#, "second_look_max"),
             ("detector", #""second_look_max": 257"#, "second_look_max"),

@@ -123,6 +123,7 @@ final class PlateTests: TempDirectoryTestCase {
         expected.detector.every = 1  // as the file says (the default is now 2)
         expected.detector.engine = .opencv  // the only engine then, in float32
         expected.detector.precision = .f32
+        expected.detector.windows = false
         XCTAssertEqual(c, expected)
     }
 }

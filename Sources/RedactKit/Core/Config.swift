@@ -73,8 +73,18 @@ public struct DetectorConfig: Codable, Equatable, Sendable {
     /// weak tracks count detector runs, not frames. 2 halves the detector's cost on clips whose
     /// faces move slowly with the same face recall on the dev benchmark (1.0 on all ten clips,
     /// docs/quality.md, fifth round). With faces only, the extra frames of a dense stretch look
-    /// only at windows around the fast faces (`DetectionSchedule.plan`).
+    /// only at windows around the fast faces (`DetectionSchedule.plan`), and so does every
+    /// other regular run of a calm stretch (see `windows`).
     public var every: Int = 2
+    /// With faces only, let the detector look at windows of the frame instead of the whole frame
+    /// where that suffices (`DetectionSchedule.plan`): on the extra frames of a dense stretch,
+    /// around the fast faces; and on every other regular run while the whole-frame run before it
+    /// found at most 4 detections (weak ones included), around those, where their motion puts
+    /// them. New faces are then found by whole-frame runs, `2 * every` frames apart in a calm
+    /// stretch. On the dev benchmark: 11 % less time over the ten clips, the same face recall
+    /// (1.0, no leak frame; docs/performance.md). `false`: every detector run looks at the whole
+    /// frame.
+    public var windows: Bool = true
     /// Look again, closer, at every face detection scoring under `secondLookBelow` that the
     /// first look saw under 96 pixels tall: a window around it is cut from the full-resolution
     /// frame, scaled so the face is 96 pixels tall (a face seen under 48 px is first looked at
@@ -96,7 +106,7 @@ public struct DetectorConfig: Codable, Equatable, Sendable {
         case model, classes, threshold
         case plateThreshold = "plate_threshold"
         case inputSize = "input_size"
-        case engine, precision, threads, every
+        case engine, precision, threads, every, windows
         case secondLook = "second_look"
         case secondLookBelow = "second_look_below"
         case secondLookMax = "second_look_max"
@@ -118,6 +128,9 @@ public struct DetectorConfig: Codable, Equatable, Sendable {
         precision = try c.decodeIfPresent(InferencePrecision.self, forKey: .precision) ?? .f32
         threads = try c.decode(Int.self, forKey: .threads)
         every = try c.decode(Int.self, forKey: .every)
+        // Files written before this key existed: their runs may have used the dense stretches'
+        // windows but not the calm ones; read as without, so they are not taken for today's.
+        windows = try c.decodeIfPresent(Bool.self, forKey: .windows) ?? false
         // Files written before the second look existed ran without it.
         secondLook = try c.decodeIfPresent(Bool.self, forKey: .secondLook) ?? false
         secondLookBelow = try c.decodeIfPresent(Double.self, forKey: .secondLookBelow) ?? d.secondLookBelow

@@ -71,7 +71,7 @@ public enum ManifestLoader {
     static let sectionKeys = ["detector", "tracker", "render"]
     static let jobKeys = ["id", "input", "output", "input_sha256", "tracks", "detector", "tracker", "render", "mute",
                           "keep", "boxes", "exclude_regions"]
-    static let detectorKeys = ["model", "classes", "threshold", "plate_threshold", "input_size", "engine", "precision", "threads", "every", "second_look", "second_look_below", "second_look_max"]
+    static let detectorKeys = ["model", "classes", "threshold", "plate_threshold", "input_size", "engine", "precision", "threads", "every", "windows", "second_look", "second_look_below", "second_look_max"]
     static let trackerKeys = ["iou_threshold", "max_gap", "extend_frames", "low_score", "min_hits", "flow", "confirm_score", "confirm_hits", "confirm_hits_score", "large_fraction", "confirm_large_score"]
     static let renderKeys = ["style", "shape", "padding", "plate_padding", "crf", "preset", "keep_audio"]
 
@@ -509,6 +509,7 @@ struct ManifestValidator {
             case "precision": d.precision = InferencePrecision(rawValue: try oneOf(m.value, at: p, InferencePrecision.allCases.map(\.rawValue)))!
             case "threads": d.threads = try integer(m.value, at: p, in: 0...64)
             case "every": d.every = try integer(m.value, at: p, in: 1...10)
+            case "windows": d.windows = try bool(m.value, at: p)
             case "second_look": d.secondLook = try bool(m.value, at: p)
             case "second_look_below": d.secondLookBelow = try number(m.value, at: p, lower: 0, upper: 1, lowerExclusive: false)
             case "second_look_max": d.secondLookMax = try integer(m.value, at: p, in: 0...256)

@@ -34,7 +34,7 @@ final class DetectStage {
         image = DetectorImage(geometry: geometry, longSide: config.inputSize, path: path)
         self.path = path
         makeFlowImages = tracker.flow
-        schedule = DetectionSchedule(every: config.every, minimumScore: config.threshold, windowed: windowDetector != nil)
+        schedule = DetectionSchedule(every: config.every, minimumScore: config.threshold, windowed: windowDetector != nil && config.windows)
     }
 
     func run(from input: BoundedQueue<MediaItem>, into output: BoundedQueue<MediaItem>) {
