@@ -4,7 +4,8 @@ public struct StageCounts: Codable, Equatable, Sendable {
     public var frames: Int = 0
     /// Frames the detector ran on (wholly or in windows).
     public var detectedFrames: Int = 0
-    /// Of those, frames where it looked only at windows around fast faces (`DetectionSchedule`).
+    /// Of those, frames where it looked only at windows around faces (`DetectionSchedule`: fast
+    /// faces in a dense stretch, the last whole-frame run's detections in a calm one).
     /// Nil in receipts made before it was recorded, and when there were none.
     public var windowedFrames: Int? = nil
     /// Boxes the detector returned above threshold.
