@@ -139,11 +139,11 @@ final class DetectionScheduleTests: XCTestCase {
         var busy = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
         busy.record(frame: 1, detections: (0...DetectionSchedule.maxWindows).map { self.face(100 + 60 * Double($0), 100) })
         XCTAssertEqual(busy.plan(for: 3), .whole)
-        // No face at all: nothing to watch, the regular run looks at nothing (the next whole run
-        // finds new faces).
+        // No face at all: nothing to watch, the regular run is skipped (the next whole run finds
+        // new faces).
         var empty = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
         empty.record(frame: 1, detections: [])
-        XCTAssertEqual(empty.plan(for: 3), .windows([]))
+        XCTAssertEqual(empty.plan(for: 3), .skip)
         XCTAssertEqual(empty.plan(for: 5), .whole)
         // A dense stretch keeps its regular runs whole.
         var fast = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)

@@ -71,8 +71,8 @@ struct DetectionSchedule {
 
     /// What the detector does on `frame` (1-based, in order). The fixed schedule's frames get the
     /// whole frame, but every other one of them, outside dense stretches, gets windows around
-    /// the latest whole-frame run's detections when there were at most `maxWindows` (none: it
-    /// looks at nothing, and the next whole-frame run finds new faces). The
+    /// the latest whole-frame run's detections when there were at most `maxWindows` (none: the
+    /// frame is skipped, and the next whole-frame run finds new faces). The
     /// extra frames of a dense stretch exist for the faces that move fast: with `windowed`, they
     /// get windows around every face seen moving fast, or seen only once (motion unknown), where
     /// its motion puts it; every other face is left to the tracker, as on skipped frames, and
@@ -83,7 +83,8 @@ struct DetectionSchedule {
             // Every other regular run of a calm stretch: windows around the faces seen.
             // (With `every` 1 the detector was asked to look at every frame whole.)
             guard windowed, every > 1, ((frame - 1) / every) % 2 == 1, frame > denseUntil, let calm else { return .whole }
-            return .windows(predicted(calm, at: frame))
+            // Nothing to look at: as on a skipped frame (not counted as a detector run).
+            return calm.isEmpty ? .skip : .windows(predicted(calm, at: frame))
         }
         guard frame <= denseUntil else { return .skip }
         guard windowed else { return .whole }
