@@ -69,6 +69,16 @@ final class RecallRegressionTests: XCTestCase {
         XCTAssertEqual(face.leakFrames, 0, "after the bar the visible part of the face leaks in \(face.leakFrames) frame(s), first at frame \(face.firstLeakFrame ?? 0); the face shows again from frame \(s.emergingFrames.lowerBound)")
     }
 
+    func testFaceAppearingSuddenlyInACalmScene() throws {
+        let outcome = try check("pop-in")
+        // The scene is calm (one slow face), so every other regular detector run looks only at a
+        // window around the face already there (`DetectionSchedule.plan`); the face that appears
+        // at frame 22 is first seen by the whole-frame run at frame 25, and the frames between
+        // are covered by the tracker's backward extension alone. The check above (no leak run
+        // over 2 frames) is what keeps that path honest.
+        XCTAssertGreaterThanOrEqual(outcome.counts.windowedFrames ?? 0, 5, "windowed frames: \(outcome.counts)")
+    }
+
     func testTwoFacesCrossingPaths() throws {
         try check("crossing")
     }
@@ -164,6 +174,17 @@ final class RecallRegressionTests: XCTestCase {
             name: "crossing", frames: 45, background: .photo("cars.jpg"),
             layers: [Layer(id: 1, face: 2, path: (0..<45).map { k in Placement(x: 40 + 10 * k, y: 100, size: 110) }),
                      Layer(id: 2, face: 4, path: (0..<45).map { k in Placement(x: 480 - 10 * k, y: 130, size: 110) })]))
+
+        // 4b. Pop-in: one face drifting 2 px per frame throughout; a second one appears at once
+        //     (a cut, a door) in the middle of the picture at frame 22 (0-based 21), between two
+        //     whole-frame runs of a calm stretch (1-based 21 and 25), and drifts the same way.
+        let popFrame = 21
+        list.append(ScenarioDefinition(
+            name: "pop-in", frames: 45, background: .photo("cars.jpg"),
+            layers: [Layer(id: 1, face: 1, path: (0..<45).map { k in Placement(x: 40 + 2 * k, y: 120, size: 110) }),
+                     Layer(id: 2, face: 3, path: (0..<45).map { k in
+                         k < popFrame ? Placement(x: -400, y: 100, size: 110) : Placement(x: 330 + 2 * (k - popFrame), y: 100, size: 110)
+                     })]))
 
         // 5. Small: a face box about 30 px high, moving 2 px per frame.
         let smallSize = evenRound(30 / faceRegion.h)
