@@ -157,8 +157,8 @@ final class CenterFaceDetector: ObjectDetector {
         return found.filter { $0.score >= threshold }.sorted { $0.score > $1.score }
     }
 
-    /// Faces near `regions` only (display pixels; the boxes where the schedule expects fast faces,
-    /// `DetectionSchedule.plan`): one window of the full-resolution frame per region, scaled so
+    /// Faces near `regions` only (display pixels; the boxes where the schedule expects the faces it
+    /// watches, `DetectionSchedule.plan`): one window of the full-resolution frame per region, scaled so
     /// the region is `SecondLook.nearer.faceHeight` (96) px tall, about 3.3 region heights wide,
     /// room for a prediction that is off by more than a face. Per region, the best face of a
     /// similar size (`DetectionSchedule.sizeRatio`) whose centre is within `windowReach` region
@@ -179,8 +179,8 @@ final class CenterFaceDetector: ObjectDetector {
         return nonMaximumSuppression(found, iou: nmsIoU)
     }
 
-    /// How far (in region heights) from where the schedule expects a fast face its window still
-    /// takes it to be that face.
+    /// How far (in region heights) from where the schedule expects a face its window still takes
+    /// it to be that face.
     static let windowReach = 1.0
 
     /// Every face in `window` (cut from `full` around `box`, scaled so `box` is the window's face

@@ -50,6 +50,10 @@ struct DetectionSchedule {
         var frame: Int
         var velocity: (x: Double, y: Double)?
         var fast: Bool
+
+        /// What the extra frames of a dense stretch look at: a face seen moving fast, or seen
+        /// only once (motion unknown).
+        var watchedWhenDense: Bool { fast || velocity == nil }
     }
 
     /// Motion per frame, as a share of the face's height, from which a face is fast.
@@ -88,7 +92,7 @@ struct DetectionSchedule {
         }
         guard frame <= denseUntil else { return .skip }
         guard windowed else { return .whole }
-        let watched = seen.filter { $0.fast || $0.velocity == nil }
+        let watched = seen.filter(\.watchedWhenDense)
         guard !watched.isEmpty, watched.count <= Self.maxWindows else { return .whole }
         return .windows(predicted(watched, at: frame))
     }
@@ -115,12 +119,11 @@ struct DetectionSchedule {
             denseUntil = max(denseUntil, frame + 2 * every)
         }
         if !inWindows { calm = all.count <= Self.maxWindows ? all : nil }
-        if inWindows && (frame - 1) % every == 0 {
-            // A calm stretch's alternate run watched every face seen.
-            seen = now
-        } else if inWindows {
-            // The watched faces were looked at (`plan`): what the windows found replaces them.
-            seen = seen.filter { !($0.fast || $0.velocity == nil) } + now
+        if inWindows && (frame - 1) % every != 0 {
+            // An extra frame of a dense stretch looked at the watched faces only (`plan`): what
+            // its windows found replaces them; the others are kept. (A whole-frame run, and a
+            // calm stretch's window run, which watched every face seen, replace them all.)
+            seen = seen.filter { !$0.watchedWhenDense } + now
         } else {
             seen = now
         }

@@ -7,7 +7,7 @@ public struct FrameDetections: Codable, Equatable, Sendable {
     /// nil (key absent): the detector did not run on this frame (see detector.every).
     public var detections: [Detection]?
     /// Present when the detector looked only at windows around these boxes (display pixels):
-    /// an extra frame of a dense stretch (`DetectionSchedule.plan`).
+    /// an extra frame of a dense stretch, or a calm stretch's window run (`DetectionSchedule.plan`).
     public var windows: [Box]?
 
     public init(frame: Int, pts: Int64, detections: [Detection]?, windows: [Box]? = nil) {

@@ -1,12 +1,13 @@
 import Foundation
 
 /// Runs the detectors on the frames the schedule picks (`DetectionSchedule`: every other frame
-/// by default, every frame while a face moves fast, the extra frames only in windows around the
-/// fast faces); audio and status pass untouched. Every frame is scaled once into a shared detector image.
+/// by default, every frame while a face moves fast; some runs only in windows around faces: the
+/// fast ones on a dense stretch's extra frames, those seen last on a calm stretch's every other
+/// regular run); audio and status pass untouched. Every frame is scaled once into a shared detector image.
 final class DetectStage {
     private let detectors: [ObjectDetector]
-    /// The face detector when it is the only one: then the extra frames of a dense stretch may
-    /// look only at windows around the fast faces (`DetectionSchedule.plan`).
+    /// The face detector when it is the only one: then some runs may look only at windows
+    /// around faces (`DetectionSchedule.plan`).
     private let windowDetector: CenterFaceDetector?
     private let image: DetectorImage
     private let path: String
