@@ -35,8 +35,13 @@ public struct JobResult: Codable, Sendable {
 public final class JobRunner: @unchecked Sendable {
     let registry: ModelRegistry
     let signingKey: SigningKey
-    /// Frames in flight between two stages. Small: memory stays flat for any video length.
-    static let queueCapacity = 8
+    /// Pictures in flight between two stages (`BoundedQueue.stage`). Small: memory stays flat
+    /// for any video length. Four: the detector's bursts (a whole-frame run, then a skipped
+    /// frame) need little slack: 2, 3, 4 and 8 ran dev04 in the same time (within noise), 3 and 8
+    /// dev09.
+    static let framesInFlight = 4
+    /// Items (pictures, audio packets, status) in flight between two stages.
+    static let itemsInFlight = 64
 
     /// Processors each job may count on for its codecs' threads (`CodecThreads`): the process's
     /// share when `parallelJobs` jobs run at once.
@@ -192,7 +197,7 @@ public final class JobRunner: @unchecked Sendable {
         if let expected, expected.geometry != decode.layout.geometry {
             throw TracksMismatch(description: "tracks file's frame geometry is not the input's")
         }
-        let decoded = BoundedQueue<MediaItem>(capacity: queueCapacity)
+        let decoded = BoundedQueue<MediaItem>.stage()
         let group = DispatchGroup()
         var toRender = decoded
         var tracker: OnlineTracker?
@@ -207,7 +212,7 @@ public final class JobRunner: @unchecked Sendable {
                                   detectionInterval: config.detector.every)
             tracker = t
             provider = t
-            toRender = BoundedQueue<MediaItem>(capacity: queueCapacity)
+            toRender = BoundedQueue<MediaItem>.stage()
         }
         let recorder = recordBoxes ? RecordingBoxes(provider) : nil
         if let recorder { provider = recorder }

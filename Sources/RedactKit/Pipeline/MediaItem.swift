@@ -22,3 +22,15 @@ final class FrameWork {
 
     init(frame: VideoFrame) { self.frame = frame }
 }
+
+extension BoundedQueue where Element == MediaItem {
+    /// A queue between two stages of one job: at most `JobRunner.framesInFlight` pictures, and
+    /// up to `JobRunner.itemsInFlight` items in all, so audio packets, interleaved with the
+    /// pictures in chunks, never take a picture's place.
+    static func stage() -> BoundedQueue<MediaItem> {
+        BoundedQueue(capacity: JobRunner.framesInFlight, itemLimit: JobRunner.itemsInFlight) {
+            if case .video = $0 { return true }
+            return false
+        }
+    }
+}

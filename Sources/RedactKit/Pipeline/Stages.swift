@@ -16,8 +16,8 @@ public enum Stages {
         var tracker = TrackerConfig()
         tracker.flow = false
         let detect = try DetectStage(model: model, config: config, tracker: tracker, geometry: decode.layout.geometry, path: input.path)
-        let decoded = BoundedQueue<MediaItem>(capacity: JobRunner.queueCapacity)
-        let detected = BoundedQueue<MediaItem>(capacity: JobRunner.queueCapacity)
+        let decoded = BoundedQueue<MediaItem>.stage()
+        let detected = BoundedQueue<MediaItem>.stage()
         let group = DispatchGroup()
         DispatchQueue(label: "redact.decode").async(group: group) { decode.run(into: decoded) }
         DispatchQueue(label: "redact.detect").async(group: group) { detect.run(from: decoded, into: detected) }
