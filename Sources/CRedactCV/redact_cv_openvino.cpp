@@ -11,6 +11,8 @@
 #include "redact_cv.h"
 #include "redact_cv_internal.hpp"
 
+#include <malloc.h>
+
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -113,6 +115,7 @@ std::vector<cv::Mat> rcv_internal::openvino_forward(OpenVINOModel &model, const 
     if (blob.dims != 4 || blob.size[0] != 1 || blob.size[1] != 3 || blob.type() != CV_32F || !blob.isContinuous())
         throw std::invalid_argument("OpenVINO input must be one continuous 1x3xHxW float32 blob");
     const int height = blob.size[2], width = blob.size[3];
+    const bool fresh = model.shapes.find(std::make_pair(width, height)) == model.shapes.end();
     CompiledShape &shape = model.compiled(width, height);
 
     const int64_t dims[4] = {1, 3, height, width};
@@ -130,6 +133,13 @@ std::vector<cv::Mat> rcv_internal::openvino_forward(OpenVINOModel &model, const 
     ov_status_e ran = ov_infer_request_infer(shape.request);
     ov_tensor_free(input);
     check(ran, "infer " + model.path);
+#ifdef __GLIBC__
+    // Compiling a shape and its first run allocate and free tens of MB of small blocks (graph
+    // transformations, kernel set-up) that glibc keeps resident, scattered in its heap, where
+    // the later large buffers (decoded pictures) cannot use them: handing them back lowers the
+    // job's peak resident memory (1080p, dev04: 611-616 -> 596-597 MB). Once per shape.
+    if (fresh) malloc_trim(0);
+#endif
 
     std::vector<cv::Mat> results;
     for (const std::string &name : names) {
