@@ -86,10 +86,10 @@ extern "C" void rcv_engine_precision(int engine, int precision, char *buf, size_
     }
 }
 
-cv::Mat rcv_internal::image_blob(const uint8_t *pixels, int width, int height, int stride, const double mean[3],
-                                 const double scale[3], bool swap_rb) {
+void rcv_internal::image_blob(cv::Mat &blob, const uint8_t *pixels, int width, int height, int stride,
+                              const double mean[3], const double scale[3], bool swap_rb) {
     const int dims[4] = {1, 3, height, width};
-    cv::Mat blob(4, dims, CV_32F);
+    blob.create(4, dims, CV_32F);
     const size_t plane = static_cast<size_t>(width) * height;
     float *dst = blob.ptr<float>();
     for (int c = 0; c < 3; ++c) {
@@ -102,7 +102,6 @@ cv::Mat rcv_internal::image_blob(const uint8_t *pixels, int width, int height, i
             for (int x = 0; x < width; ++x) line[x] = (row[3 * x + source] - m) * k;
         }
     }
-    return blob;
 }
 
 std::vector<cv::Mat> rcv_internal::forward_blob(rcv_net &net, const cv::Mat &blob,
@@ -142,9 +141,9 @@ extern "C" int rcv_net_forward(rcv_net *net, const uint8_t *pixels, int width, i
         }
         // The bytes as they are: no mean, unit scale, channels in the given order.
         static const double zero[3] = {0, 0, 0}, one[3] = {1, 1, 1};
-        cv::Mat blob = rcv_internal::image_blob(pixels, width, height, stride, zero, one, false);
+        rcv_internal::image_blob(net->blob, pixels, width, height, stride, zero, one, false);
         std::vector<std::string> names(output_names, output_names + output_len);
-        std::vector<cv::Mat> results = rcv_internal::forward_blob(*net, blob, names);
+        std::vector<cv::Mat> results = rcv_internal::forward_blob(*net, net->blob, names);
         if (static_cast<int>(results.size()) != output_len) {
             write_error(err, err_len, "network returned a different number of outputs");
             return RCV_ERR_OPENCV;

@@ -28,6 +28,9 @@ struct rcv_net {
     int engine = RCV_ENGINE_OPENCV;
     cv::dnn::Net net;
     std::unique_ptr<rcv_internal::OpenVINOModel, rcv_internal::OpenVINOModelDeleter> openvino;
+    /// The input blob, reused run after run (a network sees one input size, or a few): a fresh
+    /// 11 MB blob per 1280x736 run was page-faulted in anew each time.
+    cv::Mat blob;
 };
 
 namespace rcv_internal {
@@ -35,7 +38,8 @@ namespace rcv_internal {
 /// at `precision` (RCV_PRECISION_*). Throws std::runtime_error when OpenVINO fails or the build
 /// has no OpenVINO.
 OpenVINOModel *openvino_open(const char *path, int threads, int precision);
-/// Runs an OpenVINO model on one NCHW float32 blob; returns the named outputs as float32 Mats.
+/// Runs an OpenVINO model on one NCHW float32 blob; returns the named outputs as float32 Mats,
+/// which share buffers the model reuses: valid until its next run.
 std::vector<cv::Mat> openvino_forward(OpenVINOModel &model, const cv::Mat &blob, const std::vector<std::string> &names);
 /// OpenVINO's build number, or "" when the build has none.
 std::string openvino_version();
@@ -44,8 +48,9 @@ std::string openvino_precision(int precision);
 
 /// Packs an 8-bit, 3-channel image into a 1x3xHxW float32 blob: network channel c is source
 /// channel (swap_rb ? 2 - c : c), as (byte - mean[c]) * scale[c].
-cv::Mat image_blob(const uint8_t *pixels, int width, int height, int stride, const double mean[3],
-                   const double scale[3], bool swap_rb);
+/// `blob` is (re)allocated only when its size changes.
+void image_blob(cv::Mat &blob, const uint8_t *pixels, int width, int height, int stride, const double mean[3],
+                const double scale[3], bool swap_rb);
 /// Runs `net` (either engine) on `blob` and returns the named outputs as float32 Mats.
 std::vector<cv::Mat> forward_blob(rcv_net &net, const cv::Mat &blob, const std::vector<std::string> &names);
 /// Copies a float32 Mat into a caller buffer of `capacity` floats; false (and an error) if it is too small.

@@ -13,6 +13,7 @@
 
 #include <malloc.h>
 
+#include <cstring>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -37,6 +38,8 @@ void check(ov_status_e status, const std::string &what) {
 struct CompiledShape {
     ov_compiled_model_t *compiled = nullptr;
     ov_infer_request_t *request = nullptr;
+    // The outputs copied out of the request, one buffer per output reused run after run.
+    std::vector<cv::Mat> outputs;
     CompiledShape() = default;
     CompiledShape(const CompiledShape &) = delete;
     CompiledShape &operator=(const CompiledShape &) = delete;
@@ -142,7 +145,9 @@ std::vector<cv::Mat> rcv_internal::openvino_forward(OpenVINOModel &model, const 
 #endif
 
     std::vector<cv::Mat> results;
-    for (const std::string &name : names) {
+    shape.outputs.resize(names.size());
+    for (size_t i = 0; i < names.size(); ++i) {
+        const std::string &name = names[i];
         ov_tensor_t *output = nullptr;
         check(ov_infer_request_get_tensor(shape.request, name.c_str(), &output), "output " + name);
         ov_element_type_e type;
@@ -156,8 +161,12 @@ std::vector<cv::Mat> rcv_internal::openvino_forward(OpenVINOModel &model, const 
             if (status != OK) fail("read output " + name, status);
             throw std::runtime_error("OpenVINO: output " + name + " is not float32");
         }
-        // Copied: the request reuses its output memory on the next run.
-        results.push_back(cv::Mat(1, static_cast<int>(count), CV_32F, data).clone());
+        // Copied: the request reuses its output memory on the next run. Into the shape's own
+        // buffer (allocated once): the caller copies the result out before the next run.
+        cv::Mat &kept = shape.outputs[i];
+        kept.create(1, static_cast<int>(count), CV_32F);
+        std::memcpy(kept.ptr<float>(), data, count * sizeof(float));
+        results.push_back(kept);
         ov_tensor_free(output);
     }
     return results;

@@ -31,8 +31,8 @@ extern "C" int rcv_net_forward_normalized(rcv_net *net, const uint8_t *pixels, i
             return RCV_ERR_ARGUMENT;
         }
         // Written directly: blobFromImage takes one scale for all channels.
-        cv::Mat blob = rcv_internal::image_blob(pixels, width, height, stride, mean, scale, swap_rb != 0);
-        std::vector<cv::Mat> results = rcv_internal::forward_blob(*net, blob, {output_name});
+        rcv_internal::image_blob(net->blob, pixels, width, height, stride, mean, scale, swap_rb != 0);
+        std::vector<cv::Mat> results = rcv_internal::forward_blob(*net, net->blob, {output_name});
         if (results.size() != 1) {
             write_error(err, err_len, "network returned a different number of outputs");
             return RCV_ERR_OPENCV;
