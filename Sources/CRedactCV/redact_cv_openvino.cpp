@@ -140,7 +140,7 @@ std::vector<cv::Mat> rcv_internal::openvino_forward(OpenVINOModel &model, const 
     // Compiling a shape and its first run allocate and free tens of MB of small blocks (graph
     // transformations, kernel set-up) that glibc keeps resident, scattered in its heap, where
     // the later large buffers (decoded pictures) cannot use them: handing them back lowers the
-    // job's peak resident memory (1080p, dev04: 611-616 -> 596-597 MB). Once per shape.
+    // job's peak resident memory (1080p, dev04: 572-576 -> 556-563 MiB). Once per shape.
     if (fresh) malloc_trim(0);
 #endif
 
