@@ -38,6 +38,8 @@ void check(ov_status_e status, const std::string &what) {
 struct CompiledShape {
     ov_compiled_model_t *compiled = nullptr;
     ov_infer_request_t *request = nullptr;
+    // Whether the request has run: the first run ends the shape's set-up (see malloc_trim).
+    bool ran = false;
     // The outputs copied out of the request, one buffer per output reused run after run.
     std::vector<cv::Mat> outputs;
     CompiledShape() = default;
@@ -118,7 +120,6 @@ std::vector<cv::Mat> rcv_internal::openvino_forward(OpenVINOModel &model, const 
     if (blob.dims != 4 || blob.size[0] != 1 || blob.size[1] != 3 || blob.type() != CV_32F || !blob.isContinuous())
         throw std::invalid_argument("OpenVINO input must be one continuous 1x3xHxW float32 blob");
     const int height = blob.size[2], width = blob.size[3];
-    const bool fresh = model.shapes.find(std::make_pair(width, height)) == model.shapes.end();
     CompiledShape &shape = model.compiled(width, height);
 
     const int64_t dims[4] = {1, 3, height, width};
@@ -141,8 +142,9 @@ std::vector<cv::Mat> rcv_internal::openvino_forward(OpenVINOModel &model, const 
     // transformations, kernel set-up) that glibc keeps resident, scattered in its heap, where
     // the later large buffers (decoded pictures) cannot use them: handing them back lowers the
     // job's peak resident memory (1080p, dev04: 572-576 -> 556-563 MiB). Once per shape.
-    if (fresh) malloc_trim(0);
+    if (!shape.ran) malloc_trim(0);
 #endif
+    shape.ran = true;
 
     std::vector<cv::Mat> results;
     shape.outputs.resize(names.size());
