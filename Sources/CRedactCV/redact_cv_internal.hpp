@@ -38,8 +38,8 @@ namespace rcv_internal {
 /// at `precision` (RCV_PRECISION_*). Throws std::runtime_error when OpenVINO fails or the build
 /// has no OpenVINO.
 OpenVINOModel *openvino_open(const char *path, int threads, int precision);
-/// Runs an OpenVINO model on one NCHW float32 blob; returns the named outputs as float32 Mats,
-/// which share buffers the model reuses: valid until its next run.
+/// Runs an OpenVINO model on one NCHW float32 blob; returns the named outputs as float32 Mats
+/// over the request's own output memory: valid until the same shape's next run.
 std::vector<cv::Mat> openvino_forward(OpenVINOModel &model, const cv::Mat &blob, const std::vector<std::string> &names);
 /// OpenVINO's build number, or "" when the build has none.
 std::string openvino_version();

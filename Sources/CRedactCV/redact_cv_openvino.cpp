@@ -13,7 +13,6 @@
 
 #include <malloc.h>
 
-#include <cstring>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -40,12 +39,18 @@ struct CompiledShape {
     ov_infer_request_t *request = nullptr;
     // Whether the request has run: the first run ends the shape's set-up (see malloc_trim).
     bool ran = false;
-    // The outputs copied out of the request, one buffer per output reused run after run.
-    std::vector<cv::Mat> outputs;
+    // The last run's output tensors, held until the next run so that the Mats handed out over
+    // their memory stay valid while the caller copies them (one copy, not two).
+    std::vector<ov_tensor_t *> outputs;
     CompiledShape() = default;
     CompiledShape(const CompiledShape &) = delete;
     CompiledShape &operator=(const CompiledShape &) = delete;
+    void releaseOutputs() {
+        for (ov_tensor_t *t : outputs) ov_tensor_free(t);
+        outputs.clear();
+    }
     ~CompiledShape() {
+        releaseOutputs();
         if (request != nullptr) ov_infer_request_free(request);
         if (compiled != nullptr) ov_compiled_model_free(compiled);
     }
@@ -147,29 +152,22 @@ std::vector<cv::Mat> rcv_internal::openvino_forward(OpenVINOModel &model, const 
     shape.ran = true;
 
     std::vector<cv::Mat> results;
-    shape.outputs.resize(names.size());
-    for (size_t i = 0; i < names.size(); ++i) {
-        const std::string &name = names[i];
+    shape.releaseOutputs();
+    for (const std::string &name : names) {
         ov_tensor_t *output = nullptr;
         check(ov_infer_request_get_tensor(shape.request, name.c_str(), &output), "output " + name);
+        shape.outputs.push_back(output);  // freed at the next run or with the shape
         ov_element_type_e type;
         size_t count = 0;
         void *data = nullptr;
         ov_status_e status = ov_tensor_get_element_type(output, &type);
         if (status == OK) status = ov_tensor_get_size(output, &count);
         if (status == OK) status = ov_tensor_data(output, &data);
-        if (status != OK || type != F32) {
-            ov_tensor_free(output);
-            if (status != OK) fail("read output " + name, status);
-            throw std::runtime_error("OpenVINO: output " + name + " is not float32");
-        }
-        // Copied: the request reuses its output memory on the next run. Into the shape's own
-        // buffer (allocated once): the caller copies the result out before the next run.
-        cv::Mat &kept = shape.outputs[i];
-        kept.create(1, static_cast<int>(count), CV_32F);
-        std::memcpy(kept.ptr<float>(), data, count * sizeof(float));
-        results.push_back(kept);
-        ov_tensor_free(output);
+        if (status != OK) fail("read output " + name, status);
+        if (type != F32) throw std::runtime_error("OpenVINO: output " + name + " is not float32");
+        // Not copied here: the request reuses this memory on its next run, and the caller copies
+        // the values out before that (rcv_internal::copy_output).
+        results.push_back(cv::Mat(1, static_cast<int>(count), CV_32F, data));
     }
     return results;
 }
