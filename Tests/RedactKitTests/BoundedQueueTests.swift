@@ -60,6 +60,29 @@ final class BoundedQueueTests: XCTestCase {
         XCTAssertEqual([queue.pop(), queue.pop(), queue.pop(), queue.pop(), queue.pop()], [-1, -2, 3, -3, -4], "order is kept")
     }
 
+    /// An item weighs what `isHeavy` said when it was pushed: asked again at pop, an answer that
+    /// changed in between (a picture released to a reused buffer, say) would leave the picture
+    /// count wrong, and the queue would block for good or hold more pictures than its bound.
+    func testAnItemIsWeighedOnceWhenPushed() {
+        final class Item { var heavy = true }
+        var asked = 0
+        let queue = BoundedQueue<Item>(capacity: 1, itemLimit: 4) { item in
+            asked += 1
+            return item.heavy
+        }
+        let first = Item()
+        XCTAssertTrue(queue.push(first))
+        first.heavy = false
+        XCTAssertTrue(queue.pop() === first)
+        XCTAssertEqual(asked, 1, "weighed at push only")
+        let pushed = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            queue.push(Item())
+            pushed.signal()
+        }
+        XCTAssertEqual(pushed.wait(timeout: .now() + 30), .success, "the popped picture freed its place")
+    }
+
     /// Cancelling wakes a producer blocked on a full queue, and nothing is delivered after.
     func testCancelWakesABlockedProducer() {
         let queue = BoundedQueue<Int>(capacity: 1)

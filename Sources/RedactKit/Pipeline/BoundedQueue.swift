@@ -11,8 +11,9 @@ import Foundation
 /// 3 of 8 items were pictures with an audio track, all 8 without one.
 final class BoundedQueue<Element>: @unchecked Sendable {
     /// Popped slots are set to nil at once: a popped picture must not stay referenced here until
-    /// the array is compacted (that held up to 64 decoded pictures, 200 MB at 1080p).
-    private var items: [Element?] = []
+    /// the array is compacted (that held up to 64 decoded pictures, 200 MB at 1080p). Each item
+    /// keeps the weight `isHeavy` gave it when pushed, so pop does not ask again.
+    private var items: [(element: Element, heavy: Bool)?] = []
     private var head = 0
     private let capacity: Int
     private let itemLimit: Int
@@ -40,7 +41,7 @@ final class BoundedQueue<Element>: @unchecked Sendable {
         defer { condition.unlock() }
         while (count >= itemLimit || (heavy && heavyCount >= capacity)) && !cancelled { condition.wait() }
         if cancelled { return false }
-        items.append(element)
+        items.append((element, heavy))
         if heavy { heavyCount += 1 }
         condition.broadcast()
         return true
@@ -52,10 +53,10 @@ final class BoundedQueue<Element>: @unchecked Sendable {
         defer { condition.unlock() }
         while count == 0 && !cancelled { condition.wait() }
         if cancelled { return nil }
-        guard let element = items[head] else { preconditionFailure("BoundedQueue: popped slot read twice") }
+        guard let (element, heavy) = items[head] else { preconditionFailure("BoundedQueue: popped slot read twice") }
         items[head] = nil
         head += 1
-        if isHeavy(element) { heavyCount -= 1 }
+        if heavy { heavyCount -= 1 }
         if head > 64 && head * 2 > items.count {
             items.removeFirst(head)
             head = 0
