@@ -18,6 +18,15 @@ final class DetectorImage {
     let scaleY: Double
     private(set) var pixels: [UInt8]
     private var rotationBuffer: [UInt8]
+    /// Row length of `rotationBuffer` in bytes (see `conversionSlack`).
+    private let rotationStride: Int
+    /// libswscale's SIMD colour conversion (the unscaled path, taken when the frame is not
+    /// scaled down) writes whole blocks of pixels: past a row's last pixel when the width is not
+    /// a multiple of the block (into the letterbox, which `clearLetterboxColumns` blackens again)
+    /// and so past the last row, into this much spare room at the end of each buffer. Without it
+    /// a 360 px wide rotated picture overran its buffer, and a 1278 px wide one left colour in
+    /// the letterbox the detector sees.
+    static let conversionSlack = 64
     private var sws: OpaquePointer?
     private let path: String
     /// True when the frame is not scaled down (its longer side fits `longSide`).
@@ -42,8 +51,11 @@ final class DetectorImage {
         inputHeight = (scaledHeight + 31) / 32 * 32
         scaleX = dw / Double(scaledWidth)
         scaleY = dh / Double(scaledHeight)
-        pixels = [UInt8](repeating: 0, count: inputWidth * inputHeight * 3)
-        rotationBuffer = geometry.quarterTurns == 0 ? [] : [UInt8](repeating: 0, count: scaledWidth * scaledHeight * 3)
+        pixels = [UInt8](repeating: 0, count: inputWidth * inputHeight * 3 + Self.conversionSlack)
+        let storedScaledW = geometry.quarterTurns % 2 == 1 ? scaledHeight : scaledWidth
+        let storedScaledH = geometry.quarterTurns % 2 == 1 ? scaledWidth : scaledHeight
+        rotationStride = (storedScaledW + Self.conversionSlack / 3) * 3
+        rotationBuffer = geometry.quarterTurns == 0 ? [] : [UInt8](repeating: 0, count: rotationStride * storedScaledH + Self.conversionSlack)
     }
 
     deinit { sws_freeContext(sws) }
@@ -86,21 +98,38 @@ final class DetectorImage {
                 return sws_scale(sws, srcData, srcStride, 0, Int32(frame.height), &dst, &dstStride)
             }
             if rows <= 0 { throw RedactError.detector(path: path, frame: frame.number, detail: "scaling for the detector failed") }
+            clearLetterboxColumns()
             return
         }
         let rows = rotationBuffer.withUnsafeMutableBufferPointer { buf -> Int32 in
             var dst: [UnsafeMutablePointer<UInt8>?] = [buf.baseAddress, nil, nil, nil]
-            var dstStride: [Int32] = [Int32(storedScaledW * 3), 0, 0, 0]
+            var dstStride: [Int32] = [Int32(rotationStride), 0, 0, 0]
             return sws_scale(sws, srcData, srcStride, 0, Int32(frame.height), &dst, &dstStride)
         }
         if rows <= 0 { throw RedactError.detector(path: path, frame: frame.number, detail: "scaling for the detector failed") }
         var err = [CChar](repeating: 0, count: 512)
         let r = rotationBuffer.withUnsafeBufferPointer { src in
             pixels.withUnsafeMutableBufferPointer { dst in
-                rcv_rotate_rgb(src.baseAddress, Int32(storedScaledW), Int32(storedScaledH), Int32(storedScaledW * 3),
+                rcv_rotate_rgb(src.baseAddress, Int32(storedScaledW), Int32(storedScaledH), Int32(rotationStride),
                                dst.baseAddress, Int32(inputWidth * 3), Int32(geometry.quarterTurns), &err, err.count)
             }
         }
         if r != RCV_OK { throw RedactError.detector(path: path, frame: frame.number, detail: String(cString: err)) }
+    }
+
+    /// Blackens the letterbox columns the conversion may have written past each row's last pixel.
+    private func clearLetterboxColumns() {
+        let first = scaledWidth, end = min(inputWidth, scaledWidth + Self.conversionSlack / 3)
+        pixels.withUnsafeMutableBufferPointer { buf in
+            if end > first {
+                for y in 0..<scaledHeight {
+                    (buf.baseAddress! + (y * inputWidth + first) * 3).update(repeating: 0, count: (end - first) * 3)
+                }
+            }
+            // The last row's overrun, when it has no letterbox columns, lands in the first
+            // letterbox row (or the spare room at the end).
+            let afterLast = ((scaledHeight - 1) * inputWidth + scaledWidth) * 3
+            (buf.baseAddress! + afterLast).update(repeating: 0, count: min(Self.conversionSlack, buf.count - afterLast))
+        }
     }
 }
