@@ -18,6 +18,9 @@ final class DetectorImage {
     let scaleY: Double
     private(set) var pixels: [UInt8]
     private var rotationBuffer: [UInt8]
+    /// The scaled size in stored orientation (what libswscale writes before the turn).
+    private let storedScaledWidth: Int
+    private let storedScaledHeight: Int
     /// Row length of `rotationBuffer` in bytes (see `conversionSlack`).
     private let rotationStride: Int
     /// libswscale's SIMD colour conversion (the unscaled path, taken when the frame is not
@@ -52,10 +55,11 @@ final class DetectorImage {
         scaleX = dw / Double(scaledWidth)
         scaleY = dh / Double(scaledHeight)
         pixels = [UInt8](repeating: 0, count: inputWidth * inputHeight * 3 + Self.conversionSlack)
-        let storedScaledW = geometry.quarterTurns % 2 == 1 ? scaledHeight : scaledWidth
-        let storedScaledH = geometry.quarterTurns % 2 == 1 ? scaledWidth : scaledHeight
-        rotationStride = (storedScaledW + Self.conversionSlack / 3) * 3
-        rotationBuffer = geometry.quarterTurns == 0 ? [] : [UInt8](repeating: 0, count: rotationStride * storedScaledH + Self.conversionSlack)
+        let turned = geometry.quarterTurns % 2 == 1
+        storedScaledWidth = turned ? scaledHeight : scaledWidth
+        storedScaledHeight = turned ? scaledWidth : scaledHeight
+        rotationStride = (storedScaledWidth + Self.conversionSlack / 3) * 3
+        rotationBuffer = geometry.quarterTurns == 0 ? [] : [UInt8](repeating: 0, count: rotationStride * storedScaledHeight + Self.conversionSlack)
     }
 
     deinit { sws_freeContext(sws) }
@@ -80,11 +84,8 @@ final class DetectorImage {
 
     func load(_ frame: VideoFrame) throws {
         loadedFrame = frame
-        let turned = geometry.quarterTurns % 2 == 1
-        let storedScaledW = turned ? scaledHeight : scaledWidth
-        let storedScaledH = turned ? scaledWidth : scaledHeight
         sws = sws_getCachedContext(sws, Int32(frame.width), Int32(frame.height), frame.pixelFormat,
-                                   Int32(storedScaledW), Int32(storedScaledH), AV_PIX_FMT_RGB24,
+                                   Int32(storedScaledWidth), Int32(storedScaledHeight), AV_PIX_FMT_RGB24,
                                    SWS_BILINEAR, nil, nil, nil)
         guard let sws else {
             throw RedactError.detector(path: path, frame: frame.number, detail: "cannot convert pixel format for the detector")
@@ -110,7 +111,7 @@ final class DetectorImage {
         var err = [CChar](repeating: 0, count: 512)
         let r = rotationBuffer.withUnsafeBufferPointer { src in
             pixels.withUnsafeMutableBufferPointer { dst in
-                rcv_rotate_rgb(src.baseAddress, Int32(storedScaledW), Int32(storedScaledH), Int32(rotationStride),
+                rcv_rotate_rgb(src.baseAddress, Int32(storedScaledWidth), Int32(storedScaledHeight), Int32(rotationStride),
                                dst.baseAddress, Int32(inputWidth * 3), Int32(geometry.quarterTurns), &err, err.count)
             }
         }
