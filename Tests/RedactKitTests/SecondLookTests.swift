@@ -71,6 +71,22 @@ final class SecondLookTests: TempDirectoryTestCase {
         XCTAssertTrue(String(cString: err).contains("rcv_crop_scaled_rgb"))
     }
 
+    /// The window networks (a copy of the model each) are read only when the second look or the
+    /// schedule's window runs will use them: without either, a job holds about 20 MB less.
+    func testWindowNetworksAreReadOnlyWhenUsed() throws {
+        try Fixtures.requireSetup()
+        let model = try Fixtures.registry().model("centerface")
+        func detector(secondLook: Bool, windowed: Bool) throws -> CenterFaceDetector {
+            var config = DetectorConfig()
+            config.secondLook = secondLook
+            return try CenterFaceDetector(model: model, engine: config.engine, precision: config.precision, threads: 1, minimumScore: 0.2,
+                                          secondLook: SecondLook(config), windowed: windowed, inputPath: "test")
+        }
+        XCTAssertEqual(try detector(secondLook: false, windowed: false).windowNetworkCount, 0)
+        XCTAssertEqual(try detector(secondLook: true, windowed: false).windowNetworkCount, 2)
+        XCTAssertEqual(try detector(secondLook: false, windowed: true).windowNetworkCount, 2)
+    }
+
     /// A face 28 px tall (the photograph; the face itself ~21 px wide), on a detector input
     /// scaled to half the frame (14 px there), is what the second look is for: CenterFace barely
     /// sees it on the input, and clearly in the full-resolution window. With the second look the

@@ -109,14 +109,18 @@ final class CenterFaceDetector: ObjectDetector {
     private let path: String
 
     /// `minimumScore`: lowest score returned (may be under the detector threshold so that the
-    /// tracker can use weak detections to continue tracks).
+    /// tracker can use weak detections to continue tracks). `windowed`: whether `detect(near:)`
+    /// will be called (the schedule's window runs).
     init(model: VerifiedModel, engine: InferenceEngine, precision: InferencePrecision, threads: Int, minimumScore: Double,
-         secondLook: SecondLook? = nil, inputPath: String) throws {
+         secondLook: SecondLook? = nil, windowed: Bool = false, inputPath: String) throws {
         network = try DNNNetwork(onnx: model.url, engine: engine, precision: precision, threads: threads)
         threshold = minimumScore
         self.secondLook = secondLook
-        // Used by the second look and by windowed runs (`detect(near:)`).
-        windows = try [SecondLook.near, SecondLook.nearer].map { try SecondLookWindow(scale: $0, model: model, engine: engine, precision: precision, threads: threads) }
+        // Used by the second look and by windowed runs (`detect(near:)`); not read when neither
+        // runs (each network read costs its own copy of the model, about 7 MB resident).
+        if secondLook != nil || windowed {
+            windows = try [SecondLook.near, SecondLook.nearer].map { try SecondLookWindow(scale: $0, model: model, engine: engine, precision: precision, threads: threads) }
+        }
         path = inputPath
     }
 
@@ -167,6 +171,7 @@ final class CenterFaceDetector: ObjectDetector {
     /// the size the detector scores surely, as in the second look.
     func detect(near regions: [Box], in img: DetectorImage, frame: Int) throws -> [Detection] {
         guard !regions.isEmpty else { return [] }
+        precondition(windows.count == 2, "window runs on a detector built without windows")
         let full = try img.fullResolution(frame: frame)
         var found: [Detection] = []
         for region in regions where region.h > 0 {
@@ -178,6 +183,10 @@ final class CenterFaceDetector: ObjectDetector {
         }
         return nonMaximumSuppression(found, iou: nmsIoU)
     }
+
+    /// The window networks this detector holds: 2 (one per `SecondLook` scale) when it looks
+    /// again or runs windows, else none.
+    var windowNetworkCount: Int { windows.count }
 
     /// How far (in region heights) from where the schedule expects a face its window still takes
     /// it to be that face.

@@ -6,8 +6,8 @@ import Foundation
 /// regular run); audio and status pass untouched. Every frame is scaled once into a shared detector image.
 final class DetectStage {
     private let detectors: [ObjectDetector]
-    /// The face detector when it is the only one: then some runs may look only at windows
-    /// around faces (`DetectionSchedule.plan`).
+    /// The face detector when it is the only one and `windows` is on: then some runs may look
+    /// only at windows around faces (`DetectionSchedule.plan`).
     private let windowDetector: CenterFaceDetector?
     private let image: DetectorImage
     private let path: String
@@ -18,9 +18,11 @@ final class DetectStage {
     init(model: VerifiedModel, config: DetectorConfig, tracker: TrackerConfig, geometry: FrameGeometry, path: String) throws {
         OpenCVThreads.set(config.threads)
         var built: [ObjectDetector] = []
+        // Window runs need the face detector to be the only one (a window holds no plates).
+        let windowed = config.windows && Set(config.classes) == [.face]
         if config.classes.contains(.face) {
             built.append(try CenterFaceDetector(model: model, engine: config.engine, precision: config.precision, threads: config.threads, minimumScore: min(config.threshold, tracker.lowScore),
-                                                secondLook: SecondLook(config), inputPath: path))
+                                                secondLook: SecondLook(config), windowed: windowed, inputPath: path))
         }
         if config.classes.contains(.plate) {
             // The plate model sits in the same registry as the face model; verified (SHA-256) before use.
@@ -31,11 +33,11 @@ final class DetectStage {
             built.append(try TextPlateDetector(model: plateModel, engine: config.engine, precision: .f32, threads: config.threads, threshold: config.plateThreshold, inputPath: path))
         }
         detectors = built
-        windowDetector = built.count == 1 ? built[0] as? CenterFaceDetector : nil
+        windowDetector = windowed ? built[0] as? CenterFaceDetector : nil
         image = DetectorImage(geometry: geometry, longSide: config.inputSize, path: path)
         self.path = path
         makeFlowImages = tracker.flow
-        schedule = DetectionSchedule(every: config.every, minimumScore: config.threshold, windowed: windowDetector != nil && config.windows)
+        schedule = DetectionSchedule(every: config.every, minimumScore: config.threshold, windowed: windowDetector != nil)
     }
 
     func run(from input: BoundedQueue<MediaItem>, into output: BoundedQueue<MediaItem>) {
