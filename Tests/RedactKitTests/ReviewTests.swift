@@ -387,6 +387,44 @@ final class ReviewTests: TempDirectoryTestCase {
         }
     }
 
+    /// A width that is not a multiple of libswscale's SIMD block (358 = 22 * 16 + 6; dev07's 1278
+    /// is another): the picture the thumbnails are cut from must be right up to its last column
+    /// and row, where a converter writing whole blocks would spill (`DetectorImage.conversionSlack`).
+    func testThumbnailsAtTheRightEdgeOfAnOddWidthVideo() throws {
+        var o = Fixtures.ClipOptions()
+        o.name = "odd-width"
+        o.width = 358
+        o.height = 240
+        o.frames = 6
+        o.faceSize = 80
+        o.x0 = 276  // the face's right side on the last column
+        o.y0 = 158  // and its bottom on the last row
+        o.vx = 0
+        o.vy = 0
+        o.audioTracks = 0
+        let clip = try Fixtures.makeClip(in: dir, o)
+        let sha = try FileDigest.sha256(of: clip.url)
+        let frames = (1...clip.frameCount).map { n in
+            FrameBoxes(frame: n, boxes: [TrackedBox(trackID: 5, objectClass: .face, box: clip.boxes[n - 1], score: 0.8, source: .detected)])
+        }
+        let file = TracksFile(frames: frames, input: InputReference(path: clip.url.path, sha256: sha),
+                              geometry: FrameGeometry(storedWidth: 358, storedHeight: 240, quarterTurns: 0),
+                              model: nil, detector: nil, tracker: TrackerConfig())
+        let out = dir.appendingPathComponent("odd-width.html")
+        try ReviewPage.write(input: clip.url, tracks: try writeTracks(file), output: out)
+        let rows = Self.rows(try String(contentsOf: out, encoding: .utf8))
+        XCTAssertEqual(rows.count, 1)
+        let decoded = try Self.rgbFrames(clip.url, width: 358, height: 240)
+        let shots = rows.first?.shots ?? []
+        XCTAssertFalse(shots.isEmpty)
+        for shot in shots {
+            let crop = try XCTUnwrap(shot.crop)
+            XCTAssertEqual(crop.x1, 358, "the crop reaches the last column")
+            XCTAssertEqual(crop.y1, 240, "the crop reaches the last row")
+            try assertThumbnail(shot, box: clip.boxes[shot.frame - 1], frames: decoded, label: "odd width frame \(shot.frame)")
+        }
+    }
+
     // MARK: - Command line
 
     func testCLIEscapesPathsAndRefusesTracksOfAnotherFile() throws {

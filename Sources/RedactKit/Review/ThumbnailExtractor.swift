@@ -144,7 +144,11 @@ final class ThumbnailExtractor {
         let fullRange: Int32 = frame.pointer.pointee.color_range == AVCOL_RANGE_JPEG ? 1 : 0
         // Fails (harmlessly, keeping the defaults) for inputs that are not YUV.
         _ = sws_setColorspaceDetails(sws, sws_getCoefficients(matrix), fullRange, sws_getCoefficients(SWS_CS_DEFAULT), 1, 0, 1 << 16, 1 << 16)
-        if rgb.count != w * h * 3 { rgb = [UInt8](repeating: 0, count: w * h * 3) }
+        // These flags keep libswscale off the SIMD converter that writes whole blocks past a
+        // row's end (`DetectorImage.conversionSlack`); the spare room is there should a build
+        // of libswscale take it anyway.
+        let size = w * h * 3 + DetectorImage.conversionSlack
+        if rgb.count != size { rgb = [UInt8](repeating: 0, count: size) }
         let (srcData, srcStride) = swsSource(frame.pointer)
         let rows = rgb.withUnsafeMutableBufferPointer { buf -> Int32 in
             var dst: [UnsafeMutablePointer<UInt8>?] = [buf.baseAddress, nil, nil, nil]
