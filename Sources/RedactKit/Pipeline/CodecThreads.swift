@@ -17,6 +17,12 @@ struct CodecThreads: Equatable {
     var decoder: Int
     var encoder: Int
 
+    /// The processors one of `parallelJobs` jobs running at once may count on (at least one):
+    /// the one place the machine's core count is read for the codecs.
+    static func cores(perJobOf parallelJobs: Int = 1) -> Int {
+        max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, parallelJobs))
+    }
+
     /// `detecting`: the detector runs in the same pipeline; `cores`: processors this job may count
     /// on (the process's share under `--jobs N`, `JobRunner.cores`).
     init(detecting: Bool, cores: Int) {

@@ -50,7 +50,7 @@ public final class JobRunner: @unchecked Sendable {
     public init(registry: ModelRegistry, signingKey: SigningKey, parallelJobs: Int = 1) {
         self.registry = registry
         self.signingKey = signingKey
-        cores = max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, parallelJobs))
+        cores = CodecThreads.cores(perJobOf: parallelJobs)
     }
 
     public func run(_ job: ManifestJob, progress: @escaping @Sendable (JobProgress) -> Void = { _ in }) throws -> JobResult {
@@ -190,7 +190,7 @@ public final class JobRunner: @unchecked Sendable {
     /// input's (else `TracksMismatch`). `analyst`: the job's decisions, applied while painting.
     static func redact(input: String, temporary: URL, reportPath: String, config: JobConfig, model: VerifiedModel?,
                        boxes: [Int: [TrackedBox]]?, expected: TracksFile? = nil, recordBoxes: Bool = false, mute: [MuteRange] = [],
-                       analyst: AnalystPlan? = nil, cores: Int = ProcessInfo.processInfo.activeProcessorCount,
+                       analyst: AnalystPlan? = nil, cores: Int = CodecThreads.cores(),
                        progress: @escaping (Int, Int?) -> Void) throws -> RedactOutcome {
         let threads = CodecThreads(detecting: boxes == nil, cores: cores)
         let decode = try DecodeStage(path: input, keepAudio: config.render.keepAudio, threads: threads.decoder)
