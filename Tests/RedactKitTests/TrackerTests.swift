@@ -262,6 +262,49 @@ final class TrackerTests: XCTestCase {
         XCTAssertEqual(boxes(out, frame: 20), [])
     }
 
+    /// A face first detected late, surely, after 15 frames in view: where optical flow follows it
+    /// backwards, the extension reaches every frame still held (`maxGap` 15), not only
+    /// `extendFrames` (5 here); without grey images (no flow) it stops after `extendFrames`.
+    /// The grey frames are real pixels: a patch of noise (the face) sliding left 3 px a frame
+    /// over a flat background.
+    func testFlowFollowedExtensionReachesEveryHeldFrame() {
+        let (w, h, side) = (160, 120, 30)
+        var generator = SystemRandomNumberGenerator()
+        let patch = (0..<(side * side)).map { _ in UInt8.random(in: 30...225, using: &generator) }
+        func patchX(_ frame: Int) -> Int { 110 - 3 * (frame - 1) }  // grey-image pixels
+        func image(_ frame: Int) -> GrayImage {
+            var px = [UInt8](repeating: 128, count: w * h)
+            for y in 0..<side { for x in 0..<side { px[(40 + y) * w + patchX(frame) + x] = patch[y * side + x] } }
+            return GrayImage(width: w, height: h, scale: 2, pixels: px)
+        }
+        // Display pixels: twice the grey image's.
+        func faceBox(_ frame: Int) -> Box { Box(x: Double(2 * patchX(frame)), y: 80, w: Double(2 * side), h: Double(2 * side)) }
+        let firstDetected = 16, frames = 25
+        func run(flow: Bool) -> [FrameBoxes] {
+            let tracker = OnlineTracker(config: config(maxGap: 15, extend: 5), frameSize: (320, 240))
+            var out: [FrameBoxes] = []
+            for f in 1...frames {
+                let found = f >= firstDetected ? [Detection(box: faceBox(f), score: 0.9, objectClass: .face)] : []
+                out += tracker.push(frame: f, detections: found, image: flow ? image(f) : nil)
+            }
+            return out + tracker.finish()
+        }
+
+        let followed = run(flow: true)
+        for f in 1..<firstDetected {
+            let b = boxes(followed, frame: f)
+            XCTAssertEqual(b.map(\.source), [.flow], "frame \(f)")
+            if let box = b.first?.box {
+                let face = faceBox(f)
+                XCTAssertTrue(box.x <= face.x + 3 && box.maxX >= face.maxX - 3 && box.y <= face.y + 3 && box.maxY >= face.maxY - 3,
+                              "frame \(f): \(box) does not cover the face at \(face)")
+            }
+        }
+        let unfollowed = run(flow: false)
+        assertSources(unfollowed, Array(11..<firstDetected), [.extended], "no flow:")
+        for f in 1...10 { XCTAssertEqual(boxes(unfollowed, frame: f), [], "no flow: frame \(f) is more than 5 frames before the first detection") }
+    }
+
     /// A face entering through the right edge at 20 px per frame, detected late (from frame 11,
     /// once wholly inside), was partly in the picture in frames 8-10 and outside before. Its
     /// backward extension (no flow here) covers where it was in 8-10, moving back along its

@@ -108,6 +108,14 @@ public final class OnlineTracker {
     public let detectionInterval: Int
     /// Frames held before release.
     public var windowLength: Int { max(config.maxGap, config.extendFrames, unconfirmedExtension) }
+    /// How far back a confirmed track reaches from its first detection while optical flow
+    /// follows it there: every frame still held. A face the detector first sees late was most
+    /// likely in view before, and flow says where; late is common where whole-frame runs are
+    /// sparse (calm stretches: `2 * every` frames apart) and a fast face enters blurred (on a
+    /// machine computing in float32, dev03's entering face was first detected surely 15 frames
+    /// after it appeared, 5 more than `extendFrames`). Where flow fails, the extension keeps the
+    /// box and stops after `extendFrames`, as forwards.
+    private var followedBackwardReach: Int { windowLength }
     private var active: [Track] = []
     private var pending: [Slot] = []
     private var previousImage: GrayImage?
@@ -215,7 +223,9 @@ public final class OnlineTracker {
                 // reach back in full. (Two detections just over the threshold were false ones on
                 // the dev benchmark, a parked car at 0.21 and 0.24, reaching back 10 frames.)
                 if (!wasConfirmed && confirmed) || (before.confirmingHits < 2 && active[ti].confirmingHits >= 2) {
-                    extendBackwards(active[ti], image: image, frames: config.extendFrames)
+                    // Only a confirmed track reaches past `extendFrames` (weak, sparse tracks were
+                    // most of the over-redaction on the dev benchmark).
+                    extendBackwards(active[ti], image: image, frames: confirmed ? followedBackwardReach : config.extendFrames)
                 }
                 if !wasConfirmed && confirmed { fillHeldGaps(of: active[ti]) }
             }
@@ -289,7 +299,7 @@ public final class OnlineTracker {
             // false positives, and a real face is detected again within the window, which then
             // extends it in full.
             if isConfirmed(t) || config.flow {
-                extendBackwards(t, image: image, frames: isConfirmed(t) ? config.extendFrames : unconfirmedExtension)
+                extendBackwards(t, image: image, frames: isConfirmed(t) ? followedBackwardReach : unconfirmedExtension)
             } else {
                 extendBackwardsStatic(t)
             }
@@ -383,8 +393,10 @@ public final class OnlineTracker {
                 pending[slot].boxes.boxes.append(TrackedBox(trackID: t.id, objectClass: t.objectClass, box: box.padded(by: flowGrowth * Double(back)),
                                                             score: t.lastScore, source: .flow))
             } else {
-                // Without flow, an unconfirmed track is extended statically for a few frames only.
-                if !isConfirmed(t) && back > unconfirmedExtension { break }
+                // Without flow a track is extended statically: a confirmed one by `extendFrames`
+                // (`frames` may reach further only while flow follows it), an unconfirmed one by a
+                // few frames only.
+                if back > (isConfirmed(t) ? config.extendFrames : unconfirmedExtension) { break }
                 let growth = min(maxExtensionGrowth, extensionGrowth * Double(back))
                 var painted = box.padded(by: growth)
                 if let earlier = displaced(box, byFrames: -(back - boxBack), velocity: velocity) {
