@@ -147,7 +147,9 @@ public struct TrackerConfig: Codable, Equatable, Sendable {
     /// held back this long, so it bounds memory.
     public var maxGap: Int = 15
     /// Frames a track is extended before its first and after its last observation. Fast faces
-    /// entering at night were first detected up to 10 frames late on the dev benchmark.
+    /// entering at night were first detected up to 10 frames late on the dev benchmark. Backwards,
+    /// a confirmed track reaches further while optical flow follows it: over every frame still
+    /// held (`maxGap`; `OnlineTracker`).
     public var extendFrames: Int = 10
     /// Detections scoring at least this (but under the detector threshold) may continue an
     /// existing confirmed track, never start one (ByteTrack's second association pass).
