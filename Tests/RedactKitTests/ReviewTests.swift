@@ -345,6 +345,19 @@ final class ReviewTests: TempDirectoryTestCase {
         }
     }
 
+    /// The review page of `clip` with one track: its true face box in every frame.
+    func pageOfTrueBoxes(_ clip: Fixtures.Clip, geometry: FrameGeometry, name: String) throws -> String {
+        let sha = try FileDigest.sha256(of: clip.url)
+        let frames = (1...clip.frameCount).map { n in
+            FrameBoxes(frame: n, boxes: [TrackedBox(trackID: 3, objectClass: .face, box: clip.boxes[n - 1], score: 0.8, source: .detected)])
+        }
+        let file = TracksFile(frames: frames, input: InputReference(path: clip.url.path, sha256: sha), geometry: geometry,
+                              model: nil, detector: nil, tracker: TrackerConfig())
+        let out = dir.appendingPathComponent("\(name).html")
+        try ReviewPage.write(input: clip.url, tracks: try writeTracks(file), output: out)
+        return try String(contentsOf: out, encoding: .utf8)
+    }
+
     func testRotatedVideoThumbnailsAreUpright() throws {
         var o = Fixtures.ClipOptions()
         o.name = "portrait"
@@ -359,17 +372,8 @@ final class ReviewTests: TempDirectoryTestCase {
         o.vy = 120
         let clip = try Fixtures.makeClip(in: dir, o)
         XCTAssertEqual(try Fixtures.rotation(clip.url).map { abs($0) }, 90, "fixture has a display matrix")
-        let sha = try FileDigest.sha256(of: clip.url)
-        let frames = (1...clip.frameCount).map { n in
-            FrameBoxes(frame: n, boxes: [TrackedBox(trackID: 3, objectClass: .face, box: clip.boxes[n - 1], score: 0.8, source: .detected)])
-        }
         // Stored 640x360, shown 360x640.
-        let file = TracksFile(frames: frames, input: InputReference(path: clip.url.path, sha256: sha),
-                              geometry: FrameGeometry(storedWidth: 640, storedHeight: 360, quarterTurns: 1),
-                              model: nil, detector: nil, tracker: TrackerConfig())
-        let out = dir.appendingPathComponent("portrait.html")
-        try ReviewPage.write(input: clip.url, tracks: try writeTracks(file), output: out)
-        let html = try String(contentsOf: out, encoding: .utf8)
+        let html = try pageOfTrueBoxes(clip, geometry: FrameGeometry(storedWidth: 640, storedHeight: 360, quarterTurns: 1), name: "portrait")
         let rows = Self.rows(html)
         XCTAssertEqual(rows.count, 1)
         let decoded = try Self.rgbFrames(clip.url, width: 360, height: 640)
@@ -403,16 +407,7 @@ final class ReviewTests: TempDirectoryTestCase {
         o.vy = 0
         o.audioTracks = 0
         let clip = try Fixtures.makeClip(in: dir, o)
-        let sha = try FileDigest.sha256(of: clip.url)
-        let frames = (1...clip.frameCount).map { n in
-            FrameBoxes(frame: n, boxes: [TrackedBox(trackID: 5, objectClass: .face, box: clip.boxes[n - 1], score: 0.8, source: .detected)])
-        }
-        let file = TracksFile(frames: frames, input: InputReference(path: clip.url.path, sha256: sha),
-                              geometry: FrameGeometry(storedWidth: 358, storedHeight: 240, quarterTurns: 0),
-                              model: nil, detector: nil, tracker: TrackerConfig())
-        let out = dir.appendingPathComponent("odd-width.html")
-        try ReviewPage.write(input: clip.url, tracks: try writeTracks(file), output: out)
-        let rows = Self.rows(try String(contentsOf: out, encoding: .utf8))
+        let rows = Self.rows(try pageOfTrueBoxes(clip, geometry: FrameGeometry(storedWidth: 358, storedHeight: 240, quarterTurns: 0), name: "odd-width"))
         XCTAssertEqual(rows.count, 1)
         let decoded = try Self.rgbFrames(clip.url, width: 358, height: 240)
         let shots = rows.first?.shots ?? []
