@@ -393,7 +393,7 @@ final class ReviewTests: TempDirectoryTestCase {
 
     /// A width that is not a multiple of libswscale's SIMD block (358 = 22 * 16 + 6; dev07's 1278
     /// is another): the picture the thumbnails are cut from must be right up to its last column
-    /// and row, where a converter writing whole blocks would spill (`DetectorImage.conversionSlack`).
+    /// and row, where a converter writing whole blocks would spill (`swsDestinationSlack`).
     func testThumbnailsAtTheRightEdgeOfAnOddWidthVideo() throws {
         var o = Fixtures.ClipOptions()
         o.name = "odd-width"

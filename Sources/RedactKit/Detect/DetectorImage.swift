@@ -21,15 +21,13 @@ final class DetectorImage {
     /// The scaled size in stored orientation (what libswscale writes before the turn).
     private let storedScaledWidth: Int
     private let storedScaledHeight: Int
-    /// Row length of `rotationBuffer` in bytes (see `conversionSlack`).
+    /// Row length of `rotationBuffer` in bytes (rows padded by `swsDestinationSlack`).
     private let rotationStride: Int
-    /// libswscale's SIMD colour conversion (the unscaled path, taken when the frame is not
-    /// scaled down) writes whole blocks of pixels: past a row's last pixel when the width is not
-    /// a multiple of the block (into the letterbox, which `clearLetterboxColumns` blackens again)
-    /// and so past the last row, into this much spare room at the end of each buffer. Without it
-    /// a 360 px wide rotated picture overran its buffer, and a 1278 px wide one left colour in
-    /// the letterbox the detector sees.
-    static let conversionSlack = 64
+    /// libswscale's block writes (`swsDestinationSlack`; the unscaled path, taken when the frame
+    /// is not scaled down) spill past a row's last pixel into the letterbox, which
+    /// `clearLetterboxColumns` blackens again (a 1278 px wide frame left colour there), and past
+    /// the last row into the spare room at the end of each buffer.
+    private static let conversionSlack = swsDestinationSlack
     private var sws: OpaquePointer?
     private let path: String
     /// True when the frame is not scaled down (its longer side fits `longSide`).

@@ -22,6 +22,13 @@ func swsSource(_ frame: UnsafeMutablePointer<AVFrame>) -> (data: [UnsafePointer<
     return (data, stride)
 }
 
+/// Spare bytes at the end of every buffer `sws_scale` writes packed pixels into without
+/// FFmpeg's padding (our own arrays, not `av_frame_get_buffer` frames). libswscale's SIMD colour
+/// conversion (the unscaled path) writes whole blocks of pixels: past a row's last pixel when the
+/// width is not a multiple of the block, and so past the last row. Without the room a 360 px wide
+/// rotated detector image overran its buffer (`DetectorImage`).
+let swsDestinationSlack = 64
+
 /// A yuv444p copy of an 8-bit 4:2:0 frame (any size, odd included: chroma planes are
 /// ceil(w/2) x ceil(h/2)). Luma is copied byte for byte and every chroma sample is repeated over
 /// the 2x2 luma samples it covers: no value is interpolated, so what was painted stays exactly

@@ -145,9 +145,9 @@ final class ThumbnailExtractor {
         // Fails (harmlessly, keeping the defaults) for inputs that are not YUV.
         _ = sws_setColorspaceDetails(sws, sws_getCoefficients(matrix), fullRange, sws_getCoefficients(SWS_CS_DEFAULT), 1, 0, 1 << 16, 1 << 16)
         // These flags keep libswscale off the SIMD converter that writes whole blocks past a
-        // row's end (`DetectorImage.conversionSlack`); the spare room is there should a build
-        // of libswscale take it anyway.
-        let size = w * h * 3 + DetectorImage.conversionSlack
+        // row's end (`swsDestinationSlack`); the spare room is there should a build of
+        // libswscale take it anyway.
+        let size = w * h * 3 + swsDestinationSlack
         if rgb.count != size { rgb = [UInt8](repeating: 0, count: size) }
         let (srcData, srcStride) = swsSource(frame.pointer)
         let rows = rgb.withUnsafeMutableBufferPointer { buf -> Int32 in
