@@ -44,6 +44,8 @@ struct ModelOptions: ParsableArguments {
 struct DetectorOptions: ParsableArguments {
     @Option(help: "Minimum face score (0-1].") var threshold: Double?
     @Option(name: .customLong("input-size"), help: "Detector input: longer side in pixels (multiple of 32).") var inputSize: Int?
+    @Option(name: .customLong("coarse-input-size"), help: "Detector input of the whole-frame runs between full-size ones: longer side in pixels (multiple of 32; 0: every run at --input-size).") var coarseInputSize: Int?
+    @Option(name: .customLong("full-input-every"), help: "A whole-frame run at --input-size when none was in the last n frames (1-60).") var fullInputEvery: Int?
     @Option(help: "Run the detector on every n-th frame (1-10).") var every: Int?
     @Option(help: "Inference engine: openvino (default) or opencv (slower).") var engine: String?
     @Option(help: "Inference precision: auto (default: bfloat16 where the CPU computes it natively) or f32.") var precision: String?
@@ -58,6 +60,16 @@ struct DetectorOptions: ParsableArguments {
         if let s = inputSize {
             guard s >= 128 && s <= 4096 && s % 32 == 0 else { throw RedactError.usage("--input-size must be a multiple of 32 in 128...4096") }
             config.inputSize = s
+        }
+        if let s = coarseInputSize {
+            guard s == 0 || (s >= 128 && s <= 4096 && s % 32 == 0) else {
+                throw RedactError.usage("--coarse-input-size must be 0 or a multiple of 32 in 128...4096")
+            }
+            config.coarseInputSize = s
+        }
+        if let n = fullInputEvery {
+            guard (1...60).contains(n) else { throw RedactError.usage("--full-input-every must be in 1...60") }
+            config.fullInputEvery = n
         }
         if let e = every {
             guard (1...10).contains(e) else { throw RedactError.usage("--every must be in 1...10") }

@@ -106,7 +106,7 @@ final class DetectorEngineTests: XCTestCase {
 
     /// Files written before `engine` existed were made with OpenCV and read as such, so a tracks
     /// file from then is never taken for an OpenVINO run (tracks reuse compares the settings);
-    /// likewise `windows`.
+    /// likewise `windows`, and `coarse_input_size` (every whole-frame pass at `input_size`).
     func testSettingsWithoutEngineReadAsOpenCV() throws {
         var config = DetectorConfig()
         var json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(config)) as! [String: Any]
@@ -116,6 +116,10 @@ final class DetectorEngineTests: XCTestCase {
         json.removeValue(forKey: "engine")
         json.removeValue(forKey: "precision")
         json.removeValue(forKey: "windows")
+        XCTAssertEqual(json["coarse_input_size"] as? Int, 960)
+        XCTAssertEqual(json["full_input_every"] as? Int, 8)
+        json.removeValue(forKey: "coarse_input_size")
+        json.removeValue(forKey: "full_input_every")
         let old = try JSONDecoder().decode(DetectorConfig.self, from: JSONSerialization.data(withJSONObject: json))
         XCTAssertEqual(old.engine, .opencv)
         XCTAssertEqual(old.precision, .f32)
@@ -124,6 +128,8 @@ final class DetectorEngineTests: XCTestCase {
         config.engine = .opencv
         config.precision = .f32
         config.windows = false
+        XCTAssertEqual(old.coarseInputSize, 0)
+        config.coarseInputSize = 0
         XCTAssertEqual(old, config)
     }
 }

@@ -295,6 +295,14 @@ final class ManifestTests: XCTestCase {
         XCTAssertEqual(second.jobs[0].config.detector.secondLookBelow, 1)
         XCTAssertEqual(second.jobs[0].config.detector.secondLookMax, 0)
         XCTAssertTrue(d.jobs[0].config.detector.windows)
+        XCTAssertEqual(d.jobs[0].config.detector.coarseInputSize, 960)
+        XCTAssertEqual(d.jobs[0].config.detector.fullInputEvery, 8)
+        let coarse = try parse(manifest(jobs: job(0, #""detector": {"coarse_input_size": 0, "full_input_every": 60}"#)
+                                        + "," + job(1, #""detector": {"coarse_input_size": 4096, "full_input_every": 1}"#)))
+        XCTAssertEqual(coarse.jobs[0].config.detector.coarseInputSize, 0)
+        XCTAssertEqual(coarse.jobs[0].config.detector.fullInputEvery, 60)
+        XCTAssertEqual(coarse.jobs[1].config.detector.coarseInputSize, 4096)
+        XCTAssertEqual(coarse.jobs[1].config.detector.fullInputEvery, 1)
         XCTAssertFalse(try parse(manifest(jobs: job(0, #""detector": {"windows": false}"#))).jobs[0].config.detector.windows)
         let large = try parse(manifest(jobs: job(0, #""tracker": {"large_fraction": 1, "confirm_large_score": 0.9}"#)))
         XCTAssertEqual(large.jobs[0].config.tracker.largeFraction, 1)
@@ -369,6 +377,12 @@ final class ManifestTests: XCTestCase {
             ("detector", #""second_look_max": -1"#, "second_look_max"),
             ("detector", #""second_look_max": 257"#, "second_look_max"),
             ("detector", #""plate_threshold": 1.5"#, "plate_threshold"),
+            ("detector", #""coarse_input_size": 96"#, "coarse_input_size"),
+            ("detector", #""coarse_input_size": 650"#, "coarse_input_size"),
+            ("detector", #""coarse_input_size": -32"#, "coarse_input_size"),
+            ("detector", #""coarse_input_size": false"#, "coarse_input_size"),
+            ("detector", #""full_input_every": 0"#, "full_input_every"),
+            ("detector", #""full_input_every": 61"#, "full_input_every"),
             ("render", #""crf": 52"#, "crf"),
             ("render", #""crf": -1"#, "crf"),
             ("render", #""crf": 100000000000000000000000"#, "crf"),
@@ -386,6 +400,8 @@ final class ManifestTests: XCTestCase {
                       detailContains: "expected integer from 0 to 51, found number 52")
         assertBadJSON(manifest(jobs: job(0, #""detector": {"input_size": 650}"#)), "$.jobs[0].detector.input_size",
                       detailContains: "multiple of 32")
+        assertBadJSON(manifest(jobs: job(0, #""detector": {"coarse_input_size": 650}"#)), "$.jobs[0].detector.coarse_input_size",
+                      detailContains: "expected 0 (off) or an integer multiple of 32 from 128 to 4096, found number 650")
     }
 
     func testRangeBoundariesAccepted() throws {

@@ -187,6 +187,27 @@ final class PipelineTests: TempDirectoryTestCase {
         }
     }
 
+    /// A 720p clip runs its whole-frame passes between full-size ones on the coarse input
+    /// (`detector.coarse_input_size`, default 960): the face is still redacted in every frame,
+    /// and the receipt counts the coarse runs.
+    func testA720pFaceIsRedactedInEveryFrameWithCoarsePasses() throws {
+        let clip = try Self.clip("hd") { o in
+            o.width = 1280
+            o.height = 720
+            o.faceSize = 118
+            o.x0 = 300
+            o.y0 = 200
+            o.vx = 120
+            o.vy = 45
+            o.frames = 30
+        }
+        let (output, result) = try runJob(clip)
+        try assertRedacted(clip, output: output)
+        XCTAssertGreaterThan(result.counts.coarseInputFrames ?? 0, 0, "coarse runs: \(result.counts)")
+        XCTAssertLessThan(result.counts.coarseInputFrames ?? 0, result.counts.detectedFrames - (result.counts.windowedFrames ?? 0),
+                          "some whole-frame runs are at the full size: \(result.counts)")
+    }
+
     /// The thread count libx264 wrote into its settings message (an SEI in the first frame:
     /// "... threads=N lookahead_threads=...").
     func x264Threads(_ url: URL, file: StaticString = #filePath, line: UInt = #line) throws -> Int? {

@@ -124,6 +124,7 @@ final class PlateTests: TempDirectoryTestCase {
         expected.detector.engine = .opencv  // the only engine then, in float32
         expected.detector.precision = .f32
         expected.detector.windows = false
+        expected.detector.coarseInputSize = 0  // every whole-frame pass at input_size
         XCTAssertEqual(c, expected)
     }
 }

@@ -58,6 +58,22 @@ public struct DetectorConfig: Codable, Equatable, Sendable {
     /// 1280 keeps 720p at full resolution: at 640, faces under ~40 px were missed (dev benchmark:
     /// 1080p face recall 38 % at 640 against 99 % at 1280).
     public var inputSize: Int = 1280
+    /// Longer side of the detector input for the whole-frame runs between full-size ones
+    /// (`fullInputEvery`); 0, or a size not under the full-size input, runs every whole-frame
+    /// pass at `inputSize`. Most of the detector's time is the whole-frame pass, and its cost
+    /// grows with its pixels: 960 has 56 % of 1280's, and on the dev benchmark found as many of
+    /// the faces (the second look, at full resolution, lifts the small ones it sees weakly). A
+    /// face too small to leave a trace at this size is still found by the next full-size run,
+    /// at most `fullInputEvery` frames later, and the tracker's backward extension covers the
+    /// frames before it (docs/models.md, "Coarse and full-size passes"). Only for frames the
+    /// full-size input holds at full resolution (720p on the default 1280): a larger frame is
+    /// already scaled down there (a 1080p frame to two thirds; 960 would be half), and the
+    /// coarse shape's compiled network (55-75 MB) took 1080p past 600 MB resident.
+    public var coarseInputSize: Int = 960
+    /// A whole-frame run is at the full size (`inputSize`) when none was in the last this many
+    /// frames; the others at `coarseInputSize`. 8, under the tracker's `extendFrames` (10), so
+    /// a face first found by a full-size run is covered back to where it appeared.
+    public var fullInputEvery: Int = 8
     /// What runs the networks. Both give the same detections up to float rounding (scores
     /// within 0.01 on the test faces, DetectorEngineTests).
     public var engine: InferenceEngine = .openvino
@@ -106,6 +122,8 @@ public struct DetectorConfig: Codable, Equatable, Sendable {
         case model, classes, threshold
         case plateThreshold = "plate_threshold"
         case inputSize = "input_size"
+        case coarseInputSize = "coarse_input_size"
+        case fullInputEvery = "full_input_every"
         case engine, precision, threads, every, windows
         case secondLook = "second_look"
         case secondLookBelow = "second_look_below"
@@ -123,6 +141,9 @@ public struct DetectorConfig: Codable, Equatable, Sendable {
         threshold = try c.decode(Double.self, forKey: .threshold)
         plateThreshold = try c.decodeIfPresent(Double.self, forKey: .plateThreshold) ?? d.plateThreshold
         inputSize = try c.decode(Int.self, forKey: .inputSize)
+        // Files written before coarse passes existed ran every whole-frame pass at `inputSize`.
+        coarseInputSize = try c.decodeIfPresent(Int.self, forKey: .coarseInputSize) ?? 0
+        fullInputEvery = try c.decodeIfPresent(Int.self, forKey: .fullInputEvery) ?? d.fullInputEvery
         // Files written before OpenVINO existed ran on OpenCV.
         engine = try c.decodeIfPresent(InferenceEngine.self, forKey: .engine) ?? .opencv
         precision = try c.decodeIfPresent(InferencePrecision.self, forKey: .precision) ?? .f32

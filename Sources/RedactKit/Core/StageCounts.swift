@@ -8,6 +8,10 @@ public struct StageCounts: Codable, Equatable, Sendable {
     /// faces in a dense stretch, the last whole-frame run's detections in a calm one).
     /// Nil in receipts made before it was recorded, and when there were none.
     public var windowedFrames: Int? = nil
+    /// Of those, frames where the whole-frame run looked at the coarse input
+    /// (`DetectorConfig.coarseInputSize`). Nil in receipts made before it was recorded, and
+    /// when there were none.
+    public var coarseInputFrames: Int? = nil
     /// Boxes the detector returned above threshold.
     public var detections: Int = 0
     /// Tracks the tracker formed.
@@ -65,6 +69,7 @@ public struct StageCounts: Codable, Equatable, Sendable {
         case frames
         case detectedFrames = "detected_frames"
         case windowedFrames = "windowed_frames"
+        case coarseInputFrames = "coarse_input_frames"
         case detections, tracks
         case redactedBoxes = "redacted_boxes"
         case redactedFrames = "redacted_frames"

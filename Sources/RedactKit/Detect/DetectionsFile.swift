@@ -9,12 +9,21 @@ public struct FrameDetections: Codable, Equatable, Sendable {
     /// Present when the detector looked only at windows around these boxes (display pixels):
     /// an extra frame of a dense stretch, or a calm stretch's window run (`DetectionSchedule.plan`).
     public var windows: [Box]?
+    /// True when the whole-frame run looked at the coarse input (`detector.coarse_input_size`),
+    /// absent when at the full size (or no whole-frame run).
+    public var coarseInput: Bool?
 
-    public init(frame: Int, pts: Int64, detections: [Detection]?, windows: [Box]? = nil) {
+    public init(frame: Int, pts: Int64, detections: [Detection]?, windows: [Box]? = nil, coarseInput: Bool = false) {
         self.frame = frame
         self.pts = pts
         self.detections = detections
         self.windows = windows
+        self.coarseInput = coarseInput ? true : nil
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case frame, pts, detections, windows
+        case coarseInput = "coarse_input"
     }
 }
 

@@ -38,10 +38,17 @@ final class DetectorImage {
     /// The same frame at full display resolution (the second look), made only when asked for.
     private var fullResolutionImage: DetectorImage?
     private var fullResolutionFrame: Int?
+    /// Where `fullResolution(frame:)` comes from instead, when set: a coarse image (loaded from
+    /// the same frame as this one) shares the full-size image's, so the frame is converted at
+    /// full resolution at most once.
+    private let fullResolutionSource: DetectorImage?
 
-    init(geometry: FrameGeometry, longSide: Int, path: String) {
+    /// `sharingFullResolutionWith`: an image loaded from every frame this one is (see
+    /// `fullResolutionSource`).
+    init(geometry: FrameGeometry, longSide: Int, path: String, sharingFullResolutionWith source: DetectorImage? = nil) {
         self.geometry = geometry
         self.path = path
+        fullResolutionSource = source
         let dw = Double(geometry.displayWidth), dh = Double(geometry.displayHeight)
         let s = min(1.0, Double(longSide) / max(dw, dh))
         isFullResolution = s >= 1
@@ -66,6 +73,7 @@ final class DetectorImage {
     /// scaled down, else a second image converted from the same decoded frame (once per frame).
     func fullResolution(frame number: Int) throws -> DetectorImage {
         if isFullResolution { return self }
+        if let fullResolutionSource { return try fullResolutionSource.fullResolution(frame: number) }
         guard let frame = loadedFrame, frame.number == number else {
             throw RedactError.detector(path: path, frame: number, detail: "no decoded frame for the full-resolution detector image")
         }

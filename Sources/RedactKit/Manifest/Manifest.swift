@@ -71,7 +71,7 @@ public enum ManifestLoader {
     static let sectionKeys = ["detector", "tracker", "render"]
     static let jobKeys = ["id", "input", "output", "input_sha256", "tracks", "detector", "tracker", "render", "mute",
                           "keep", "boxes", "exclude_regions"]
-    static let detectorKeys = ["model", "classes", "threshold", "plate_threshold", "input_size", "engine", "precision", "threads", "every", "windows", "second_look", "second_look_below", "second_look_max"]
+    static let detectorKeys = ["model", "classes", "threshold", "plate_threshold", "input_size", "coarse_input_size", "full_input_every", "engine", "precision", "threads", "every", "windows", "second_look", "second_look_below", "second_look_max"]
     static let trackerKeys = ["iou_threshold", "max_gap", "extend_frames", "low_score", "min_hits", "flow", "confirm_score", "confirm_hits", "confirm_hits_score", "large_fraction", "confirm_large_score"]
     static let renderKeys = ["style", "shape", "padding", "plate_padding", "crf", "preset", "keep_audio"]
 
@@ -437,6 +437,16 @@ struct ManifestValidator {
         return i
     }
 
+    /// `detector.coarse_input_size`: 0 (off) or an input size like `input_size`'s.
+    func coarseInputSize(_ value: StrictJSONValue, at jp: String) throws -> Int {
+        if case .number(let n) = value, n.isIntegerLiteral, n.intValue == 0 { return 0 }
+        do {
+            return try integer(value, at: jp, in: 128...4096, multipleOf: 32)
+        } catch {
+            throw fail(jp, "expected 0 (off) or an integer multiple of 32 from 128 to 4096, found \(value.foundDescription)")
+        }
+    }
+
     /// A JSON number (integer or decimal) in `lower...upper`, or `lower<..upper` when `lowerExclusive`.
     func number(_ value: StrictJSONValue, at jp: String, lower: Double, upper: Double, lowerExclusive: Bool) throws -> Double {
         let expected = lowerExclusive
@@ -505,6 +515,8 @@ struct ManifestValidator {
             case "threshold": d.threshold = try number(m.value, at: p, lower: 0, upper: 1, lowerExclusive: true)
             case "plate_threshold": d.plateThreshold = try number(m.value, at: p, lower: 0, upper: 1, lowerExclusive: true)
             case "input_size": d.inputSize = try integer(m.value, at: p, in: 128...4096, multipleOf: 32)
+            case "coarse_input_size": d.coarseInputSize = try coarseInputSize(m.value, at: p)
+            case "full_input_every": d.fullInputEvery = try integer(m.value, at: p, in: 1...60)
             case "engine": d.engine = InferenceEngine(rawValue: try oneOf(m.value, at: p, InferenceEngine.allCases.map(\.rawValue)))!
             case "precision": d.precision = InferencePrecision(rawValue: try oneOf(m.value, at: p, InferencePrecision.allCases.map(\.rawValue)))!
             case "threads": d.threads = try integer(m.value, at: p, in: 0...64)

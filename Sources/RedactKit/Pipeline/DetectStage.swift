@@ -10,6 +10,14 @@ final class DetectStage {
     /// only at windows around faces (`DetectionSchedule.plan`).
     private let windowDetector: CenterFaceDetector?
     private let image: DetectorImage
+    /// The face detector's input on the whole-frame runs between full-size ones
+    /// (`DetectorConfig.coarseInputSize`); nil when every run is at the full size: off, the
+    /// frame is not larger than the coarse size, or the full-size input is already the frame
+    /// scaled down (1080p on the default 1280: see `coarseInputSize`).
+    private let coarseImage: DetectorImage?
+    private let fullInputEvery: Int
+    /// The frame of the latest full-size whole-frame run.
+    private var lastFullSizeRun: Int?
     private let path: String
 
     private let makeFlowImages: Bool
@@ -35,6 +43,10 @@ final class DetectStage {
         detectors = built
         windowDetector = windowed ? built[0] as? CenterFaceDetector : nil
         image = DetectorImage(geometry: geometry, longSide: config.inputSize, path: path)
+        let fullLongSide = max(image.scaledWidth, image.scaledHeight)
+        coarseImage = config.classes.contains(.face) && image.isFullResolution && config.coarseInputSize > 0 && config.coarseInputSize < fullLongSide
+            ? DetectorImage(geometry: geometry, longSide: config.coarseInputSize, path: path, sharingFullResolutionWith: image) : nil
+        fullInputEvery = max(1, config.fullInputEvery)
         self.path = path
         makeFlowImages = tracker.flow
         schedule = DetectionSchedule(every: config.every, minimumScore: config.threshold, windowed: windowDetector != nil)
@@ -51,8 +63,11 @@ final class DetectStage {
                     case .skip:
                         break
                     case .whole:
+                        let faceImage = try wholeFrameFaceImage(for: work.frame)
+                        work.coarseInput = faceImage !== image
                         var found: [Detection] = []
-                        for d in detectors { found += try d.detect(image, frame: work.frame.number) }
+                        // Plates always at the full size: the coarse input is for faces.
+                        for d in detectors { found += try d.detect(d is CenterFaceDetector ? faceImage : image, frame: work.frame.number) }
                         work.detections = found
                         schedule.record(frame: work.frame.number, detections: found)
                     case .windows(let regions):
@@ -82,5 +97,18 @@ final class DetectStage {
                 return
             }
         }
+    }
+
+    /// The face detector's input for a whole-frame run on `frame` (after `image` loaded it): the
+    /// full-size image when no full-size run was in the last `fullInputEvery` frames (or there
+    /// is no coarse image), else the coarse image, loaded from the same decoded frame.
+    private func wholeFrameFaceImage(for frame: VideoFrame) throws -> DetectorImage {
+        guard let coarseImage else { return image }
+        if let last = lastFullSizeRun, frame.number - last < fullInputEvery {
+            try coarseImage.load(frame)
+            return coarseImage
+        }
+        lastFullSizeRun = frame.number
+        return image
     }
 }

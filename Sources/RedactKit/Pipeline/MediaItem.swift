@@ -17,6 +17,8 @@ final class FrameWork {
     /// Non-nil: the detector looked only at windows around these boxes (display pixels), so a
     /// face missing from `detections` elsewhere is no evidence it left.
     var windows: [Box]?
+    /// The whole-frame run looked at the coarse input (`DetectorConfig.coarseInputSize`).
+    var coarseInput = false
     /// Small grey copy for optical flow (when the tracker uses it).
     var gray: GrayImage?
 

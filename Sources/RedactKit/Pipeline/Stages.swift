@@ -30,7 +30,8 @@ public enum Stages {
         loop: while let item = detected.pop() {
             switch item {
             case .video(let work):
-                frames.append(FrameDetections(frame: work.frame.number, pts: work.frame.pts, detections: work.detections, windows: work.windows))
+                frames.append(FrameDetections(frame: work.frame.number, pts: work.frame.pts, detections: work.detections, windows: work.windows,
+                                              coarseInput: work.coarseInput))
                 progress(frames.count, decode.layout.expectedFrames)
             case .audio: continue
             case .end: break loop

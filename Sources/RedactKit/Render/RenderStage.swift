@@ -117,6 +117,7 @@ final class RenderStage {
                 if let d = work.detections {
                     counts.detectedFrames += 1
                     if work.windows != nil { counts.windowedFrames = (counts.windowedFrames ?? 0) + 1 }
+                    if work.coarseInput { counts.coarseInputFrames = (counts.coarseInputFrames ?? 0) + 1 }
                     counts.detections += d.count
                     for detection in d { counts.countDetection(of: detection.objectClass) }
                 }
