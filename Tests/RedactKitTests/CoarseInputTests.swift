@@ -6,12 +6,6 @@ import XCTest
 /// (`DetectorConfig.coarseInputSize`), and a full-size run comes at least every
 /// `fullInputEvery` frames.
 final class CoarseInputTests: TempDirectoryTestCase {
-    /// The face inside the photograph the clips overlay.
-    private func faceTruth(_ clip: Fixtures.Clip) -> [Box] {
-        let r = RecallRegressionTests.faceRegion
-        return clip.boxes.map { Box(x: $0.x + r.x * $0.w, y: $0.y + r.y * $0.h, w: r.w * $0.w, h: r.h * $0.h) }
-    }
-
     /// Per frame, the best face detection overlapping `truth` (IoU >= 0.3), if any.
     private func bestFaces(_ file: DetectionsFile, truth: [Box]) -> [Detection?] {
         file.frames.map { f in
@@ -45,7 +39,7 @@ final class CoarseInputTests: TempDirectoryTestCase {
         o.frames = 10
         o.audioTracks = 0
         let clip = try Fixtures.makeClip(in: dir, o)
-        let truth = faceTruth(clip)
+        let truth = clip.faceBoxes
         let coarse = try Stages.detect(input: clip.url, output: dir.appendingPathComponent("coarse.json"),
                                        config: config(coarse: 640, fullEvery: 4), registry: registry)
         let full = try Stages.detect(input: clip.url, output: dir.appendingPathComponent("full.json"),
@@ -82,7 +76,7 @@ final class CoarseInputTests: TempDirectoryTestCase {
         o.frames = 9
         o.audioTracks = 0
         let clip = try Fixtures.makeClip(in: dir, o)
-        let truth = faceTruth(clip)
+        let truth = clip.faceBoxes
         let threshold = DetectorConfig().threshold
         let file = try Stages.detect(input: clip.url, output: dir.appendingPathComponent("small.json"),
                                      config: config(coarse: 256, fullEvery: 4), registry: registry)

@@ -170,6 +170,11 @@ enum Fixtures {
         var width: Int { options.width }
         var height: Int { options.height }
         var frameCount: Int { options.frames }
+        /// The face inside the photograph (`RecallRegressionTests.faceRegion`), per frame.
+        var faceBoxes: [Box] {
+            let r = RecallRegressionTests.faceRegion
+            return boxes.map { Box(x: $0.x + r.x * $0.w, y: $0.y + r.y * $0.h, w: r.w * $0.w, h: r.h * $0.h) }
+        }
     }
 
     /// Where overlay puts the face at time t: ffmpeg evaluates x = x0 + vx*t and truncates to an

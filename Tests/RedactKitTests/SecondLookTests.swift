@@ -110,9 +110,7 @@ final class SecondLookTests: TempDirectoryTestCase {
             o.audioTracks = 0
             o.name = "small\(face)"
             let clip = try Fixtures.makeClip(in: dir, o)
-            // The face inside the photograph.
-            let r = RecallRegressionTests.faceRegion
-            let truth = clip.boxes.map { Box(x: $0.x + r.x * $0.w, y: $0.y + r.y * $0.h, w: r.w * $0.w, h: r.h * $0.h) }
+            let truth = clip.faceBoxes
             func framesFound(_ c: DetectorConfig, _ label: String) throws -> (Int, [String]) {
                 let file = try Stages.detect(input: clip.url, output: dir.appendingPathComponent("small\(face).\(label).json"),
                                              config: c, registry: registry)
