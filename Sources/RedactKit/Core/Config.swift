@@ -61,14 +61,15 @@ public struct DetectorConfig: Codable, Equatable, Sendable {
     /// Longer side of the detector input for the whole-frame runs between full-size ones
     /// (`fullInputEvery`); 0, or a size not under the full-size input, runs every whole-frame
     /// pass at `inputSize`. Most of the detector's time is the whole-frame pass, and its cost
-    /// grows with its pixels: 960 has 56 % of 1280's, and on the dev benchmark found as many of
-    /// the faces (the second look, at full resolution, lifts the small ones it sees weakly). A
+    /// grows with its pixels: 960x544 has 55 % of 1280x736's, and on the dev benchmark found
+    /// nearly every face 1280 found (the second look, at full resolution, lifts the small ones
+    /// it sees weakly). A
     /// face too small to leave a trace at this size is still found by the next full-size run,
     /// at most `fullInputEvery` frames later, and the tracker's backward extension covers the
     /// frames before it (docs/models.md, "Coarse and full-size passes"). Only for frames the
     /// full-size input holds at full resolution (720p on the default 1280): a larger frame is
     /// already scaled down there (a 1080p frame to two thirds; 960 would be half), and the
-    /// coarse shape's compiled network (55-75 MB) took 1080p past 600 MB resident.
+    /// coarse shape's compiled network (55-77 MB) took 1080p past 600 MB resident.
     public var coarseInputSize: Int = 960
     /// A whole-frame run is at the full size (`inputSize`) when none was in the last this many
     /// frames; the others at `coarseInputSize`. 8, under the tracker's `extendFrames` (10), so
