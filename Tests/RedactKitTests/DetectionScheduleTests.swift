@@ -134,6 +134,31 @@ final class DetectionScheduleTests: XCTestCase {
         XCTAssertEqual(plans.filter { $0.value == .whole }.keys.sorted(), [9, 13, 17])
     }
 
+    /// A face that a full-size run saw and the coarse run after it does not find again (too small
+    /// for the coarse input) stays on the calm watch list, where its motion puts it, until the
+    /// next full-size run; a face the coarse run finds again is watched once, where it was found.
+    func testCoarseRunKeepsWatchingFacesOnlyTheFullSizeRunSaw() {
+        var s = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
+        let small = face(600, 300, 14, score: 0.3), big = { (f: Int) in self.face(100 + 2 * Double(f), 100) }
+        s.record(frame: 1, detections: [big(1), small])  // full size: both
+        XCTAssertEqual(s.plan(for: 3), .windows([Box(x: 102, y: 100, w: 40, h: 40), Box(x: 600, y: 300, w: 14, h: 14)]))
+        s.record(frame: 3, detections: [big(3), small], inWindows: true)
+        XCTAssertEqual(s.plan(for: 5), .whole)
+        s.record(frame: 5, detections: [big(5)], coarse: true)  // coarse: the big face only
+        XCTAssertEqual(s.plan(for: 7), .windows([Box(x: 114, y: 100, w: 40, h: 40), Box(x: 600, y: 300, w: 14, h: 14)]))
+        // The same run at the full size replaces the list: the small face is gone.
+        var full = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
+        full.record(frame: 1, detections: [big(1), small])
+        full.record(frame: 3, detections: [big(3), small], inWindows: true)
+        full.record(frame: 5, detections: [big(5)])
+        XCTAssertEqual(full.plan(for: 7), .windows([Box(x: 114, y: 100, w: 40, h: 40)]))
+        // A coarse run that finds both watches each once.
+        var again = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
+        again.record(frame: 1, detections: [big(1), small])
+        again.record(frame: 5, detections: [big(5), small], coarse: true)
+        XCTAssertEqual(again.plan(for: 7), .windows([Box(x: 114, y: 100, w: 40, h: 40), Box(x: 600, y: 300, w: 14, h: 14)]))
+    }
+
     func testBusyOrFastOrEveryFrameKeepsWholeFrameRuns() {
         // More detections than windows on the last whole run: the next regular run is whole too.
         var busy = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)

@@ -38,9 +38,13 @@ struct DetectionSchedule {
     let windowed: Bool
     /// The last frame of the current dense stretch (0: none yet).
     private(set) var denseUntil = 0
-    /// Every detection of the latest whole-frame run (weak ones too) when there were at most
-    /// `maxWindows`: what the next alternate run watches. Nil: more, or no whole run yet.
+    /// Every detection of the latest whole-frame run (weak ones too), and after a coarse run the
+    /// full-size run's faces it did not find again, when there were at most `maxWindows`: what
+    /// the next alternate run watches. Nil: more, or no whole run yet.
     private(set) var calm: [SeenFace]? = nil
+    /// Every detection of the latest full-size whole-frame run (`DetectorConfig.coarseInputSize`):
+    /// a coarse run that does not find one of them again keeps watching it (`record`).
+    private(set) var seenAtFullSize: [SeenFace] = []
     /// The sure detections of the latest runs, each with the frame it was seen on and its motion
     /// per frame since the run before (nil: not seen before, motion unknown).
     private(set) var seen: [SeenFace] = []
@@ -63,6 +67,9 @@ struct DetectionSchedule {
     /// Nor are two whose centres moved more than this many of its heights per frame: a match
     /// that far is another face, not motion.
     static let farthestMotion = 3.0
+    /// A coarse run's detection overlapping where a full-size run's face should be by this much
+    /// is that face, found again.
+    static let sameFaceIoU = 0.3
     /// At most this many windows on a frame; more faces to watch and the whole frame is cheaper
     /// to look at (a window is about a tenth of a 720p whole-frame pass, plus its crop).
     static let maxWindows = 4
@@ -111,14 +118,30 @@ struct DetectionSchedule {
 
     /// Records a run's detections (display pixels) and extends the dense stretch when a face
     /// moved fast since the run that saw it before. `inWindows`: the run looked only in the
-    /// windows of `plan(for:)`; the faces it did not watch are kept as they were.
-    mutating func record(frame: Int, detections: [Detection], inWindows: Bool = false) {
+    /// windows of `plan(for:)`; the faces it did not watch are kept as they were. `coarse`: a
+    /// whole-frame run on the coarse input; the faces the latest full-size run saw that it does
+    /// not find again (too small for it, perhaps) stay on the calm stretch's watch list, where
+    /// their motion puts them, until the next full-size run.
+    mutating func record(frame: Int, detections: [Detection], inWindows: Bool = false, coarse: Bool = false) {
         let all = detections.map { d in seenFace(d, in: frame) }
         let now = all.filter { $0.detection.score >= minimumScore }
         if every > 1, now.contains(where: \.fast) {
             denseUntil = max(denseUntil, frame + 2 * every)
         }
-        if !inWindows { calm = all.count <= Self.maxWindows ? all : nil }
+        if !inWindows {
+            var watched = all
+            if coarse {
+                let boxes = all.map(\.detection.box)
+                let lost = seenAtFullSize.filter { old in
+                    let there = predicted([old], at: frame)[0]
+                    return !boxes.contains { $0.intersectionOverUnion(there) >= Self.sameFaceIoU }
+                }
+                watched += lost
+            } else {
+                seenAtFullSize = all
+            }
+            calm = watched.count <= Self.maxWindows ? watched : nil
+        }
         if inWindows && (frame - 1) % every != 0 {
             // An extra frame of a dense stretch looked at the watched faces only (`plan`): what
             // its windows found replaces them; the others are kept. (A whole-frame run, and a

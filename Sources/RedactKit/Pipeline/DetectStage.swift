@@ -69,7 +69,7 @@ final class DetectStage {
                         // Plates always at the full size: the coarse input is for faces.
                         for d in detectors { found += try d.detect(d is CenterFaceDetector ? faceImage : image, frame: work.frame.number) }
                         work.detections = found
-                        schedule.record(frame: work.frame.number, detections: found)
+                        schedule.record(frame: work.frame.number, detections: found, coarse: work.coarseInput)
                     case .windows(let regions):
                         guard let windowDetector else { preconditionFailure("windows planned without a face detector") }
                         let found = try windowDetector.detect(near: regions, in: image, frame: work.frame.number)
