@@ -157,6 +157,13 @@ final class DetectionScheduleTests: XCTestCase {
         again.record(frame: 1, detections: [big(1), small])
         again.record(frame: 5, detections: [big(5), small], coarse: true)
         XCTAssertEqual(again.plan(for: 7), .windows([Box(x: 114, y: 100, w: 40, h: 40), Box(x: 600, y: 300, w: 14, h: 14)]))
+        // Carried faces only take free windows: four faces found by the coarse run leave none,
+        // and the next regular run still looks at windows, not the whole frame.
+        var busy = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
+        let four = (0..<DetectionSchedule.maxWindows).map { self.face(100 + 60 * Double($0), 100) }
+        busy.record(frame: 1, detections: four + [small])
+        busy.record(frame: 5, detections: four, coarse: true)
+        XCTAssertEqual(busy.plan(for: 7), .windows(four.map(\.box)))
     }
 
     func testBusyOrFastOrEveryFrameKeepsWholeFrameRuns() {
