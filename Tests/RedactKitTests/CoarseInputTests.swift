@@ -6,14 +6,6 @@ import XCTest
 /// (`DetectorConfig.coarseInputSize`), and a full-size run comes at least every
 /// `fullInputEvery` frames.
 final class CoarseInputTests: TempDirectoryTestCase {
-    /// Per frame, the best face detection overlapping `truth` (IoU >= 0.3), if any.
-    private func bestFaces(_ file: DetectionsFile, truth: [Box]) -> [Detection?] {
-        file.frames.map { f in
-            (f.detections ?? []).filter { $0.objectClass == .face && $0.box.intersectionOverUnion(truth[f.frame - 1]) >= 0.3 }
-                .max { $0.score < $1.score }
-        }
-    }
-
     private func config(coarse: Int, fullEvery: Int) -> DetectorConfig {
         var c = DetectorConfig()
         c.every = 1  // a whole-frame run on every frame: the sizes' cadence, not the schedule's
@@ -46,7 +38,7 @@ final class CoarseInputTests: TempDirectoryTestCase {
                                      config: config(coarse: 0, fullEvery: 4), registry: registry)
         XCTAssertEqual(coarse.frames.filter { $0.coarseInput == true }.map(\.frame), [2, 3, 4, 6, 7, 8, 10])
         XCTAssertTrue(full.frames.allSatisfy { $0.coarseInput == nil })
-        let seenCoarse = bestFaces(coarse, truth: truth), seenFull = bestFaces(full, truth: truth)
+        let seenCoarse = Fixtures.bestFaces(coarse, truth: truth), seenFull = Fixtures.bestFaces(full, truth: truth)
         for i in 0..<o.frames {
             guard let c = seenCoarse[i], let f = seenFull[i] else {
                 XCTFail("frame \(i + 1): face missed (coarse \(String(describing: seenCoarse[i])), full \(String(describing: seenFull[i])))")
@@ -80,7 +72,7 @@ final class CoarseInputTests: TempDirectoryTestCase {
         let threshold = DetectorConfig().threshold
         let file = try Stages.detect(input: clip.url, output: dir.appendingPathComponent("small.json"),
                                      config: config(coarse: 256, fullEvery: 4), registry: registry)
-        let found = bestFaces(file, truth: truth).enumerated().filter { ($0.element?.score ?? 0) >= threshold }.map { $0.offset + 1 }
+        let found = Fixtures.bestFaces(file, truth: truth).enumerated().filter { ($0.element?.score ?? 0) >= threshold }.map { $0.offset + 1 }
         XCTAssertEqual(found, [1, 5, 9], "found on the full-size runs only")
         XCTAssertEqual(file.frames.filter { $0.coarseInput == true }.map(\.frame), [2, 3, 4, 6, 7, 8])
 

@@ -239,6 +239,15 @@ enum Fixtures {
         return Clip(url: url, options: o, boxes: boxes)
     }
 
+    /// Per frame of `file`, its best face detection overlapping that frame's `truth` box
+    /// (IoU >= 0.3), if any.
+    static func bestFaces(_ file: DetectionsFile, truth: [Box]) -> [Detection?] {
+        file.frames.map { f in
+            (f.detections ?? []).filter { $0.objectClass == .face && $0.box.intersectionOverUnion(truth[f.frame - 1]) >= 0.3 }
+                .max { $0.score < $1.score }
+        }
+    }
+
     /// A copy of `file` cut to `fraction` of its bytes.
     static func truncatedCopy(of file: URL, to dest: URL, fraction: Double = 0.5) throws {
         let data = try Data(contentsOf: file)

@@ -171,9 +171,6 @@ final class SecondLookTests: TempDirectoryTestCase {
     /// Per frame, the best score of a face detection overlapping that frame's `truth` box
     /// (IoU >= 0.3); 0 where there is none.
     private func bestFaceScores(_ file: DetectionsFile, truth: [Box]) -> [Double] {
-        file.frames.map { f in
-            (f.detections ?? []).filter { $0.objectClass == .face && $0.box.intersectionOverUnion(truth[f.frame - 1]) >= 0.3 }
-                .map(\.score).max() ?? 0
-        }
+        Fixtures.bestFaces(file, truth: truth).map { $0?.score ?? 0 }
     }
 }
