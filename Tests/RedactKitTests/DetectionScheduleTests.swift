@@ -7,6 +7,11 @@ final class DetectionScheduleTests: XCTestCase {
         Detection(box: Box(x: x, y: y, w: h, h: h), score: score, objectClass: .face)
     }
 
+    /// A window run's plan: each box with whether its face was last seen surely (small window).
+    func windows(_ watched: (Box, Bool)...) -> DetectionSchedule.Run {
+        .windows(watched.map { DetectionSchedule.Watch(box: $0.0, sure: $0.1) })
+    }
+
     /// Runs the schedule over `frames` frames; `detections(frame)` is what a run on that frame finds.
     func runFrames(_ schedule: inout DetectionSchedule, _ frames: Int, _ detections: (Int) -> [Detection]) -> [Int] {
         var ran: [Int] = []
@@ -66,15 +71,15 @@ final class DetectionScheduleTests: XCTestCase {
         s.record(frame: 1, detections: detections(1))
         XCTAssertEqual(s.plan(for: 2), .skip)
         // Two faces: a calm stretch's second regular run looks at both, where run 1 saw them.
-        XCTAssertEqual(s.plan(for: 3), .windows([Box(x: 120, y: 100, w: 40, h: 40), Box(x: 500, y: 300, w: 40, h: 40)]))
+        XCTAssertEqual(s.plan(for: 3), windows((Box(x: 120, y: 100, w: 40, h: 40), true), (Box(x: 500, y: 300, w: 40, h: 40), true)))
         s.record(frame: 3, detections: detections(3), inWindows: true)
         // Runs 1 and 3 saw it move: frame 4 looks at one window, 20 px on from frame 3, and
         // not at the still face.
-        XCTAssertEqual(s.plan(for: 4), .windows([Box(x: 100 + 20 * 4, y: 100, w: 40, h: 40)]))
+        XCTAssertEqual(s.plan(for: 4), windows((Box(x: 100 + 20 * 4, y: 100, w: 40, h: 40), true)))
         s.record(frame: 4, detections: [face(100 + 20 * 4, 100)], inWindows: true)
         XCTAssertEqual(s.plan(for: 5), .whole)
         s.record(frame: 5, detections: detections(5))
-        XCTAssertEqual(s.plan(for: 6), .windows([Box(x: 100 + 20 * 6, y: 100, w: 40, h: 40)]))
+        XCTAssertEqual(s.plan(for: 6), windows((Box(x: 100 + 20 * 6, y: 100, w: 40, h: 40), true)))
         // Without `windowed` (e.g. plates selected) the same frame is a whole-frame run.
         var whole = DetectionSchedule(every: 2, minimumScore: 0.2)
         for f in [1, 3] { whole.record(frame: f, detections: detections(f)) }
@@ -87,8 +92,8 @@ final class DetectionScheduleTests: XCTestCase {
         s.record(frame: 3, detections: [face(140, 100)])  // 20 px per frame: dense
         // Frame 5 (whole) finds the fast face and a new one; frame 6 watches both.
         s.record(frame: 5, detections: [face(180, 100), face(600, 200, 60)])
-        guard case .windows(let boxes) = s.plan(for: 6) else { return XCTFail("expected windows, got \(s.plan(for: 6))") }
-        XCTAssertEqual(boxes, [Box(x: 200, y: 100, w: 40, h: 40), Box(x: 600, y: 200, w: 60, h: 60)])
+        guard case .windows(let watched) = s.plan(for: 6) else { return XCTFail("expected windows, got \(s.plan(for: 6))") }
+        XCTAssertEqual(watched.map(\.box), [Box(x: 200, y: 100, w: 40, h: 40), Box(x: 600, y: 200, w: 60, h: 60)])
     }
 
     func testMoreFacesThanWindowsOrNoneToWatchLooksAtTheWholeFrame() {
@@ -117,12 +122,12 @@ final class DetectionScheduleTests: XCTestCase {
         s.record(frame: 1, detections: detections(1))
         XCTAssertEqual(s.plan(for: 2), .skip)
         // Run 2 looks at windows around both, weak one included, where they were.
-        XCTAssertEqual(s.plan(for: 3), .windows([Box(x: 102, y: 100, w: 40, h: 40), Box(x: 500, y: 300, w: 30, h: 30)]))
+        XCTAssertEqual(s.plan(for: 3), windows((Box(x: 102, y: 100, w: 40, h: 40), true), (Box(x: 500, y: 300, w: 30, h: 30), false)))
         s.record(frame: 3, detections: detections(3), inWindows: true)
         XCTAssertEqual(s.plan(for: 5), .whole)
         s.record(frame: 5, detections: detections(5))
         // Now the slow face's motion is known (frames 3 to 5): its window moves on with it.
-        XCTAssertEqual(s.plan(for: 7), .windows([Box(x: 114, y: 100, w: 40, h: 40), Box(x: 500, y: 300, w: 30, h: 30)]))
+        XCTAssertEqual(s.plan(for: 7), windows((Box(x: 114, y: 100, w: 40, h: 40), true), (Box(x: 500, y: 300, w: 30, h: 30), false)))
         var plans: [Int: DetectionSchedule.Run] = [:]
         for f in 7...20 {
             let plan = s.plan(for: f)
@@ -141,29 +146,64 @@ final class DetectionScheduleTests: XCTestCase {
         var s = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
         let small = face(600, 300, 14, score: 0.3), big = { (f: Int) in self.face(100 + 2 * Double(f), 100) }
         s.record(frame: 1, detections: [big(1), small])  // full size: both
-        XCTAssertEqual(s.plan(for: 3), .windows([Box(x: 102, y: 100, w: 40, h: 40), Box(x: 600, y: 300, w: 14, h: 14)]))
+        XCTAssertEqual(s.plan(for: 3), windows((Box(x: 102, y: 100, w: 40, h: 40), true), (Box(x: 600, y: 300, w: 14, h: 14), false)))
         s.record(frame: 3, detections: [big(3), small], inWindows: true)
         XCTAssertEqual(s.plan(for: 5), .whole)
         s.record(frame: 5, detections: [big(5)], coarse: true)  // coarse: the big face only
-        XCTAssertEqual(s.plan(for: 7), .windows([Box(x: 114, y: 100, w: 40, h: 40), Box(x: 600, y: 300, w: 14, h: 14)]))
+        XCTAssertEqual(s.plan(for: 7), windows((Box(x: 114, y: 100, w: 40, h: 40), true), (Box(x: 600, y: 300, w: 14, h: 14), false)))
         // The same run at the full size replaces the list: the small face is gone.
         var full = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
         full.record(frame: 1, detections: [big(1), small])
         full.record(frame: 3, detections: [big(3), small], inWindows: true)
         full.record(frame: 5, detections: [big(5)])
-        XCTAssertEqual(full.plan(for: 7), .windows([Box(x: 114, y: 100, w: 40, h: 40)]))
+        XCTAssertEqual(full.plan(for: 7), windows((Box(x: 114, y: 100, w: 40, h: 40), true)))
         // A coarse run that finds both watches each once.
         var again = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
         again.record(frame: 1, detections: [big(1), small])
         again.record(frame: 5, detections: [big(5), small], coarse: true)
-        XCTAssertEqual(again.plan(for: 7), .windows([Box(x: 114, y: 100, w: 40, h: 40), Box(x: 600, y: 300, w: 14, h: 14)]))
-        // Carried faces only take free windows: four faces found by the coarse run leave none,
-        // and the next regular run still looks at windows, not the whole frame.
+        XCTAssertEqual(again.plan(for: 7), windows((Box(x: 114, y: 100, w: 40, h: 40), true), (Box(x: 600, y: 300, w: 14, h: 14), false)))
+        // Carried faces only take free windows: as many faces as there are windows, found by the
+        // coarse run, leave none, and the next regular run still looks at windows, not the whole
+        // frame.
         var busy = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
-        let four = (0..<DetectionSchedule.maxWindows).map { self.face(100 + 60 * Double($0), 100) }
-        busy.record(frame: 1, detections: four + [small])
-        busy.record(frame: 5, detections: four, coarse: true)
-        XCTAssertEqual(busy.plan(for: 7), .windows(four.map(\.box)))
+        let most = (0..<DetectionSchedule.maxWindows).map { self.face(100 + 60 * Double($0), 100) }
+        busy.record(frame: 1, detections: most + [small])
+        busy.record(frame: 5, detections: most, coarse: true)
+        XCTAssertEqual(busy.plan(for: 7), .windows(most.map { DetectionSchedule.Watch(box: $0.box, sure: true) }))
+        // Nor do they take a budget that is spent: four doubtful faces (a large window each).
+        var doubtful = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
+        let weak = (0..<4).map { self.face(100 + 60 * Double($0), 100, score: 0.3) }
+        doubtful.record(frame: 1, detections: weak + [face(600, 300)])
+        doubtful.record(frame: 5, detections: weak, coarse: true)
+        XCTAssertEqual(doubtful.plan(for: 7), .windows(weak.map { DetectionSchedule.Watch(box: $0.box, sure: false) }))
+    }
+
+    /// Sure faces are watched in small windows, doubtful ones in large ones that cost four times
+    /// as much: a run watches up to `maxWindows` faces within `windowBudget`, else the next
+    /// regular run looks at the whole frame.
+    func testWindowRunsWatchAsManyFacesAsTheirBudgetAllows() {
+        func plan(sure: Int, doubtful: Int) -> DetectionSchedule.Run {
+            var s = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
+            let faces = (0..<sure).map { self.face(60 + 60 * Double($0), 100) }
+                + (0..<doubtful).map { self.face(60 + 60 * Double($0), 300, score: 0.3) }
+            s.record(frame: 1, detections: faces)
+            return s.plan(for: 3)
+        }
+        XCTAssertEqual(DetectionSchedule.maxWindows, 8)
+        XCTAssertEqual(DetectionSchedule.windowBudget, 16)
+        guard case .windows(let eight) = plan(sure: 8, doubtful: 0) else { return XCTFail("8 sure faces fit in windows") }
+        XCTAssertEqual(eight.map(\.sure), Array(repeating: true, count: 8))
+        XCTAssertEqual(plan(sure: 9, doubtful: 0), .whole)
+        guard case .windows(let four) = plan(sure: 0, doubtful: 4) else { return XCTFail("4 doubtful faces fit in windows") }
+        XCTAssertEqual(four.map(\.sure), Array(repeating: false, count: 4))
+        XCTAssertEqual(plan(sure: 0, doubtful: 5), .whole)
+        guard case .windows(let mixed) = plan(sure: 4, doubtful: 3) else { return XCTFail("4 sure and 3 doubtful faces cost 16") }
+        XCTAssertEqual(mixed.map(\.sure), Array(repeating: true, count: 4) + Array(repeating: false, count: 3))
+        XCTAssertEqual(plan(sure: 5, doubtful: 3), .whole)
+        // The line between sure and doubtful is the score, not the size.
+        var edge = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
+        edge.record(frame: 1, detections: [face(100, 100, 200, score: DetectionSchedule.sureScore), face(400, 100, 12, score: 0.49)])
+        XCTAssertEqual(edge.plan(for: 3), windows((Box(x: 100, y: 100, w: 200, h: 200), true), (Box(x: 400, y: 100, w: 12, h: 12), false)))
     }
 
     func testBusyOrFastOrEveryFrameKeepsWholeFrameRuns() {
@@ -180,7 +220,7 @@ final class DetectionScheduleTests: XCTestCase {
         // A dense stretch keeps its regular runs whole.
         var fast = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
         fast.record(frame: 1, detections: [face(100, 100)])
-        XCTAssertEqual(fast.plan(for: 3), .windows([Box(x: 100, y: 100, w: 40, h: 40)]))
+        XCTAssertEqual(fast.plan(for: 3), windows((Box(x: 100, y: 100, w: 40, h: 40), true)))
         fast.record(frame: 3, detections: [face(140, 100)], inWindows: true)  // 20 px per frame: dense
         XCTAssertEqual(fast.plan(for: 5), .whole)
         fast.record(frame: 5, detections: [face(180, 100)])

@@ -161,27 +161,45 @@ final class CenterFaceDetector: ObjectDetector {
         return found.filter { $0.score >= threshold }.sorted { $0.score > $1.score }
     }
 
-    /// Faces near `regions` only (display pixels; the boxes where the schedule expects the faces it
-    /// watches, `DetectionSchedule.plan`): one window of the full-resolution frame per region, scaled so
-    /// the region is `SecondLook.nearer.faceHeight` (96) px tall, about 3.3 region heights wide,
-    /// room for a prediction that is off by more than a face. Per region, the best face of a
-    /// similar size (`DetectionSchedule.sizeRatio`) whose centre is within `windowReach` region
-    /// heights of the region's is kept: the window is for the face the schedule watches; other
-    /// faces in it are left to the whole-frame runs. Scores are the window's: the face is seen at
-    /// the size the detector scores surely, as in the second look.
-    func detect(near regions: [Box], in img: DetectorImage, frame: Int) throws -> [Detection] {
-        guard !regions.isEmpty else { return [] }
+    /// Faces near the watched ones only (`DetectionSchedule.plan`: display pixels, where the
+    /// schedule expects them): one window of the full-resolution frame per face, scaled so its
+    /// region is `SecondLook.near.faceHeight` (48) px tall in a 160 px window, about 3.3 region
+    /// heights wide, room for a prediction that is off by more than a face. A face last seen
+    /// doubtfully (`DetectionSchedule.Watch.sure`) that this window finds neither surely nor too
+    /// weakly to matter is looked at again closer, at `SecondLook.nearer.faceHeight` (96) px in a
+    /// 320 px window, and that look's result replaces the first: textures score lower close up,
+    /// real small faces keep their score (as in the second look). Per region, the best face of
+    /// a similar size (`DetectionSchedule.sizeRatio`) whose centre is within `windowReach`
+    /// region heights of the region's is kept: the window is for the face the schedule watches;
+    /// other faces in it are left to the whole-frame runs. Scores are the window's: the face is
+    /// seen at a size the detector scores surely (40-100 px).
+    func detect(near watched: [DetectionSchedule.Watch], in img: DetectorImage, frame: Int) throws -> [Detection] {
+        guard !watched.isEmpty else { return [] }
         precondition(windows.count == 2, "window runs on a detector built without windows")
         let full = try img.fullResolution(frame: frame)
         var found: [Detection] = []
-        for region in regions where region.h > 0 {
-            let near = try windowFaces(around: region, in: full, with: &windows[1], frame: frame).filter { d in
-                max(d.box.h / region.h, region.h / d.box.h) <= DetectionSchedule.sizeRatio
-                    && hypot(d.box.centerX - region.centerX, d.box.centerY - region.centerY) <= Self.windowReach * region.h
+        for watch in watched where watch.box.h > 0 {
+            var best = try bestFace(near: watch.box, in: full, with: &windows[0], frame: frame)
+            // A doubtful face gets the closer look too unless the small window settled it: found
+            // surely, or, as in the second look, so weakly (or not at all) that the closer look
+            // would rarely lift it over the threshold.
+            let small = best?.score ?? 0
+            let settled = small >= DetectionSchedule.sureScore || small < (secondLook?.nearerLookFrom ?? 0)
+            if !watch.sure && !settled {
+                best = try bestFace(near: watch.box, in: full, with: &windows[1], frame: frame)
             }
-            if let best = near.max(by: { $0.score < $1.score }) { found.append(best) }
+            if let best { found.append(best) }
         }
         return nonMaximumSuppression(found, iou: nmsIoU)
+    }
+
+    /// The best face in `window` around `region` of a similar size (`DetectionSchedule.sizeRatio`)
+    /// whose centre is within `windowReach` region heights of the region's.
+    private func bestFace(near region: Box, in full: DetectorImage, with window: inout SecondLookWindow, frame: Int) throws -> Detection? {
+        try windowFaces(around: region, in: full, with: &window, frame: frame).filter { d in
+            max(d.box.h / region.h, region.h / d.box.h) <= DetectionSchedule.sizeRatio
+                && hypot(d.box.centerX - region.centerX, d.box.centerY - region.centerY) <= Self.windowReach * region.h
+        }.max { $0.score < $1.score }
     }
 
     /// The window networks this detector holds: 2 (one per `SecondLook` scale) when it looks

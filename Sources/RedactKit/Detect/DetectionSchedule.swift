@@ -12,10 +12,11 @@ import Foundation
 /// faces, so (faces only) they look at windows around those faces rather than the whole frame:
 /// on the dev benchmark that ran 1.0 face recall on all ten clips in a third less time on the
 /// clips that are mostly dense (dev09 17.3 -> 10.7 s; docs/performance.md). Outside dense
-/// stretches, when a whole-frame run found at most `maxWindows` detections (weak ones included),
-/// the next regular run looks only at windows around those: whole-frame runs, which find new
-/// faces, are then `2 * every` frames apart, and the faces already there are still seen every
-/// `every` frames, closer (11 % less time over the ten clips, same face recall).
+/// stretches, when a whole-frame run's detections (weak ones included) fit in one window run
+/// (`fitInWindows`), the next regular run looks only at windows around those: whole-frame runs,
+/// which find new faces, are then `2 * every` frames apart, and the faces already there are
+/// still seen every `every` frames, closer (11 % less time over the ten clips, same face recall).
+/// Sure faces are watched in small windows, doubtful ones in large (`Watch`).
 struct DetectionSchedule {
     /// What the detector does on one frame.
     enum Run: Equatable {
@@ -23,9 +24,19 @@ struct DetectionSchedule {
         case skip
         /// The whole frame (and the second look).
         case whole
-        /// Only windows around these boxes (display pixels): the faces a dense stretch is for,
-        /// where their motion puts them (`CenterFaceDetector.detect(near:)`).
-        case windows([Box])
+        /// Only windows around these faces: the faces a dense stretch is for, or those a calm
+        /// stretch watches, where their motion puts them (`CenterFaceDetector.detect(near:)`).
+        case windows([Watch])
+    }
+
+    /// A face a window run looks for: where its motion puts it (display pixels), and whether
+    /// its last sighting was sure (`sureScore`). A sure face only has to be found again, which
+    /// CenterFace does at a size it scores surely (48 px, `SecondLook.near`); a doubtful one may
+    /// also need the closer look (96 px, `SecondLook.nearer`), which settles textures and small
+    /// faces as the second look does, at four times the cost (`CenterFaceDetector.detect(near:)`).
+    struct Watch: Equatable {
+        var box: Box
+        var sure: Bool
     }
 
     /// Run on every n-th frame (1: every frame).
@@ -39,7 +50,7 @@ struct DetectionSchedule {
     /// The last frame of the current dense stretch (0: none yet).
     private(set) var denseUntil = 0
     /// Every detection of the latest whole-frame run (weak ones too), and after a coarse run the
-    /// full-size run's faces it did not find again, when there were at most `maxWindows`: what
+    /// full-size run's faces it did not find again, when they fit in one window run: what
     /// the next alternate run watches. Nil: more, or no whole run yet.
     private(set) var calm: [SeenFace]? = nil
     /// Every detection of the latest full-size whole-frame run (`DetectorConfig.coarseInputSize`):
@@ -58,6 +69,10 @@ struct DetectionSchedule {
         /// What the extra frames of a dense stretch look at: a face seen moving fast, or seen
         /// only once (motion unknown).
         var watchedWhenDense: Bool { fast || velocity == nil }
+        /// Found sure enough to be watched in the small window (`Watch`).
+        var sure: Bool { detection.score >= DetectionSchedule.sureScore }
+        /// Its windows' cost in small windows at most (`windowBudget`).
+        var windowCost: Int { sure ? 1 : 4 }
     }
 
     /// Motion per frame, as a share of the face's height, from which a face is fast.
@@ -70,9 +85,20 @@ struct DetectionSchedule {
     /// A coarse run's detection overlapping where a full-size run's face should be by this much
     /// is that face, found again.
     static let sameFaceIoU = 0.3
-    /// At most this many windows on a frame; more faces to watch and the whole frame is cheaper
-    /// to look at (a window is about a tenth of a 720p whole-frame pass, plus its crop).
-    static let maxWindows = 4
+    /// A detection at least this sure is watched in the small window (`Watch.sure`): the
+    /// second look's line between sure and doubtful faces (`DetectorConfig.secondLookBelow`'s
+    /// default).
+    static let sureScore = 0.5
+    /// What a run's windows may cost at most, in small windows (a 160 px window is about a 35th
+    /// of a 1280x736 whole-frame pass and an 18th of a 960x544 one in float32; the 320 px window
+    /// four times the small one), counting a doubtful face at its dearest (4: the small window
+    /// and the closer look, rounded down): 16 is four doubtful faces, as many as before windows
+    /// came in two sizes, and a little under a coarse whole-frame pass. More and the whole frame
+    /// is looked at.
+    static let windowBudget = 16
+    /// And at most this many windows on a frame, sure or not: a crowd is looked at whole, where
+    /// new faces are found (measured up to 8 on the dev benchmark, docs/performance.md).
+    static let maxWindows = 8
 
     init(every: Int, minimumScore: Double, windowed: Bool = false) {
         self.every = max(1, every)
@@ -82,26 +108,37 @@ struct DetectionSchedule {
 
     /// What the detector does on `frame` (1-based, in order). The fixed schedule's frames get the
     /// whole frame, but every other one of them, outside dense stretches, gets windows around
-    /// the latest whole-frame run's detections when there were at most `maxWindows` (none: the
+    /// the latest whole-frame run's detections when they fit in one window run (none: the
     /// frame is skipped, and the next whole-frame run finds new faces). The
     /// extra frames of a dense stretch exist for the faces that move fast: with `windowed`, they
     /// get windows around every face seen moving fast, or seen only once (motion unknown), where
     /// its motion puts it; every other face is left to the tracker, as on skipped frames, and
     /// new faces are found by the next whole-frame run, at most `every - 1` frames later. With
-    /// nothing to watch, or more than `maxWindows` faces, the whole frame.
+    /// nothing to watch, or more faces than fit in one window run, the whole frame.
     func plan(for frame: Int) -> Run {
         if (frame - 1) % every == 0 {
             // Every other regular run of a calm stretch: windows around the faces seen.
             // (With `every` 1 the detector was asked to look at every frame whole.)
             guard windowed, every > 1, ((frame - 1) / every) % 2 == 1, frame > denseUntil, let calm else { return .whole }
             // Nothing to look at: as on a skipped frame (not counted as a detector run).
-            return calm.isEmpty ? .skip : .windows(predicted(calm, at: frame))
+            return calm.isEmpty ? .skip : .windows(watches(calm, at: frame))
         }
         guard frame <= denseUntil else { return .skip }
         guard windowed else { return .whole }
         let watched = seen.filter(\.watchedWhenDense)
-        guard !watched.isEmpty, watched.count <= Self.maxWindows else { return .whole }
-        return .windows(predicted(watched, at: frame))
+        guard !watched.isEmpty, Self.fitInWindows(watched) else { return .whole }
+        return .windows(watches(watched, at: frame))
+    }
+
+    /// Whether one window run can watch all of `faces` (`maxWindows`, `windowBudget`).
+    static func fitInWindows(_ faces: [SeenFace]) -> Bool {
+        faces.count <= maxWindows && faces.reduce(0) { $0 + $1.windowCost } <= windowBudget
+    }
+
+    /// What watching each face costs: where its motion puts it on `frame`, in the window its
+    /// last score calls for.
+    private func watches(_ faces: [SeenFace], at frame: Int) -> [Watch] {
+        zip(faces, predicted(faces, at: frame)).map { Watch(box: $1, sure: $0.sure) }
     }
 
     /// Where each face's motion puts it on `frame` (its last box if its motion is unknown).
@@ -121,8 +158,8 @@ struct DetectionSchedule {
     /// windows of `plan(for:)`; the faces it did not watch are kept as they were. `coarse`: a
     /// whole-frame run on the coarse input; the faces the latest full-size run saw that it does
     /// not find again (too small for it, perhaps) stay on the calm stretch's watch list, where
-    /// their motion puts them, until the next full-size run, in the windows left free (at most
-    /// `maxWindows` in all).
+    /// their motion puts them, until the next full-size run, in the windows left free
+    /// (`fitInWindows`).
     mutating func record(frame: Int, detections: [Detection], inWindows: Bool = false, coarse: Bool = false) {
         let all = detections.map { d in seenFace(d, in: frame) }
         let now = all.filter { $0.detection.score >= minimumScore }
@@ -139,11 +176,15 @@ struct DetectionSchedule {
                 }
                 // Only into free windows, surest first: carried faces never turn a window run
                 // into a whole-frame one (on dev01 and dev10 that cost 17-25 % more time).
-                watched += lost.sorted { $0.detection.score > $1.detection.score }.prefix(max(0, Self.maxWindows - all.count))
+                if Self.fitInWindows(all) {
+                    for face in lost.sorted(by: { $0.detection.score > $1.detection.score }) where Self.fitInWindows(watched + [face]) {
+                        watched.append(face)
+                    }
+                }
             } else {
                 seenAtFullSize = all
             }
-            calm = watched.count <= Self.maxWindows ? watched : nil
+            calm = Self.fitInWindows(watched) ? watched : nil
         }
         if inWindows && (frame - 1) % every != 0 {
             // An extra frame of a dense stretch looked at the watched faces only (`plan`): what

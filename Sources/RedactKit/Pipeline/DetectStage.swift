@@ -70,11 +70,11 @@ final class DetectStage {
                         for d in detectors { found += try d.detect(d is CenterFaceDetector ? faceImage : image, frame: work.frame.number) }
                         work.detections = found
                         schedule.record(frame: work.frame.number, detections: found, coarse: work.coarseInput)
-                    case .windows(let regions):
+                    case .windows(let watched):
                         guard let windowDetector else { preconditionFailure("windows planned without a face detector") }
-                        let found = try windowDetector.detect(near: regions, in: image, frame: work.frame.number)
+                        let found = try windowDetector.detect(near: watched, in: image, frame: work.frame.number)
                         work.detections = found
-                        work.windows = regions
+                        work.windows = watched.map(\.box)
                         schedule.record(frame: work.frame.number, detections: found, inWindows: true)
                     }
                     if makeFlowImages {
