@@ -92,10 +92,10 @@ struct DetectionSchedule {
     static let sureScore = 0.5
     /// What a run's windows may cost at most, in small windows (a 160 px window is about a 35th
     /// of a 1280x736 whole-frame pass and an 18th of a 960x544 one in float32; the 320 px window
-    /// four times the small one), counting a doubtful face at its dearest (4: the small window
-    /// and the closer look, rounded down): 16 is four doubtful faces, as many as before windows
-    /// came in two sizes, and a little under a coarse whole-frame pass. More and the whole frame
-    /// is looked at.
+    /// four times the small one), counting a doubtful face as 4, its closer look (5 when the
+    /// small window before it does not settle the face, 1 when it does): 16 is four doubtful
+    /// faces, as many as before windows came in two sizes, and a little under a coarse
+    /// whole-frame pass. More and the whole frame is looked at.
     static let windowBudget = 16
     /// And at most this many windows on a frame, sure or not: a crowd is looked at whole, where
     /// new faces are found (measured up to 8 on the dev benchmark, docs/performance.md).
