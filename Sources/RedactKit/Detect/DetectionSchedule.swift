@@ -136,8 +136,8 @@ struct DetectionSchedule {
         faces.count <= maxWindows && faces.reduce(0) { $0 + $1.windowCost } <= windowBudget
     }
 
-    /// What watching each face costs: where its motion puts it on `frame`, in the window its
-    /// last score calls for.
+    /// Each face as a window run watches it: where its motion puts it on `frame`, and whether
+    /// its last score was sure (which window it gets).
     private func watches(_ faces: [SeenFace], at frame: Int) -> [Watch] {
         zip(faces, predicted(faces, at: frame)).map { Watch(box: $1, sure: $0.sure) }
     }
