@@ -139,19 +139,17 @@ struct DetectionSchedule {
     /// Each face as a window run watches it: where its motion puts it on `frame`, and whether
     /// its last score was sure (which window it gets).
     private func watches(_ faces: [SeenFace], at frame: Int) -> [Watch] {
-        zip(faces, predicted(faces, at: frame)).map { Watch(box: $1, sure: $0.sure) }
+        faces.map { Watch(box: predicted($0, at: frame), sure: $0.sure) }
     }
 
-    /// Where each face's motion puts it on `frame` (its last box if its motion is unknown).
-    private func predicted(_ faces: [SeenFace], at frame: Int) -> [Box] {
-        faces.map { face in
-            let v = face.velocity ?? (0, 0)
-            let frames = Double(frame - face.frame)
-            var box = face.detection.box
-            box.x += v.x * frames
-            box.y += v.y * frames
-            return box
-        }
+    /// Where `face`'s motion puts it on `frame` (its last box if its motion is unknown).
+    private func predicted(_ face: SeenFace, at frame: Int) -> Box {
+        let v = face.velocity ?? (0, 0)
+        let frames = Double(frame - face.frame)
+        var box = face.detection.box
+        box.x += v.x * frames
+        box.y += v.y * frames
+        return box
     }
 
     /// Records a run's detections (display pixels) and extends the dense stretch when a face
@@ -172,15 +170,14 @@ struct DetectionSchedule {
             if coarse {
                 let boxes = all.map(\.detection.box)
                 let lost = seenAtFullSize.filter { old in
-                    let there = predicted([old], at: frame)[0]
+                    let there = predicted(old, at: frame)
                     return !boxes.contains { $0.intersectionOverUnion(there) >= Self.sameFaceIoU }
                 }
                 // Only into free windows, surest first: carried faces never turn a window run
-                // into a whole-frame one (on dev01 and dev10 that cost 17-25 % more time).
-                if Self.fitInWindows(all) {
-                    for face in lost.sorted(by: { $0.detection.score > $1.detection.score }) where Self.fitInWindows(watched + [face]) {
-                        watched.append(face)
-                    }
+                // into a whole-frame one (on dev01 and dev10 that cost 17-25 % more time). When
+                // the run's own detections do not fit, no carried face does either.
+                for face in lost.sorted(by: { $0.detection.score > $1.detection.score }) where Self.fitInWindows(watched + [face]) {
+                    watched.append(face)
                 }
             } else {
                 seenAtFullSize = all
