@@ -202,8 +202,16 @@ final class DetectionScheduleTests: XCTestCase {
         XCTAssertEqual(plan(sure: 5, doubtful: 3), .whole)
         // The line between sure and doubtful is the score, not the size.
         var edge = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
-        edge.record(frame: 1, detections: [face(100, 100, 200, score: DetectionSchedule.sureScore), face(400, 100, 12, score: 0.49)])
+        edge.record(frame: 1, detections: [face(100, 100, 200, score: DetectionSchedule.defaultSureScore), face(400, 100, 12, score: 0.49)])
         XCTAssertEqual(edge.plan(for: 3), windows((Box(x: 100, y: 100, w: 200, h: 200), true), (Box(x: 400, y: 100, w: 12, h: 12), false)))
+        // And it is the one the schedule is given (the second look's, `second_look_below`): at
+        // 0.7, a face at 0.6 is doubtful, costs four small windows, and five such do not fit.
+        var stricter = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true, sureScore: 0.7)
+        stricter.record(frame: 1, detections: [face(100, 100, score: 0.7), face(400, 100, score: 0.6)])
+        XCTAssertEqual(stricter.plan(for: 3), windows((Box(x: 100, y: 100, w: 40, h: 40), true), (Box(x: 400, y: 100, w: 40, h: 40), false)))
+        var stricterMany = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true, sureScore: 0.7)
+        stricterMany.record(frame: 1, detections: (0..<5).map { self.face(60 + 60 * Double($0), 100, score: 0.6) })
+        XCTAssertEqual(stricterMany.plan(for: 3), .whole)
     }
 
     func testBusyOrFastOrEveryFrameKeepsWholeFrameRuns() {

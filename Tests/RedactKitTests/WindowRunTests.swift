@@ -4,7 +4,7 @@ import XCTest
 
 /// The schedule's window runs (`DetectionSchedule.plan`, `CenterFaceDetector.detect(near:)`): in
 /// a calm stretch every other regular run looks only at windows around the faces the last
-/// whole-frame run found, a face found surely (`DetectionSchedule.sureScore`) in a 160 px window
+/// whole-frame run found, a face found surely (`CenterFaceDetector.sureScore`) in a 160 px window
 /// where it is 48 px tall, a doubtful one in a 320 px window where it is 96 px.
 final class WindowRunTests: TempDirectoryTestCase {
     /// Five photographs at three sizes, moving slowly (1 px per frame): every window run finds
@@ -41,7 +41,7 @@ final class WindowRunTests: TempDirectoryTestCase {
                     windowRuns += 1
                     // The whole-frame run two frames before chose the window.
                     let before = best[frame - 3]?.score ?? 0
-                    if before >= DetectionSchedule.sureScore { sureWindowRuns += 1 }
+                    if before >= config.secondLookBelow { sureWindowRuns += 1 }
                     let found = best[frame - 1]?.score ?? 0
                     if found < config.threshold {
                         problems.append(String(format: "face%d at %d px, frame %d: window found %.2f (whole frame before: %.2f)",
@@ -66,6 +66,8 @@ final class WindowRunTests: TempDirectoryTestCase {
         let detector = try CenterFaceDetector(model: try registry.model("centerface"), engine: config.engine, precision: config.precision,
                                               threads: 2, minimumScore: TrackerConfig().lowScore, secondLook: SecondLook(config),
                                               windowed: true, inputPath: "test")
+        // The line between sure and doubtful watches is the second look's.
+        XCTAssertEqual(detector.sureScore, config.secondLookBelow)
         var problems: [String] = []
         for face in 0..<5 {
             for size in [40, 64, 120, 240] {

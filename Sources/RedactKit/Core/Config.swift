@@ -112,7 +112,9 @@ public struct DetectorConfig: Codable, Equatable, Sendable {
     /// from afar score lower. This is the "second scale where needed" for small faces
     /// (docs/models.md, "Second look"; `SecondLook` has the numbers behind the sizes).
     public var secondLook: Bool = true
-    /// See `secondLook`. Detections at or above this keep their first score.
+    /// See `secondLook`. Detections at or above this keep their first score; and a window run
+    /// (`windows`) watches a face last seen at or above it in the small window only, one under
+    /// it also closer unless the small window settles it (`DetectionSchedule.Watch`).
     public var secondLookBelow: Double = 0.5
     /// At most this many second looks per frame, most confident detections first; the rest keep
     /// their first score. Bounds the cost (a few ms each) on frames full of weak candidates.

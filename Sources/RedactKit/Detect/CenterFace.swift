@@ -184,7 +184,7 @@ final class CenterFaceDetector: ObjectDetector {
             // surely, or, as in the second look, so weakly (or not at all) that the closer look
             // would rarely lift it over the threshold.
             let small = best?.score ?? 0
-            let settled = small >= DetectionSchedule.sureScore || small < (secondLook?.nearerLookFrom ?? 0)
+            let settled = small >= sureScore || small < (secondLook?.nearerLookFrom ?? 0)
             if !watch.sure && !settled {
                 best = try bestFace(near: watch.box, in: full, with: &windows[1], frame: frame)
             }
@@ -201,6 +201,11 @@ final class CenterFaceDetector: ObjectDetector {
                 && hypot(d.box.centerX - region.centerX, d.box.centerY - region.centerY) <= Self.windowReach * region.h
         }.max { $0.score < $1.score }
     }
+
+    /// A face at least this sure needs no closer look: the second look's line (`SecondLook.below`),
+    /// and the schedule's between faces watched in the small window and doubtful ones
+    /// (`DetectionSchedule.sureScore`).
+    var sureScore: Double { secondLook?.below ?? DetectionSchedule.defaultSureScore }
 
     /// The window networks this detector holds: 2 (one per `SecondLook` scale) when it looks
     /// again or runs windows, else none.

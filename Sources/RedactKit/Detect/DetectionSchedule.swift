@@ -60,18 +60,20 @@ struct DetectionSchedule {
     /// The sure detections of the latest runs, each with the frame it was seen on and its motion
     /// per frame since the run before (nil: not seen before, motion unknown).
     private(set) var seen: [SeenFace] = []
+    /// A detection at least this sure is watched in the small window (`Watch.sure`).
+    let sureScore: Double
 
     struct SeenFace {
         var detection: Detection
         var frame: Int
         var velocity: (x: Double, y: Double)?
         var fast: Bool
+        /// Found sure enough to be watched in the small window (`Watch`, `sureScore`).
+        var sure: Bool
 
         /// What the extra frames of a dense stretch look at: a face seen moving fast, or seen
         /// only once (motion unknown).
         var watchedWhenDense: Bool { fast || velocity == nil }
-        /// Found sure enough to be watched in the small window (`Watch`).
-        var sure: Bool { detection.score >= DetectionSchedule.sureScore }
         /// Its windows' cost in small windows at most (`windowBudget`).
         var windowCost: Int { sure ? 1 : 4 }
     }
@@ -86,10 +88,10 @@ struct DetectionSchedule {
     /// A coarse run's detection overlapping where a full-size run's face should be by this much
     /// is that face, found again.
     static let sameFaceIoU = 0.3
-    /// A detection at least this sure is watched in the small window (`Watch.sure`): the
-    /// second look's line between sure and doubtful faces (`DetectorConfig.secondLookBelow`'s
-    /// default).
-    static let sureScore = 0.5
+    /// Where sure faces start when the detector has no second look, whose line between sure and
+    /// doubtful faces (`DetectorConfig.secondLookBelow`) is used otherwise
+    /// (`CenterFaceDetector.sureScore`): `DetectorConfig.secondLookBelow`'s default.
+    static let defaultSureScore = 0.5
     /// What a run's windows may cost at most, in small windows (a 160 px window is about a 35th
     /// of a 1280x736 whole-frame pass and an 18th of a 960x544 one in float32; the 320 px window
     /// four times the small one), counting a doubtful face as 4, its closer look (5 when the
@@ -101,10 +103,11 @@ struct DetectionSchedule {
     /// new faces are found (measured up to 8 on the dev benchmark, docs/performance.md).
     static let maxWindows = 8
 
-    init(every: Int, minimumScore: Double, windowed: Bool = false) {
+    init(every: Int, minimumScore: Double, windowed: Bool = false, sureScore: Double = DetectionSchedule.defaultSureScore) {
         self.every = max(1, every)
         self.minimumScore = minimumScore
         self.windowed = windowed
+        self.sureScore = sureScore
     }
 
     /// What the detector does on `frame` (1-based, in order). The fixed schedule's frames get the
@@ -197,7 +200,7 @@ struct DetectionSchedule {
     /// `d` with its motion since the nearest earlier detection of the same class and a similar
     /// size, if one lies at most `farthestMotion` of `d`'s height per frame away.
     private func seenFace(_ d: Detection, in frame: Int) -> SeenFace {
-        guard d.box.h > 0 else { return SeenFace(detection: d, frame: frame, velocity: nil, fast: false) }
+        guard d.box.h > 0 else { return SeenFace(detection: d, frame: frame, velocity: nil, fast: false, sure: d.score >= sureScore) }
         var best: (perFrame: Double, velocity: (x: Double, y: Double))?
         for old in seen where old.frame < frame && old.detection.objectClass == d.objectClass && old.detection.box.h > 0
             && max(old.detection.box.h / d.box.h, d.box.h / old.detection.box.h) <= Self.sizeRatio {
@@ -206,7 +209,7 @@ struct DetectionSchedule {
             let perFrame = hypot(dx, dy) / d.box.h
             if perFrame <= Self.farthestMotion, perFrame < best?.perFrame ?? .infinity { best = (perFrame, (dx, dy)) }
         }
-        guard let best else { return SeenFace(detection: d, frame: frame, velocity: nil, fast: false) }
-        return SeenFace(detection: d, frame: frame, velocity: best.velocity, fast: best.perFrame >= Self.fastMotion)
+        guard let best else { return SeenFace(detection: d, frame: frame, velocity: nil, fast: false, sure: d.score >= sureScore) }
+        return SeenFace(detection: d, frame: frame, velocity: best.velocity, fast: best.perFrame >= Self.fastMotion, sure: d.score >= sureScore)
     }
 }

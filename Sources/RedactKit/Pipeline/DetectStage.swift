@@ -49,7 +49,8 @@ final class DetectStage {
         fullInputEvery = max(1, config.fullInputEvery)
         self.path = path
         makeFlowImages = tracker.flow
-        schedule = DetectionSchedule(every: config.every, minimumScore: config.threshold, windowed: windowDetector != nil)
+        schedule = DetectionSchedule(every: config.every, minimumScore: config.threshold, windowed: windowDetector != nil,
+                                      sureScore: windowDetector?.sureScore ?? DetectionSchedule.defaultSureScore)
     }
 
     func run(from input: BoundedQueue<MediaItem>, into output: BoundedQueue<MediaItem>) {
