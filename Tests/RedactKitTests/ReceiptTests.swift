@@ -273,6 +273,8 @@ final class ReceiptTests: TempDirectoryTestCase {
         XCTAssertEqual(p.input, .init(name: "in.mp4", sha256: try independentSHA256(fx.input), size: 5000))
         XCTAssertEqual(p.tool.name, "redact")
         XCTAssertEqual(p.tool.version, redactVersion)
+        // The build: the running executable's SHA-256 (here the test bundle's).
+        XCTAssertEqual(p.tool.executableSHA256, try independentSHA256(URL(fileURLWithPath: "/proc/self/exe")))
         // The default engine, the version its library reports and the precision it used here.
         let engine = InferenceEngine.openvino
         XCTAssertEqual(p.tool.inferenceEngine, "openvino \(engine.version) \(engine.precisionName(.auto))")

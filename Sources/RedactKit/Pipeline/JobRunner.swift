@@ -128,6 +128,7 @@ public final class JobRunner: @unchecked Sendable {
                                       model: ModelReference(id: model.id, sha256: model.sha256), detector: job.config.detector,
                                       tracker: job.config.tracker)
                 file.toolVersion = redactVersion
+                file.executableSHA256 = redactExecutableSHA256
                 file.models = usedModels.map { ModelReference(id: $0.id, sha256: $0.sha256) }
                 try TracksReuse.seal(&file, key: signingKey)
                 let data = try JSONFiles.write(file, to: tracksURL)

@@ -13,14 +13,20 @@ public struct ReceiptPredicate: Codable, Equatable, Sendable {
         /// "openvino 2026.4.1-22982-... bf16";
         /// nil in receipts made before the engine was recorded.
         public var inferenceEngine: String?
-        public init(name: String = "redact", version: String = redactVersion, inferenceEngine: String? = nil) {
+        /// SHA-256 of the executable that made the receipt (`redactExecutableSHA256`): the
+        /// build, where `version` is the release; nil in receipts made before it was recorded.
+        public var executableSHA256: String?
+        public init(name: String = "redact", version: String = redactVersion, inferenceEngine: String? = nil,
+                    executableSHA256: String? = redactExecutableSHA256) {
             self.name = name
             self.version = version
             self.inferenceEngine = inferenceEngine
+            self.executableSHA256 = executableSHA256
         }
         enum CodingKeys: String, CodingKey {
             case name, version
             case inferenceEngine = "inference_engine"
+            case executableSHA256 = "executable_sha256"
         }
     }
 

@@ -40,6 +40,8 @@ public struct TracksFile: Codable, Equatable, Sendable {
     public var tracks: [TrackRecord]
     /// The redact version that made it (`redact run` only; nil in other files).
     public var toolVersion: String?
+    /// SHA-256 of the executable that made it (`redactExecutableSHA256`; `redact run` only).
+    public var executableSHA256: String?
     /// Every model used to find the boxes, the face model first (`redact run` only).
     public var models: [ModelReference]?
     /// `redact run`'s signature over the rest of the file, so that a later run reuses only boxes
@@ -51,6 +53,7 @@ public struct TracksFile: Codable, Equatable, Sendable {
         case frameCount = "frame_count"
         case tracks
         case toolVersion = "tool_version"
+        case executableSHA256 = "executable_sha256"
         case models, seal
     }
 
