@@ -22,7 +22,7 @@ public struct TracksSeal: Codable, Equatable, Sendable {
 /// Whether `redact run` may paint a job from the tracks.json it kept on an earlier run instead
 /// of decoding for and running the detector and tracker again (docs/manifest.md, "Reusing the
 /// tracks"). Fail closed: a file that cannot be shown to be exactly what this run would detect
-/// (same input, models, detector and tracker settings, tool build, unchanged since a run with
+/// (same input, models, detector and tracker settings, tool version, unchanged since a run with
 /// this signing key wrote it) is never used; the job detects again.
 enum TracksReuse {
     enum Decision {
@@ -65,11 +65,9 @@ enum TracksReuse {
         guard file.toolVersion == redactVersion else {
             return .detect("tracks file was made by redact \(file.toolVersion ?? "unknown"), this is redact \(redactVersion)")
         }
-        // The same version built from other code can detect differently: only the build that
-        // made the file reuses it (and none when the running executable cannot be read).
-        guard let build = redactExecutableSHA256, file.executableSHA256 == build else {
-            return .detect("tracks file was made by another build of redact (executable sha256 \(file.executableSHA256 ?? "unknown"))")
-        }
+        // Not compared: the build (`executableSHA256`). Another build of this version may
+        // detect differently, but its tracks are a complete redaction by a method of this
+        // version, and detecting again would renumber the tracks an analyst's `keep` names.
         guard file.input.sha256 == inputSHA256 else {
             return .detect("tracks file was made from another input (sha256 \(file.input.sha256))")
         }
