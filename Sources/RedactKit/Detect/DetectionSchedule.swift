@@ -200,16 +200,18 @@ struct DetectionSchedule {
     /// `d` with its motion since the nearest earlier detection of the same class and a similar
     /// size, if one lies at most `farthestMotion` of `d`'s height per frame away.
     private func seenFace(_ d: Detection, in frame: Int) -> SeenFace {
-        guard d.box.h > 0 else { return SeenFace(detection: d, frame: frame, velocity: nil, fast: false, sure: d.score >= sureScore) }
         var best: (perFrame: Double, velocity: (x: Double, y: Double))?
-        for old in seen where old.frame < frame && old.detection.objectClass == d.objectClass && old.detection.box.h > 0
-            && max(old.detection.box.h / d.box.h, d.box.h / old.detection.box.h) <= Self.sizeRatio {
-            let frames = Double(frame - old.frame)
-            let dx = (d.box.centerX - old.detection.box.centerX) / frames, dy = (d.box.centerY - old.detection.box.centerY) / frames
-            let perFrame = hypot(dx, dy) / d.box.h
-            if perFrame <= Self.farthestMotion, perFrame < best?.perFrame ?? .infinity { best = (perFrame, (dx, dy)) }
+        if d.box.h > 0 {
+            for old in seen where old.frame < frame && old.detection.objectClass == d.objectClass && old.detection.box.h > 0
+                && max(old.detection.box.h / d.box.h, d.box.h / old.detection.box.h) <= Self.sizeRatio {
+                let frames = Double(frame - old.frame)
+                let dx = (d.box.centerX - old.detection.box.centerX) / frames, dy = (d.box.centerY - old.detection.box.centerY) / frames
+                let perFrame = hypot(dx, dy) / d.box.h
+                if perFrame <= Self.farthestMotion, perFrame < best?.perFrame ?? .infinity { best = (perFrame, (dx, dy)) }
+            }
         }
-        guard let best else { return SeenFace(detection: d, frame: frame, velocity: nil, fast: false, sure: d.score >= sureScore) }
-        return SeenFace(detection: d, frame: frame, velocity: best.velocity, fast: best.perFrame >= Self.fastMotion, sure: d.score >= sureScore)
+        // No motion known (not seen before, or no height to measure it by): not fast.
+        return SeenFace(detection: d, frame: frame, velocity: best?.velocity, fast: best.map { $0.perFrame >= Self.fastMotion } ?? false,
+                        sure: d.score >= sureScore)
     }
 }
