@@ -110,6 +110,7 @@ struct Review: ParsableCommand {
             let summary = try ReviewPage.write(input: URL(fileURLWithPath: input), tracks: URL(fileURLWithPath: tracks),
                                                output: URL(fileURLWithPath: output))
             FileHandle.standardError.write(Data("\(output): \(summary.tracks) tracks, \(summary.thumbnails) thumbnails over \(summary.frames) frames (INTERNAL: unredacted crops)\n".utf8))
+            FileHandle.standardError.write(Data("\(tracks): SHA-256 \(summary.tracksSHA256) (a job keeping these track ids names it in tracks_sha256)\n".utf8))
         }
     }
 }

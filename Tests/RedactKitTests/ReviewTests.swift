@@ -285,6 +285,10 @@ final class ReviewTests: TempDirectoryTestCase {
         XCTAssertEqual((attrs[.posixPermissions] as? NSNumber)?.intValue, 0o600, "the page shows unredacted faces: owner-only")
         XCTAssertTrue(html.contains("INTERNAL WORKING COPY — contains unredacted crops; do not disclose"))
         XCTAssertTrue(html.contains(sha))
+        // The tracks file's SHA-256, which a job keeping these ids names (`tracks_sha256`).
+        let tracksSHA = try FileDigest.sha256(of: tracks)
+        XCTAssertEqual(summary.tracksSHA256, tracksSHA)
+        XCTAssertTrue(html.contains(#"<code id="tracks-sha256">\#(tracksSHA)</code>"#))
 
         let pts = try Fixtures.framePTS(clip.url)
         XCTAssertEqual(pts.count, 30)
@@ -436,6 +440,7 @@ final class ReviewTests: TempDirectoryTestCase {
         let r = try Fixtures.redact(["review", input.path, tracks.path, "-o", out.path])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stderr.contains("3 tracks"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("SHA-256 \(try FileDigest.sha256(of: tracks))"), r.stderr)
         let html = try String(contentsOf: out, encoding: .utf8)
         XCTAssertFalse(html.contains("<12>"), "directory name not escaped")
         XCTAssertFalse(html.contains("<b>"), "input name not escaped")

@@ -19,9 +19,21 @@ enum JSONFiles {
 
     /// Decodes a file, turning decoding errors into one-line errors with a JSON path.
     static func read<T: Decodable>(_ type: T.Type, from url: URL) throws -> T {
+        try decode(type, from: try bytes(of: url), url: url)
+    }
+
+    /// `read`, and the SHA-256 of exactly the bytes decoded (what `sha256sum` prints for the file).
+    static func readHashing<T: Decodable>(_ type: T.Type, from url: URL) throws -> (value: T, sha256: String) {
+        let data = try bytes(of: url)
+        return (try decode(type, from: data, url: url), FileDigest.sha256(of: data))
+    }
+
+    private static func bytes(of url: URL) throws -> Data {
         guard FileManager.default.isReadableFile(atPath: url.path) else { throw RedactError.inputNotFound(path: url.path) }
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch { throw RedactError.inputNotFound(path: url.path) }
+        do { return try Data(contentsOf: url) } catch { throw RedactError.inputNotFound(path: url.path) }
+    }
+
+    private static func decode<T: Decodable>(_ type: T.Type, from data: Data, url: URL) throws -> T {
         do {
             return try JSONDecoder().decode(type, from: data)
         } catch let DecodingError.typeMismatch(_, ctx), let DecodingError.valueNotFound(_, ctx),

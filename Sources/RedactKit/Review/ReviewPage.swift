@@ -5,6 +5,8 @@ public struct ReviewSummary: Sendable {
     public var tracks: Int
     public var thumbnails: Int
     public var frames: Int
+    /// SHA-256 of the tracks file's bytes: what a job keeping its tracks names in `tracks_sha256`.
+    public var tracksSHA256: String
 }
 
 /// One track as the review page shows it.
@@ -60,7 +62,8 @@ public enum ReviewPage {
         }
         try OutputPolicy.check(input: input, output: output)
         try OutputPolicy.check(input: tracks, output: output)
-        let file = try JSONFiles.read(TracksFile.self, from: tracks)
+        // Hashed from the very bytes shown: the ids on the page belong to this file only.
+        let (file, tracksHash) = try JSONFiles.readHashing(TracksFile.self, from: tracks)
         for (i, t) in file.tracks.enumerated() {
             for (j, b) in t.boxes.enumerated() where b.frame < 1 || b.frame > file.frameCount {
                 throw RedactError.badJSON(path: tracks.path, jsonPath: "$.tracks[\(i)].boxes[\(j)].frame",
@@ -100,9 +103,10 @@ public enum ReviewPage {
             }
             rows.append(row)
         }
-        let page = html(input: input, sha256: hash, tracks: tracks, rows: rows, frames: extracted, generated: generated)
+        let page = html(input: input, sha256: hash, tracks: tracks, tracksSHA256: tracksHash, rows: rows, frames: extracted, generated: generated)
         try AtomicFile.write(Data(page.utf8), to: output, permissions: 0o600)
-        return ReviewSummary(tracks: rows.count, thumbnails: extracted.thumbnails.compactMap { $0 }.count, frames: extracted.frameCount)
+        return ReviewSummary(tracks: rows.count, thumbnails: extracted.thumbnails.compactMap { $0 }.count, frames: extracted.frameCount,
+                             tracksSHA256: tracksHash)
     }
 
     // MARK: - Choosing and summarizing
@@ -201,7 +205,8 @@ public enum ReviewPage {
         .note { color: #57606a; font-size: 12px; max-width: 1100px; }
         """
 
-    static func html(input: URL, sha256: String, tracks: URL, rows: [ReviewTrackRow], frames: ExtractedFrames, generated: Date) -> String {
+    static func html(input: URL, sha256: String, tracks: URL, tracksSHA256: String, rows: [ReviewTrackRow], frames: ExtractedFrames,
+                     generated: Date) -> String {
         let date = ISO8601DateFormatter()
         date.timeZone = TimeZone(identifier: "UTC")
         let duration = frames.durationSeconds
@@ -227,6 +232,8 @@ public enum ReviewPage {
             <tr><td>input</td><td><code id="input-path">\(escape(input.path))</code></td></tr>
             <tr><td>input SHA-256</td><td><code id="input-sha256">\(escape(sha256))</code></td></tr>
             <tr><td>tracks file</td><td><code id="tracks-path">\(escape(tracks.path))</code></td></tr>
+            <tr><td>tracks file SHA-256</td><td><code id="tracks-sha256">\(escape(tracksSHA256))</code> \
+            (a job that keeps tracks named here gives this as its <code>tracks_sha256</code>: the track numbers belong to this file only)</td></tr>
             <tr><td>video</td><td>\(g.displayWidth)x\(g.displayHeight) as shown\(g.quarterTurns == 0 ? "" : " (stored \(g.storedWidth)x\(g.storedHeight), turned \(["", "90° clockwise", "180°", "90° counter-clockwise"][g.quarterTurns]))"), \
             <span id="frame-count">\(frames.frameCount)</span> frames, <span id="duration">\(seconds(duration))</span> s</td></tr>
             <tr><td>tracks</td><td><span id="track-count">\(rows.count)</span></td></tr>
