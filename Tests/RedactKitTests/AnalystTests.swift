@@ -70,10 +70,11 @@ final class AnalystPipelineTests: TempDirectoryTestCase {
 
     /// A job of a manifest parsed from JSON (so the decisions carry their JSON paths), with a
     /// tracks file `tracks` (relative to `dir`) unless nil.
-    func job(_ clip: ThreeFaces, output: String, tracks: String? = "side/tracks.json", extra: String = "") throws -> ManifestJob {
+    func job(_ clip: ThreeFaces, output: String, tracks: String? = "side/tracks.json", detector: String = #"{"every": 1}"#,
+             extra: String = "") throws -> ManifestJob {
         // The detector on every frame, so that detection and box counts are exact; the
         // decisions do not depend on the schedule.
-        var body = #""id": "j", "input": "\#(clip.url.path)", "output": "\#(output)", "detector": {"every": 1}"#
+        var body = #""id": "j", "input": "\#(clip.url.path)", "output": "\#(output)", "detector": \#(detector)"#
         if let tracks { body += #", "tracks": "\#(tracks)""# }
         if !extra.isEmpty { body += ", " + extra }
         let m = try ManifestLoader.parse(Data(#"{"version": 1, "jobs": [{\#(body)}]}"#.utf8), path: "case.json", baseDirectory: dir)
@@ -88,6 +89,11 @@ final class AnalystPipelineTests: TempDirectoryTestCase {
 
     func tracksFile(_ job: ManifestJob) throws -> TracksFile {
         try JSONFiles.read(TracksFile.self, from: try XCTUnwrap(job.tracks))
+    }
+
+    /// `"tracks_sha256": "..."` naming the job's tracks file as it is now (the file reviewed).
+    func reviewed(_ job: ManifestJob) throws -> String {
+        #""tracks_sha256": "\#(try FileDigest.sha256(of: try XCTUnwrap(job.tracks)))""#
     }
 
     /// The id of the track over `face` in most frames.
@@ -155,7 +161,8 @@ final class AnalystPipelineTests: TempDirectoryTestCase {
 
         // 3. Keep the middle face.
         let middle = ids[1]
-        let kept = try job(clip, output: "out/kept.mp4", extra: #""keep": [{"track": \#(middle), "reason": "the requester (ATIP 2024-117)"}]"#)
+        let kept = try job(clip, output: "out/kept.mp4",
+                           extra: #""keep": [{"track": \#(middle), "reason": "the requester (ATIP 2024-117)"}], \#(try reviewed(first))"#)
         let (r3, p3) = try run(kept)
         XCTAssertEqual(p3.counts.tracksReused, true, "the tracks file of step 1 must be reused")
         XCTAssertEqual(p3.counts.detectedFrames, 0, "the detector ran")
@@ -390,8 +397,13 @@ final class AnalystPipelineTests: TempDirectoryTestCase {
     /// and leaves nothing at the output path; so does a manual box outside the picture.
     func testUnknownKeptTrackAndBoxOutsideThePictureFailTheJob() throws {
         let clip = try Self.clip()
-        // Detecting (no tracks file yet): found at the end, before anything is committed.
-        let a = try job(clip, output: "out/a.mp4", extra: #""keep": [{"track": 1, "reason": "x"}, {"track": 99, "reason": "typo"}]"#)
+        // Detecting (the reviewed tracks file was deleted, and detecting again with the same
+        // settings makes the same file): found at the end, before anything is committed.
+        let first = try job(clip, output: "first/first.mp4")
+        _ = try run(first)
+        let named = try reviewed(first)
+        try FileManager.default.removeItem(at: XCTUnwrap(first.tracks))
+        let a = try job(clip, output: "out/a.mp4", extra: #""keep": [{"track": 1, "reason": "x"}, {"track": 99, "reason": "typo"}], \#(named)"#)
         XCTAssertThrowsError(try run(a)) { error in
             guard case .badJSON(let path, let jp, let detail)? = error as? RedactError else { return XCTFail("\(error)") }
             XCTAssertEqual(path, "case.json")
@@ -402,7 +414,7 @@ final class AnalystPipelineTests: TempDirectoryTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: a.output.path))
         XCTAssertEqual(Fixtures.listing(a.output.deletingLastPathComponent()), [])
         // The tracks file was still written: the next attempt reuses it and fails before rendering.
-        let b = try job(clip, output: "out/b.mp4", extra: #""keep": [{"track": 99, "reason": "typo"}]"#)
+        let b = try job(clip, output: "out/b.mp4", extra: #""keep": [{"track": 99, "reason": "typo"}], \#(named)"#)
         XCTAssertThrowsError(try run(b)) { error in
             guard case .badJSON(_, let jp, let detail)? = error as? RedactError else { return XCTFail("\(error)") }
             XCTAssertEqual(jp, "$.jobs[0].keep[0].track")
@@ -429,6 +441,90 @@ final class AnalystPipelineTests: TempDirectoryTestCase {
             XCTAssertTrue(detail.contains("covers no frame"), detail)
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: d.output.path))
+    }
+
+    /// `keep` ids bind to the tracks file they were read from (`tracks_sha256`). A detector
+    /// setting changed after review makes the job detect again: the new tracks are kept for
+    /// review, and the job fails (exit 65) naming the key, with nothing at the output path,
+    /// because the reviewed ids could now name someone else. Painting from a tracks file that is
+    /// not the reviewed one fails the same way, before rendering. Naming the new file's SHA-256
+    /// (after a new review) lets the job through.
+    func testKeptIdsPaintOnlyFromTheReviewedTracksFile() throws {
+        let clip = try Self.clip()
+        let first = try job(clip, output: "first/all.mp4")
+        _ = try run(first)
+        let reviewedSHA = try FileDigest.sha256(of: XCTUnwrap(first.tracks))
+        let middle = try trackID(over: clip.faces[1], in: try tracksFile(first))
+        let keep = #""keep": [{"track": \#(middle), "reason": "the requester"}]"#
+        let changed = #"{"every": 1, "threshold": 0.25}"#
+        func assertNotReviewed(_ j: ManifestJob, detected: Bool, file: StaticString = #filePath, line: UInt = #line) throws -> String {
+            var actual = ""
+            XCTAssertThrowsError(try run(j), file: file, line: line) { error in
+                guard case .badJSON(let path, let jp, let detail)? = error as? RedactError else { return XCTFail("\(error)", file: file, line: line) }
+                XCTAssertEqual(path, "case.json", file: file, line: line)
+                XCTAssertEqual(jp, "$.jobs[0].tracks_sha256", file: file, line: line)
+                XCTAssertEqual((error as? RedactError)?.exitCode, 65, file: file, line: line)
+                XCTAssertFalse("\(error)".contains("\n"), file: file, line: line)
+                XCTAssertEqual(detail.contains("detected again (detector settings changed)"), detected, detail, file: file, line: line)
+                actual = (try? FileDigest.sha256(of: j.tracks!)) ?? "unreadable"
+                XCTAssertTrue(detail.contains("has SHA-256 \(actual), not \(reviewedSHA)"), detail, file: file, line: line)
+            }
+            XCTAssertFalse(FileManager.default.fileExists(atPath: j.output.path), "nothing at the output path", file: file, line: line)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: Receipts.receiptURL(for: j.output).path), file: file, line: line)
+            return actual
+        }
+
+        // 1. Another threshold after review: detected again, the new tracks kept, the job failed.
+        let a = try job(clip, output: "out/a.mp4", detector: changed, extra: keep + ", " + #""tracks_sha256": "\#(reviewedSHA)""#)
+        let newSHA = try assertNotReviewed(a, detected: true)
+        XCTAssertNotEqual(newSHA, reviewedSHA)
+        let redetected = try tracksFile(a)
+        XCTAssertEqual(redetected.detector?.threshold, 0.25, "the new detection is kept for review")
+        XCTAssertNotNil(redetected.seal)
+
+        // 2. The same job again: now the file fits the settings and would be reused, but it is
+        //    not the reviewed one: fails before rendering, not detecting.
+        _ = try assertNotReviewed(a, detected: false)
+        XCTAssertEqual(try FileDigest.sha256(of: XCTUnwrap(a.tracks)), newSHA, "the file is not written again")
+
+        // 3. After a new review, naming the new file: painted from it, the kept face visible.
+        let newMiddle = try trackID(over: clip.faces[1], in: redetected)
+        let b = try job(clip, output: "out/b.mp4", detector: changed,
+                        extra: #""keep": [{"track": \#(newMiddle), "reason": "the requester"}], "tracks_sha256": "\#(newSHA)""#)
+        let (_, p) = try run(b)
+        XCTAssertEqual(p.counts.tracksReused, true)
+        XCTAssertEqual(p.tracksFile?.sha256, newSHA)
+        XCTAssertEqual(p.analyst?.keep.map(\.track), [newMiddle])
+        let input = try Fixtures.grayFrames(clip.url), out = try Fixtures.grayFrames(b.output)
+        XCTAssertEqual(out.frames.count, 24)
+        for i in 0..<min(24, out.frames.count) {
+            let (kept, why) = isKept(input.frames[i], out.frames[i], rect(clip.faces[1], clip), width: clip.width)
+            XCTAssertTrue(kept, "frame \(i + 1): kept face \(why)")
+            for k in [0, 2] {
+                let (painted, why) = isPainted(input.frames[i], out.frames[i], Fixtures.central(clip.faces[k], fraction: 0.56, width: clip.width, height: clip.height), width: clip.width)
+                XCTAssertTrue(painted, "frame \(i + 1): face \(k) \(why)")
+            }
+        }
+
+        // 4. Up to date as it is; not once the tracks file beside it is another one, nor when the
+        //    manifest names another file.
+        let registry = try Fixtures.registry()
+        guard case .upToDate = ResumeCheck.evaluate(job: b, publicKey: key.publicKey, registry: registry) else {
+            return XCTFail("unchanged job must be up to date")
+        }
+        var renamed = b
+        renamed.reviewedTracks?.sha256 = reviewedSHA
+        guard case .redo(let why) = ResumeCheck.evaluate(job: renamed, publicKey: key.publicKey, registry: registry) else {
+            return XCTFail("another reviewed file must redo")
+        }
+        XCTAssertTrue(why.contains("reviewed"), why)
+        var edited = try tracksFile(b)
+        edited.tracks.removeAll { $0.id != newMiddle }
+        try TracksReuse.seal(&edited, key: key)
+        try JSONFiles.write(edited, to: XCTUnwrap(b.tracks))
+        guard case .redo = ResumeCheck.evaluate(job: b, publicKey: key.publicKey, registry: registry) else {
+            return XCTFail("a tracks file that is not the reviewed one beside the output must redo")
+        }
     }
 
     // MARK: - The command line
@@ -458,7 +554,8 @@ final class AnalystPipelineTests: TempDirectoryTestCase {
 
         let file = try JSONFiles.read(TracksFile.self, from: dir.appendingPathComponent("out/c.tracks.json"))
         let middle = try trackID(over: clip.faces[1], in: file)
-        try write(#", "keep": [{"track": \#(middle), "reason": "the requester"}]"#)
+        let sha = try FileDigest.sha256(of: dir.appendingPathComponent("out/c.tracks.json"))
+        try write(#", "keep": [{"track": \#(middle), "reason": "the requester"}], "tracks_sha256": "\#(sha)""#)
         r = try Fixtures.redact(["run", manifest.path, "--json"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let started = try XCTUnwrap(events(r).first { $0["event"] as? String == "job_started" })
@@ -486,37 +583,50 @@ final class AnalystPipelineTests: TempDirectoryTestCase {
 
     // MARK: - Two outputs of one reviewed video
 
-    /// A court copy and a public copy: two jobs with the same input and tracks file and different
-    /// `keep`, run two at a time. The detector runs once; each output has its own receipt.
+    /// A court copy and a public copy: two jobs with the same input and tracks file, run two at
+    /// a time. On the first run (no decisions yet) the detector runs once for both; after review,
+    /// with different `keep` lists naming the reviewed file, both paint from it. Each output has
+    /// its own receipt.
     func testCourtAndPublicCopiesShareOneTracksFile() throws {
         let clip = try Self.clip()
-        // Track ids from a first run, as an analyst would read them from the review page.
-        let probe = try job(clip, output: "out/probe.mp4", tracks: "side/probe.json")
-        _ = try run(probe)
-        let ids = try clip.faces.map { try trackID(over: $0, in: try tracksFile(probe)) }
-
-        let manifest = """
-        {"version": 1, "jobs": [
-          {"id": "court", "input": "\(clip.url.path)", "output": "out/court.mp4", "tracks": "side/shared.json",
-           "keep": [{"track": \(ids[0]), "reason": "the requester"}, {"track": \(ids[1]), "reason": "the officer, for the court"}]},
-          {"id": "public", "input": "\(clip.url.path)", "output": "out/public.mp4", "tracks": "side/shared.json",
-           "keep": [{"track": \(ids[0]), "reason": "the requester"}]}
-        ]}
-        """
-        let m = try ManifestLoader.parse(Data(manifest.utf8), path: "case.json", baseDirectory: dir)
-        let outcome = BatchRunner(manifest: m, registry: try Fixtures.registry(), signingKey: key, parallelJobs: 2).run { _ in }
-        XCTAssertEqual(outcome.failed.mapValues(\.description), [:])
-        XCTAssertEqual(outcome.done.count, 2)
-        var receipts: [String: ReceiptPredicate] = [:]
-        for j in m.jobs {
-            receipts[j.id] = try Receipts.verify(output: j.output, input: j.input, trustedKey: key.publicKey).predicate
+        func batch(_ court: String, _ open: String) throws -> (Manifest, [String: ReceiptPredicate]) {
+            let manifest = """
+            {"version": 1, "jobs": [
+              {"id": "court", "input": "\(clip.url.path)", "output": "out/court.mp4", "tracks": "side/shared.json"\(court)},
+              {"id": "public", "input": "\(clip.url.path)", "output": "out/public.mp4", "tracks": "side/shared.json"\(open)}
+            ]}
+            """
+            let m = try ManifestLoader.parse(Data(manifest.utf8), path: "case.json", baseDirectory: dir)
+            let outcome = BatchRunner(manifest: m, registry: try Fixtures.registry(), signingKey: key, parallelJobs: 2).run { _ in }
+            XCTAssertEqual(outcome.failed.mapValues(\.description), [:])
+            XCTAssertEqual(outcome.done.count, 2)
+            var receipts: [String: ReceiptPredicate] = [:]
+            for j in m.jobs {
+                receipts[j.id] = try Receipts.verify(output: j.output, input: j.input, trustedKey: key.publicKey).predicate
+            }
+            return (m, receipts)
         }
-        let reused = receipts.values.map { $0.counts.tracksReused }
+        // 1. Before review: every face painted in both; exactly one job detects.
+        let (_, first) = try batch("", #", "render": {"style": "pixelate"}"#)
+        let reused = first.values.map { $0.counts.tracksReused }
         XCTAssertEqual(reused.filter { $0 == false }.count, 1, "exactly one job detects: \(reused)")
         XCTAssertEqual(reused.filter { $0 == true }.count, 1, "the other reuses: \(reused)")
+        XCTAssertEqual(first["court"]?.tracksFile?.sha256, first["public"]?.tracksFile?.sha256)
+
+        // 2. Track ids and the file's SHA-256 as the analyst reads them from the review page.
+        let shared = dir.appendingPathComponent("side/shared.json")
+        let sha = try FileDigest.sha256(of: shared)
+        XCTAssertEqual(first["court"]?.tracksFile?.sha256, sha)
+        let file = try JSONFiles.read(TracksFile.self, from: shared)
+        let ids = try clip.faces.map { try trackID(over: $0, in: file) }
+        let (m, receipts) = try batch(
+            #", "tracks_sha256": "\#(sha)", "keep": [{"track": \#(ids[0]), "reason": "the requester"}, {"track": \#(ids[1]), "reason": "the officer, for the court"}]"#,
+            #", "tracks_sha256": "\#(sha)", "keep": [{"track": \#(ids[0]), "reason": "the requester"}]"#)
+        XCTAssertEqual(receipts.values.map { $0.counts.tracksReused }, [true, true], "both paint from the reviewed file")
         XCTAssertEqual(receipts["court"]?.analyst?.keep.map(\.track), [ids[0], ids[1]])
         XCTAssertEqual(receipts["public"]?.analyst?.keep.map(\.track), [ids[0]])
-        XCTAssertEqual(receipts["court"]?.tracksFile?.sha256, receipts["public"]?.tracksFile?.sha256)
+        XCTAssertEqual(receipts["court"]?.tracksFile?.sha256, sha)
+        XCTAssertEqual(receipts["public"]?.tracksFile?.sha256, sha)
 
         let input = try Fixtures.grayFrames(clip.url)
         let court = try Fixtures.grayFrames(m.jobs[0].output), open = try Fixtures.grayFrames(m.jobs[1].output)
@@ -553,13 +663,14 @@ final class AnalystManifestTests: XCTestCase {
 
     func testDecisionsParse() throws {
         let job = try parse(#"""
-        "keep": [{"track": 3, "reason": "requester"}],
+        "keep": [{"track": 3, "reason": "requester"}], "tracks": "t.json", "tracks_sha256": "\#(String(repeating: "ab", count: 32))",
         "boxes": [{"class": "plate", "start": 1, "end": 2.5, "box": [10, 20, 30, 40.5], "reason": "plate"},
                   {"class": "face", "start": 0, "end": 4, "keyframes": [{"time": 1, "box": [0, 0, 10, 10]}, {"time": 3, "box": [100, 50, 30, 10]}], "reason": "k"}],
         "exclude_regions": [{"box": [0, 0, 640, 40], "reason": "overlay"}, {"box": [1, 2, 3, 4], "start": 2, "reason": "late"}]
         """#).jobs[0]
         XCTAssertEqual(job.keep, [KeepDecision(track: 3, reason: "requester")])
         XCTAssertEqual(job.keep[0].jsonPath, "$.jobs[0].keep[0]")
+        XCTAssertEqual(job.reviewedTracks, ReviewedTracks(sha256: String(repeating: "ab", count: 32), jsonPath: "$.jobs[0].tracks_sha256"))
         XCTAssertEqual(job.manualBoxes[0], ManualBox(objectClass: .plate, start: 1, end: 2.5, shape: .fixed(Box(x: 10, y: 20, w: 30, h: 40.5)), reason: "plate"))
         XCTAssertEqual(job.manualBoxes[1].jsonPath, "$.jobs[0].boxes[1]")
         XCTAssertEqual(job.excludeRegions, [ExcludeRegion(box: Box(x: 0, y: 0, w: 640, h: 40), reason: "overlay"),
@@ -578,6 +689,7 @@ final class AnalystManifestTests: XCTestCase {
 
         let none = try parse(#""tracks": "t.json""#).jobs[0]
         XCTAssertEqual(none.keep, [])
+        XCTAssertNil(none.reviewedTracks)
         XCTAssertEqual(none.manualBoxes, [])
         XCTAssertEqual(none.excludeRegions, [])
     }
@@ -591,6 +703,16 @@ final class AnalystManifestTests: XCTestCase {
         assertRejected(#""keep": [{"track": "3", "reason": "x"}]"#, at: "$.jobs[0].keep[0].track", "string")
         assertRejected(#""keep": [{"track": 2, "reason": "x"}, {"track": 2, "reason": "y"}]"#, at: "$.jobs[0].keep[1].track", "already kept by $.jobs[0].keep[0]")
         assertRejected(#""keep": [{"track": 2, "reason": "x", "why": 1}]"#, at: "$.jobs[0].keep[0].why", "unknown key")
+        // Kept ids mean something only in the tracks file they were read from: a job with `keep`
+        // names that file and its SHA-256.
+        let sha = String(repeating: "c", count: 64)
+        assertRejected(#""keep": [{"track": 2, "reason": "x"}]"#, at: "$.jobs[0].keep", "needs tracks and tracks_sha256")
+        assertRejected(#""keep": [{"track": 2, "reason": "x"}], "tracks": "t.json""#, at: "$.jobs[0].keep", "needs tracks_sha256")
+        assertRejected(#""keep": [{"track": 2, "reason": "x"}], "tracks_sha256": "\#(sha)""#, at: "$.jobs[0].tracks_sha256", "needs tracks")
+        assertRejected(#""tracks": "t.json", "tracks_sha256": "\#(sha.uppercased())""#, at: "$.jobs[0].tracks_sha256", "64 lowercase hexadecimal")
+        assertRejected(#""tracks": "t.json", "tracks_sha256": "\#(sha.dropLast())""#, at: "$.jobs[0].tracks_sha256", "64 lowercase hexadecimal")
+        assertRejected(#""tracks": "t.json", "tracks_sha256": 7"#, at: "$.jobs[0].tracks_sha256", "64 lowercase hexadecimal")
+        XCTAssertNoThrow(try parse(#""keep": [{"track": 2, "reason": "x"}], "tracks": "t.json", "tracks_sha256": "\#(sha)""#))
 
         let ok = #""start": 1, "end": 2, "reason": "x""#
         assertRejected(#""boxes": [{"class": "car", \#(ok), "box": [0, 0, 1, 1]}]"#, at: "$.jobs[0].boxes[0].class", "\"face\" or \"plate\"")
@@ -622,8 +744,15 @@ final class AnalystManifestTests: XCTestCase {
         func two(_ a: String, _ b: String) -> String {
             #"{"version": 1, "jobs": [{"id": "a", "output": "a.mp4", "tracks": "t.json", \#(a)}, {"id": "b", "output": "b.mp4", "tracks": "t.json", \#(b)}]}"#
         }
-        let m = try parse("", jobs: two(#""input": "in.mp4", "keep": [{"track": 1, "reason": "x"}]"#, #""input": "./in.mp4", "render": {"style": "blur"}"#))
+        let sha = String(repeating: "0", count: 63) + "1"
+        let m = try parse("", jobs: two(#""input": "in.mp4", "keep": [{"track": 1, "reason": "x"}], "tracks_sha256": "\#(sha)""#,
+                                        #""input": "./in.mp4", "render": {"style": "blur"}"#))
         XCTAssertEqual(m.jobs[0].tracks, m.jobs[1].tracks)
+        // One file has one SHA-256: two jobs naming it must agree.
+        let other = String(repeating: "0", count: 63) + "2"
+        assertRejected("", at: "$.jobs[1].tracks_sha256", "$.jobs[0].tracks_sha256",
+                       jobs: two(#""input": "in.mp4", "tracks_sha256": "\#(sha)""#, #""input": "in.mp4", "tracks_sha256": "\#(other)""#))
+        XCTAssertNoThrow(try parse("", jobs: two(#""input": "in.mp4", "tracks_sha256": "\#(sha)""#, #""input": "in.mp4", "tracks_sha256": "\#(sha)""#)))
         assertRejected("", at: "$.jobs[1].tracks", "another input", jobs: two(#""input": "in.mp4""#, #""input": "other.mp4""#))
         assertRejected("", at: "$.jobs[1].tracks", "another detector or tracker configuration",
                        jobs: two(#""input": "in.mp4""#, #""input": "in.mp4", "detector": {"threshold": 0.3}"#))

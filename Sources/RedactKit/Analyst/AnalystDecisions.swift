@@ -6,6 +6,33 @@ import Foundation
 // Boxes are in displayed-frame pixels, `[x, y, w, h]`; times are seconds of presentation time,
 // `start` included and `end` excluded, as for `mute`.
 
+/// The tracks.json a job's `keep` ids were read from (manifest `tracks_sha256`). Track ids mean
+/// something only in the file they were read from: a detection with other settings, another
+/// build or another CPU can number the same people differently. A job that names the reviewed
+/// file paints only from a tracks file with exactly its bytes, so a kept id can never leave
+/// another person visible.
+public struct ReviewedTracks: Equatable, Sendable {
+    /// Lowercase hex SHA-256 of the reviewed file's bytes (`sha256sum`, or `redact review`).
+    public var sha256: String
+    /// Where the manifest gives it (`$.jobs[i].tracks_sha256`), for errors found when the job runs.
+    public var jsonPath: String
+
+    public init(sha256: String, jsonPath: String = "$") {
+        self.sha256 = sha256
+        self.jsonPath = jsonPath
+    }
+
+    /// Fails (exit 65, naming the manifest key) unless the tracks file about to be painted from,
+    /// whose bytes hash to `actual`, is the reviewed one. `detectedBecause`: why the job detected
+    /// again instead of reusing the file, when it did.
+    func check(actual: String, tracks: URL, manifestPath: String, detectedBecause: String?) throws {
+        guard actual != sha256 else { return }
+        let how = detectedBecause.map { "were detected again (\($0)) and " } ?? ""
+        throw RedactError.badJSON(path: manifestPath, jsonPath: jsonPath,
+                                  detail: "the job's tracks \(how)are not the ones reviewed: \(tracks.lastPathComponent) has SHA-256 \(actual), not \(sha256); review it (redact review) and name its SHA-256 and track ids before keeping any")
+    }
+}
+
 /// A track that stays visible (manifest `keep`): its machine boxes are not painted.
 public struct KeepDecision: Equatable, Sendable {
     /// The track id of the job's tracks.json.

@@ -38,6 +38,8 @@ public struct ManifestJob: Equatable, Sendable {
     public var mute: [MuteRange] = []
     /// Tracks left visible (`keep`, Analyst/AnalystDecisions.swift); empty: none.
     public var keep: [KeepDecision] = []
+    /// The tracks file the `keep` ids were read from (`tracks_sha256`); required with `keep`.
+    public var reviewedTracks: ReviewedTracks?
     /// Regions painted whatever the detector found (`boxes`); empty: none.
     public var manualBoxes: [ManualBox] = []
     /// Regions detections are never painted over (`exclude_regions`); empty: none.
@@ -69,7 +71,7 @@ public enum ManifestLoader {
 
     static let topLevelKeys = ["version", "defaults", "signing_key", "evidence_dirs", "jobs"]
     static let sectionKeys = ["detector", "tracker", "render"]
-    static let jobKeys = ["id", "input", "output", "input_sha256", "tracks", "detector", "tracker", "render", "mute",
+    static let jobKeys = ["id", "input", "output", "input_sha256", "tracks", "tracks_sha256", "detector", "tracker", "render", "mute",
                           "keep", "boxes", "exclude_regions"]
     static let detectorKeys = ["model", "classes", "threshold", "plate_threshold", "input_size", "coarse_input_size", "full_input_every", "engine", "precision", "threads", "every", "windows", "second_look", "second_look_below", "second_look_max"]
     static let trackerKeys = ["iou_threshold", "max_gap", "extend_frames", "low_score", "min_hits", "flow", "confirm_score", "confirm_hits", "confirm_hits_score", "large_fraction", "confirm_large_score"]
@@ -205,6 +207,10 @@ public enum ManifestLoader {
                         let what = first.input != job.input ? "another input" : "another detector or tracker configuration"
                         throw v.fail(jp + ".tracks", "duplicate tracks file \(StrictJSON.quoted(tracks)) (already used by $.jobs[\(other)] with \(what); jobs may share a tracks file only with the same input, detector and tracker)")
                     }
+                    if let mine = job.reviewedTracks, let theirs = jobs.first(where: { $0.tracks?.path == tracks && $0.reviewedTracks != nil })?.reviewedTracks,
+                       mine.sha256 != theirs.sha256 {
+                        throw v.fail(mine.jsonPath, "is not \(theirs.jsonPath) (\(theirs.sha256)), which names the same tracks file: one file has one SHA-256")
+                    }
                 }
                 if let other = outputOwner[tracks] ?? inputOwners[tracks] {
                     throw v.fail(jp + ".tracks", "is the \(outputOwner[tracks] != nil ? "output" : "input") of $.jobs[\(other)]")
@@ -248,6 +254,7 @@ public enum ManifestLoader {
         var tracks: URL?
         var mute: [MuteRange] = []
         var keep: [KeepDecision] = []
+        var reviewed: ReviewedTracks?
         var manual: [ManualBox] = []
         var exclude: [ExcludeRegion] = []
         var config = defaults
@@ -271,11 +278,9 @@ public enum ManifestLoader {
                 }
                 output = url
             case "input_sha256":
-                let s = try v.string(m.value, at: p, expected: "64 lowercase hexadecimal characters (SHA-256)")
-                guard s.utf8.count == 64, s.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
-                    throw v.fail(p, "expected 64 lowercase hexadecimal characters (SHA-256), found \(m.value.foundDescription)")
-                }
-                sha = s
+                sha = try v.sha256(m.value, at: p)
+            case "tracks_sha256":
+                reviewed = ReviewedTracks(sha256: try v.sha256(m.value, at: p), jsonPath: p)
             case "mute":
                 mute = try v.muteRanges(m.value, at: p)
             case "keep":
@@ -301,9 +306,18 @@ public enum ManifestLoader {
         if let tracks, tracks == input || tracks == output {
             throw v.fail(jp + ".tracks", "is the job's \(tracks == input ? "input" : "output")")
         }
+        // Kept ids name tracks of one particular file: the job must name the file, by path and by
+        // its SHA-256, so that no other detection's tracks are ever painted with them.
+        if let reviewed, tracks == nil {
+            throw v.fail(reviewed.jsonPath, "needs tracks (the path of the tracks file this is the SHA-256 of)")
+        }
+        if !keep.isEmpty && reviewed == nil {
+            throw v.fail(jp + ".keep", "needs \(tracks == nil ? "tracks and " : "")tracks_sha256: the tracks file the kept track ids were read from, and its SHA-256 (redact review shows it)")
+        }
         var job = ManifestJob(id: id, input: input, output: output, expectedInputSHA256: sha, tracks: tracks, config: config)
         job.mute = mute
         job.keep = keep
+        job.reviewedTracks = reviewed
         job.manualBoxes = manual
         job.excludeRegions = exclude
         job.manifestPath = v.path
@@ -405,6 +419,15 @@ struct ManifestValidator {
     func string(_ value: StrictJSONValue, at jp: String, expected: String) throws -> String {
         guard case .string(let s) = value else {
             throw fail(jp, "expected \(expected), found \(value.foundDescription)")
+        }
+        return s
+    }
+
+    /// A SHA-256 as `sha256sum` prints it: 64 lowercase hexadecimal characters.
+    func sha256(_ value: StrictJSONValue, at jp: String) throws -> String {
+        let s = try string(value, at: jp, expected: "64 lowercase hexadecimal characters (SHA-256)")
+        guard s.utf8.count == 64, s.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
+            throw fail(jp, "expected 64 lowercase hexadecimal characters (SHA-256), found \(value.foundDescription)")
         }
         return s
     }

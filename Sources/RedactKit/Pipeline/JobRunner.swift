@@ -86,6 +86,8 @@ public final class JobRunner: @unchecked Sendable {
         defer { lock?.release() }
         var outcome: RedactOutcome?
         var tracksNote: String?
+        /// Why a job with a tracks file detects instead of reusing it.
+        var detectReason: String?
         var tracksRecord: TracksFileRecord?
         if let tracksURL = job.tracks {
             lock = try SidecarLock.acquire(for: tracksURL)
@@ -94,6 +96,8 @@ public final class JobRunner: @unchecked Sendable {
             switch TracksReuse.check(tracksURL, inputSHA256: inputHash, models: usedModels, config: job.config, key: signingKey.publicKey) {
             case .reuse(let file, let sha256):
                 lock?.release()  // the file is read; it is not written again
+                // Kept ids are read from one file: any other fails now, before any rendering.
+                try job.reviewedTracks?.check(actual: sha256, tracks: tracksURL, manifestPath: job.manifestPath, detectedBecause: nil)
                 let analyst = AnalystPlan.make(job)
                 // A kept track that is not there fails now, before any rendering.
                 try analyst?.checkKept(in: Set(file.tracks.map(\.id)), tracksPath: tracksURL.path)
@@ -108,11 +112,13 @@ public final class JobRunner: @unchecked Sendable {
                     tracksNote = "tracks reused from \(tracksURL.path) (detector not run)"
                     tracksRecord = TracksFileRecord(name: tracksURL.lastPathComponent, sha256: sha256, reused: true)
                 } catch let mismatch as TracksMismatch {
+                    detectReason = mismatch.description
                     tracksNote = "detecting: \(mismatch)"
                     try? FileManager.default.removeItem(at: temporary)
                     lock = try SidecarLock.acquire(for: tracksURL)
                 }
             case .detect(let why):
+                detectReason = why
                 tracksNote = "detecting: \(why)"
             }
         }
@@ -134,7 +140,12 @@ public final class JobRunner: @unchecked Sendable {
                 let data = try JSONFiles.write(file, to: tracksURL)
                 lock?.release()
                 detected.counts.tracksReused = false
-                tracksRecord = TracksFileRecord(name: tracksURL.lastPathComponent, sha256: FileDigest.sha256(of: data), reused: false)
+                let sha256 = FileDigest.sha256(of: data)
+                tracksRecord = TracksFileRecord(name: tracksURL.lastPathComponent, sha256: sha256, reused: false)
+                // The new tracks are kept for the analyst to review; the output painted with ids
+                // read from other tracks is not.
+                try job.reviewedTracks?.check(actual: sha256, tracks: tracksURL, manifestPath: job.manifestPath,
+                                              detectedBecause: detectReason ?? "no usable tracks file")
             }
             // Checked after the tracks file is written: a kept track id that is not there, or a
             // manual box that covers no frame, fails the job, and the corrected run reuses the tracks.

@@ -107,6 +107,13 @@ public enum ResumeCheck {
             guard file.input.sha256 == input.sha256, file.tracker == job.config.tracker, file.detector == job.config.detector else {
                 return .redo(reason: "tracks file \(tracks.path) was made from another input or configuration")
             }
+            // Kept ids belong to the reviewed file: the output must have been painted from it,
+            // and it must still be the file beside the output.
+            if let reviewed = job.reviewedTracks {
+                guard p.tracksFile?.sha256 == reviewed.sha256, (try? FileDigest.sha256(of: tracks)) == reviewed.sha256 else {
+                    return .redo(reason: "the tracks file or the output's tracks are not the reviewed ones (tracks_sha256 \(reviewed.sha256))")
+                }
+            }
         }
         return .upToDate(JobSkip(id: job.id, output: job.output.path, receipt: receiptURL.path, inputSHA256: input.sha256,
                                  configSHA256: configDigest, receiptCreated: p.created))
