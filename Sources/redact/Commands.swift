@@ -61,11 +61,14 @@ struct Track: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            var config = TrackerConfig()
-            if let g = maxGap { guard (0...60).contains(g) else { throw RedactError.usage("--max-gap must be in 0...60") }; config.maxGap = g }
-            if let e = extend { guard (0...60).contains(e) else { throw RedactError.usage("--extend must be in 0...60") }; config.extendFrames = e }
-            if let i = iou { guard i > 0 && i <= 1 else { throw RedactError.usage("--iou must be in (0, 1]") }; config.iouThreshold = i }
-            let file = try Stages.track(detections: URL(fileURLWithPath: detections), output: URL(fileURLWithPath: output), config: config)
+            // Checked by the manifest's rules for the same `tracker` keys.
+            var options = SettingOptions()
+            options.set("--max-gap", "tracker", "max_gap", maxGap)
+            options.set("--extend", "tracker", "extend_frames", extend)
+            options.set("--iou", "tracker", "iou_threshold", iou)
+            var config = JobConfig()
+            try options.apply(to: &config)
+            let file = try Stages.track(detections: URL(fileURLWithPath: detections), output: URL(fileURLWithPath: output), config: config.tracker)
             let boxes = file.tracks.reduce(0) { $0 + $1.boxes.count }
             FileHandle.standardError.write(Data("\(output): \(file.tracks.count) tracks, \(boxes) boxes over \(file.frameCount) frames\n".utf8))
         }

@@ -29,7 +29,6 @@ struct Eval: ParsableCommand {
             if let n = maxLeakFrames, n < 0 { throw RedactError.usage("--max-leak-frames must be >= 0") }
             if let o = maxOverRedaction, !(0...1).contains(o) { throw RedactError.usage("--max-over-redaction must be in 0...1") }
             if overStride < 0 { throw RedactError.usage("--over-stride must be >= 0") }
-            if let p = padding, !(0...2).contains(p) { throw RedactError.usage("--padding must be in 0...2") }
             let cls = objectClass == "all" ? nil : objectClass
             if let cls, cls.isEmpty || cls != cls.lowercased() || cls.contains(",") {
                 throw RedactError.usage("--class must be face, plate (a lowercase class name) or all")
@@ -39,12 +38,15 @@ struct Eval: ParsableCommand {
                 guard files.count == 1 else {
                     throw RedactError.usage("with --tracks give exactly one more file: GT.csv (got \(files.count))")
                 }
+                // Checked by the manifest's rules for `render.padding` and `render.shape`.
+                var settings = SettingOptions()
+                settings.set("--padding", "render", "padding", padding)
+                settings.set("--shape", "render", "shape", shape)
+                var render = JobConfig()
+                try settings.apply(to: &render)
                 var options = TrackEvalOptions()
-                if let padding { options.padding = padding }
-                if let shape {
-                    guard let s = RedactionShape(rawValue: shape) else { throw RedactError.usage("--shape must be one of: ellipse, box") }
-                    options.shape = s
-                }
+                options.padding = render.render.padding
+                options.shape = render.render.shape
                 report = try Evaluation.evaluate(tracks: URL(fileURLWithPath: tracks), groundTruth: URL(fileURLWithPath: files[0]), options: options)
             } else {
                 guard files.count == 3 else {

@@ -52,43 +52,23 @@ struct DetectorOptions: ParsableArguments {
     @Flag(name: .customLong("no-second-look"), help: "Do not look again, closer, at small doubtful detections (docs/models.md).") var noSecondLook = false
     @Flag(name: .customLong("no-windows"), help: "Look at the whole frame on every detector run, never only at windows around faces (docs/manifest.md).") var noWindows = false
 
+    /// Checked by the manifest's rules for the same `detector` keys (`SettingOptions`).
     func apply(to config: inout DetectorConfig) throws {
-        if let t = threshold {
-            guard t > 0 && t <= 1 else { throw RedactError.usage("--threshold must be in (0, 1]") }
-            config.threshold = t
-        }
-        if let s = inputSize {
-            guard s >= 128 && s <= 4096 && s % 32 == 0 else { throw RedactError.usage("--input-size must be a multiple of 32 in 128...4096") }
-            config.inputSize = s
-        }
-        if let s = coarseInputSize {
-            guard s == 0 || (s >= 128 && s <= 4096 && s % 32 == 0) else {
-                throw RedactError.usage("--coarse-input-size must be 0 or a multiple of 32 in 128...4096")
-            }
-            config.coarseInputSize = s
-        }
-        if let n = fullInputEvery {
-            guard (1...60).contains(n) else { throw RedactError.usage("--full-input-every must be in 1...60") }
-            config.fullInputEvery = n
-        }
-        if let e = every {
-            guard (1...10).contains(e) else { throw RedactError.usage("--every must be in 1...10") }
-            config.every = e
-        }
-        if let e = engine { config.engine = try choice(e, for: "--engine") }
-        if let p = precision { config.precision = try choice(p, for: "--precision") }
-        if noSecondLook { config.secondLook = false }
-        if noWindows { config.windows = false }
+        var options = SettingOptions()
+        options.set("--threshold", "detector", "threshold", threshold)
+        options.set("--input-size", "detector", "input_size", inputSize)
+        options.set("--coarse-input-size", "detector", "coarse_input_size", coarseInputSize)
+        options.set("--full-input-every", "detector", "full_input_every", fullInputEvery)
+        options.set("--every", "detector", "every", every)
+        options.set("--engine", "detector", "engine", engine)
+        options.set("--precision", "detector", "precision", precision)
+        if noSecondLook { options.set("--no-second-look", "detector", "second_look", false) }
+        if noWindows { options.set("--no-windows", "detector", "windows", false) }
+        var job = JobConfig()
+        job.detector = config
+        try options.apply(to: &job)
+        config = job.detector
     }
-}
-
-/// The case of `T` named `value`, or a usage error listing the choices ("--style must be one of
-/// fill, pixelate, blur").
-func choice<T: CaseIterable & RawRepresentable>(_ value: String, for option: String) throws -> T where T.RawValue == String {
-    guard let chosen = T(rawValue: value) else {
-        throw RedactError.usage("\(option) must be one of \(T.allCases.map(\.rawValue).joined(separator: ", "))")
-    }
-    return chosen
 }
 
 struct RenderOptions: ParsableArguments {
@@ -99,22 +79,18 @@ struct RenderOptions: ParsableArguments {
     @Option(help: "libx264 preset.") var preset: String?
     @Flag(name: .customLong("no-audio"), help: "Drop audio instead of copying it.") var noAudio = false
 
+    /// Checked by the manifest's rules for the same `render` keys (`SettingOptions`).
     func apply(to config: inout RenderConfig) throws {
-        if let s = style { config.style = try choice(s, for: "--style") }
-        if let s = shape { config.shape = try choice(s, for: "--shape") }
-        if let p = padding {
-            guard p >= 0 && p <= 2 else { throw RedactError.usage("--padding must be in 0...2") }
-            config.padding = p
-        }
-        if let c = crf {
-            guard (0...51).contains(c) else { throw RedactError.usage("--crf must be in 0...51") }
-            config.crf = c
-        }
-        if let p = preset {
-            let presets = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"]
-            guard presets.contains(p) else { throw RedactError.usage("--preset must be one of \(presets.joined(separator: ", "))") }
-            config.preset = p
-        }
-        if noAudio { config.keepAudio = false }
+        var options = SettingOptions()
+        options.set("--style", "render", "style", style)
+        options.set("--shape", "render", "shape", shape)
+        options.set("--padding", "render", "padding", padding)
+        options.set("--crf", "render", "crf", crf)
+        options.set("--preset", "render", "preset", preset)
+        if noAudio { options.set("--no-audio", "render", "keep_audio", false) }
+        var job = JobConfig()
+        job.render = config
+        try options.apply(to: &job)
+        config = job.render
     }
 }

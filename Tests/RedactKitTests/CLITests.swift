@@ -188,6 +188,16 @@ final class CLITests: TempDirectoryTestCase {
         let detections = dir.appendingPathComponent("d.json")
         try assertFails(["detect", try Self.clip().url.path, "-o", detections.path, "--engine", "tensorflow"], exit: 64,
                         mentions: ["--engine", "openvino", "opencv"], output: detections)
+        // Ranges are the manifest keys' own (SettingOptions), named by the option.
+        try assertFails(["detect", try Self.clip().url.path, "-o", detections.path, "--threshold", "1.5"], exit: 64,
+                        mentions: ["--threshold: expected number greater than 0 and at most 1, found number 1.5"], output: detections)
+        try assertFails(["detect", try Self.clip().url.path, "-o", detections.path, "--input-size", "1000"], exit: 64,
+                        mentions: ["--input-size: expected integer multiple of 32 from 128 to 4096, found number 1000"], output: detections)
+        try assertFails(["render", try Self.clip().url.path, tracks.path, "-o", out.path, "--crf", "52"], exit: 64,
+                        mentions: ["--crf: expected integer from 0 to 51"], output: out)
+        let tracked = dir.appendingPathComponent("tracked.json")
+        try assertFails(["track", detections.path, "-o", tracked.path, "--max-gap", "61"], exit: 64,
+                        mentions: ["--max-gap: expected integer from 0 to 60"], output: tracked)
     }
 
     // MARK: - Interruption

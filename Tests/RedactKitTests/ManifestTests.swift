@@ -601,6 +601,60 @@ final class ManifestTests: XCTestCase {
     }
 }
 
+/// Command-line options (`redact detect --threshold`, `render --crf`, `track --max-gap`, `eval
+/// --padding`) are checked by the manifest's rules for the same keys (`SettingOptions`).
+final class SettingOptionsTests: XCTestCase {
+    func testOptionsGiveTheConfigurationTheirManifestKeysGive() throws {
+        var options = SettingOptions()
+        options.set("--threshold", "detector", "threshold", 0.35)
+        options.set("--every", "detector", "every", 3)
+        options.set("--engine", "detector", "engine", "opencv")
+        options.set("--no-windows", "detector", "windows", false)
+        options.set("--max-gap", "tracker", "max_gap", 7)
+        options.set("--style", "render", "style", "blur")
+        options.set("--padding", "render", "padding", 2.0)
+        options.set("--crf", "render", "crf", nil as Int?)
+        var fromOptions = JobConfig()
+        try options.apply(to: &fromOptions)
+        var fromJSON = JobConfig()
+        let json = #"{"detector": {"threshold": 0.35, "every": 3, "engine": "opencv", "windows": false}, "tracker": {"max_gap": 7}, "render": {"style": "blur", "padding": 2}}"#
+        try ManifestLoader.applyOverrides(Data(json.utf8), path: "o.json", to: &fromJSON)
+        XCTAssertEqual(fromOptions, fromJSON)
+        XCTAssertNotEqual(fromOptions, JobConfig())
+        var untouched = JobConfig()
+        try SettingOptions().apply(to: &untouched)
+        XCTAssertEqual(untouched, JobConfig())
+    }
+
+    func testRefusedValuesAreUsageErrorsNamingTheOption() {
+        func assertRefused(_ message: String, file: StaticString = #filePath, line: UInt = #line, _ build: (inout SettingOptions) -> Void) {
+            var options = SettingOptions()
+            options.set("--every", "detector", "every", 2)
+            build(&options)
+            var config = JobConfig()
+            config.render.crf = 30
+            let before = config
+            XCTAssertThrowsError(try options.apply(to: &config), file: file, line: line) { error in
+                XCTAssertEqual(error as? RedactError, .usage(message), file: file, line: line)
+                XCTAssertEqual((error as? RedactError)?.exitCode, 64, file: file, line: line)
+            }
+            XCTAssertEqual(config, before, "left unchanged", file: file, line: line)
+        }
+        assertRefused("--threshold: expected number greater than 0 and at most 1, found number 0.0") { $0.set("--threshold", "detector", "threshold", 0.0) }
+        assertRefused("--threshold: expected number greater than 0 and at most 1, found number nan") { $0.set("--threshold", "detector", "threshold", Double.nan) }
+        assertRefused("--iou: expected number greater than 0 and at most 1, found number inf") { $0.set("--iou", "tracker", "iou_threshold", Double.infinity) }
+        assertRefused("--input-size: expected integer multiple of 32 from 128 to 4096, found number 1000") { $0.set("--input-size", "detector", "input_size", 1000) }
+        assertRefused("--coarse-input-size: expected 0 (off) or an integer multiple of 32 from 128 to 4096, found number 100") {
+            $0.set("--coarse-input-size", "detector", "coarse_input_size", 100)
+        }
+        assertRefused("--full-input-every: expected integer from 1 to 60, found number 0") { $0.set("--full-input-every", "detector", "full_input_every", 0) }
+        assertRefused(#"--engine: expected "openvino" or "opencv", found string "onnxruntime""#) { $0.set("--engine", "detector", "engine", "onnxruntime") }
+        assertRefused("--crf: expected integer from 0 to 51, found number -1") { $0.set("--crf", "render", "crf", -1) }
+        assertRefused("--padding: expected number from 0 to 2, found number 2.5") { $0.set("--padding", "render", "padding", 2.5) }
+        assertRefused("--extend: expected integer from 0 to 60, found number 61") { $0.set("--extend", "tracker", "extend_frames", 61) }
+    }
+}
+
 final class StrictJSONTests: XCTestCase {
     func testScalarsKeepTheirKinds() throws {
         let v = try StrictJSON.parse(Data(#"[true, 1, 1.0, -0, 1e2, "s", null, false]"#.utf8))
