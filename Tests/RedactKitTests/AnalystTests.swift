@@ -444,48 +444,51 @@ final class AnalystPipelineTests: TempDirectoryTestCase {
     }
 
     /// `keep` ids bind to the tracks file they were read from (`tracks_sha256`). A detector
-    /// setting changed after review makes the job detect again: the new tracks are kept for
-    /// review, and the job fails (exit 65) naming the key, with nothing at the output path,
-    /// because the reviewed ids could now name someone else. Painting from a tracks file that is
-    /// not the reviewed one fails the same way, before rendering. Naming the new file's SHA-256
-    /// (after a new review) lets the job through.
+    /// setting changed after review: the file cannot be reused, and the job fails (exit 65)
+    /// naming the key, without detecting, so the reviewed file (which an earlier output's receipt
+    /// names) is not replaced. Without `keep` the job detects again; painting the old ids from
+    /// that new file fails before rendering; naming the new file (after a new review) lets the
+    /// job through. With no tracks file at all, a new detection must be the reviewed file.
     func testKeptIdsPaintOnlyFromTheReviewedTracksFile() throws {
         let clip = try Self.clip()
         let first = try job(clip, output: "first/all.mp4")
         _ = try run(first)
-        let reviewedSHA = try FileDigest.sha256(of: XCTUnwrap(first.tracks))
+        let tracksURL = try XCTUnwrap(first.tracks)
+        let reviewedSHA = try FileDigest.sha256(of: tracksURL)
         let middle = try trackID(over: clip.faces[1], in: try tracksFile(first))
         let keep = #""keep": [{"track": \#(middle), "reason": "the requester"}]"#
         let changed = #"{"every": 1, "threshold": 0.25}"#
-        func assertNotReviewed(_ j: ManifestJob, detected: Bool, file: StaticString = #filePath, line: UInt = #line) throws -> String {
-            var actual = ""
+        func assertFails(_ j: ManifestJob, _ fragments: [String], file: StaticString = #filePath, line: UInt = #line) {
             XCTAssertThrowsError(try run(j), file: file, line: line) { error in
                 guard case .badJSON(let path, let jp, let detail)? = error as? RedactError else { return XCTFail("\(error)", file: file, line: line) }
                 XCTAssertEqual(path, "case.json", file: file, line: line)
                 XCTAssertEqual(jp, "$.jobs[0].tracks_sha256", file: file, line: line)
                 XCTAssertEqual((error as? RedactError)?.exitCode, 65, file: file, line: line)
                 XCTAssertFalse("\(error)".contains("\n"), file: file, line: line)
-                XCTAssertEqual(detail.contains("detected again (detector settings changed)"), detected, detail, file: file, line: line)
-                actual = (try? FileDigest.sha256(of: j.tracks!)) ?? "unreadable"
-                XCTAssertTrue(detail.contains("has SHA-256 \(actual), not \(reviewedSHA)"), detail, file: file, line: line)
+                for f in fragments { XCTAssertTrue(detail.contains(f), detail, file: file, line: line) }
             }
             XCTAssertFalse(FileManager.default.fileExists(atPath: j.output.path), "nothing at the output path", file: file, line: line)
             XCTAssertFalse(FileManager.default.fileExists(atPath: Receipts.receiptURL(for: j.output).path), file: file, line: line)
-            return actual
         }
 
-        // 1. Another threshold after review: detected again, the new tracks kept, the job failed.
-        let a = try job(clip, output: "out/a.mp4", detector: changed, extra: keep + ", " + #""tracks_sha256": "\#(reviewedSHA)""#)
-        let newSHA = try assertNotReviewed(a, detected: true)
-        XCTAssertNotEqual(newSHA, reviewedSHA)
-        let redetected = try tracksFile(a)
-        XCTAssertEqual(redetected.detector?.threshold, 0.25, "the new detection is kept for review")
-        XCTAssertNotNil(redetected.seal)
+        // 1. Another threshold after review: refused before detecting; the reviewed file stays.
+        let a = try job(clip, output: "out/a.mp4", detector: changed, extra: keep + #", "tracks_sha256": "\#(reviewedSHA)""#)
+        assertFails(a, ["cannot be reused (detector settings changed)", "remove keep and tracks_sha256"])
+        XCTAssertEqual(try FileDigest.sha256(of: tracksURL), reviewedSHA, "the reviewed file is not replaced")
 
-        // 2. The same job again: now the file fits the settings and would be reused, but it is
-        //    not the reviewed one: fails before rendering, not detecting.
-        _ = try assertNotReviewed(a, detected: false)
-        XCTAssertEqual(try FileDigest.sha256(of: XCTUnwrap(a.tracks)), newSHA, "the file is not written again")
+        // 2. Without keep, the job detects again and replaces the file.
+        let fresh = try job(clip, output: "out/fresh.mp4", detector: changed)
+        let (_, pFresh) = try run(fresh)
+        XCTAssertEqual(pFresh.counts.tracksReused, false)
+        let newSHA = try FileDigest.sha256(of: tracksURL)
+        XCTAssertNotEqual(newSHA, reviewedSHA)
+        let redetected = try tracksFile(fresh)
+        XCTAssertEqual(redetected.detector?.threshold, 0.25)
+
+        // 3. The old ids with the old SHA-256: the file would be reused, but it is not the
+        //    reviewed one: fails before rendering.
+        assertFails(a, ["are not the ones reviewed", "has SHA-256 \(newSHA), not \(reviewedSHA)"])
+        XCTAssertEqual(try FileDigest.sha256(of: tracksURL), newSHA, "the file is not written again")
 
         // 3. After a new review, naming the new file: painted from it, the kept face visible.
         let newMiddle = try trackID(over: clip.faces[1], in: redetected)
@@ -525,6 +528,14 @@ final class AnalystPipelineTests: TempDirectoryTestCase {
         guard case .redo = ResumeCheck.evaluate(job: b, publicKey: key.publicKey, registry: registry) else {
             return XCTFail("a tracks file that is not the reviewed one beside the output must redo")
         }
+
+        // 5. No tracks file at all: the job detects, keeps the new file for review, and fails
+        //    unless it is the reviewed one (another threshold: it is not).
+        try FileManager.default.removeItem(at: tracksURL)
+        let c = try job(clip, output: "out/c.mp4", detector: #"{"every": 1, "threshold": 0.3}"#,
+                        extra: #""keep": [{"track": \#(newMiddle), "reason": "the requester"}], "tracks_sha256": "\#(newSHA)""#)
+        assertFails(c, ["were detected again (no tracks file yet) and are not the ones reviewed"])
+        XCTAssertEqual(try tracksFile(c).detector?.threshold, 0.3, "the new detection is kept for review")
     }
 
     // MARK: - The command line
@@ -746,13 +757,18 @@ final class AnalystManifestTests: XCTestCase {
         }
         let sha = String(repeating: "0", count: 63) + "1"
         let m = try parse("", jobs: two(#""input": "in.mp4", "keep": [{"track": 1, "reason": "x"}], "tracks_sha256": "\#(sha)""#,
-                                        #""input": "./in.mp4", "render": {"style": "blur"}"#))
+                                        #""input": "./in.mp4", "render": {"style": "blur"}, "tracks_sha256": "\#(sha)""#))
         XCTAssertEqual(m.jobs[0].tracks, m.jobs[1].tracks)
-        // One file has one SHA-256: two jobs naming it must agree.
+        XCTAssertNoThrow(try parse("", jobs: two(#""input": "in.mp4""#, #""input": "in.mp4""#)))
+        // One file has one SHA-256, given by every job sharing it or by none: a job that does not
+        // name it could detect again and replace the file the other's kept ids were read from.
         let other = String(repeating: "0", count: 63) + "2"
-        assertRejected("", at: "$.jobs[1].tracks_sha256", "$.jobs[0].tracks_sha256",
+        assertRejected("", at: "$.jobs[1].tracks_sha256", "differs from $.jobs[0].tracks_sha256",
                        jobs: two(#""input": "in.mp4", "tracks_sha256": "\#(sha)""#, #""input": "in.mp4", "tracks_sha256": "\#(other)""#))
-        XCTAssertNoThrow(try parse("", jobs: two(#""input": "in.mp4", "tracks_sha256": "\#(sha)""#, #""input": "in.mp4", "tracks_sha256": "\#(sha)""#)))
+        assertRejected("", at: "$.jobs[1].tracks_sha256", "differs from $.jobs[0].tracks_sha256",
+                       jobs: two(#""input": "in.mp4", "keep": [{"track": 1, "reason": "x"}], "tracks_sha256": "\#(sha)""#, #""input": "in.mp4""#))
+        assertRejected("", at: "$.jobs[1].tracks_sha256", "differs from $.jobs[0] (none)",
+                       jobs: two(#""input": "in.mp4""#, #""input": "in.mp4", "tracks_sha256": "\#(sha)""#))
         assertRejected("", at: "$.jobs[1].tracks", "another input", jobs: two(#""input": "in.mp4""#, #""input": "other.mp4""#))
         assertRejected("", at: "$.jobs[1].tracks", "another detector or tracker configuration",
                        jobs: two(#""input": "in.mp4""#, #""input": "in.mp4", "detector": {"threshold": 0.3}"#))

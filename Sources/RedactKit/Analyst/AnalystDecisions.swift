@@ -22,6 +22,14 @@ public struct ReviewedTracks: Equatable, Sendable {
         self.jsonPath = jsonPath
     }
 
+    /// The error for a job whose tracks file is there but cannot be reused (`why`): detecting
+    /// again would replace the file the ids were read from (and that an earlier output's receipt
+    /// names) with tracks that may be numbered differently, so the job stops first.
+    func refuseToReplace(tracks: URL, because why: String, manifestPath: String) -> RedactError {
+        .badJSON(path: manifestPath, jsonPath: jsonPath,
+                 detail: "the tracks file \(tracks.lastPathComponent) cannot be reused (\(why)) and is not replaced while the job keeps track ids read from it: a new detection can number the tracks differently; to detect again, remove keep and tracks_sha256 (the file is then replaced), review the new tracks and name them")
+    }
+
     /// Fails (exit 65, naming the manifest key) unless the tracks file about to be painted from,
     /// whose bytes hash to `actual`, is the reviewed one. `detectedBecause`: why the job detected
     /// again instead of reusing the file, when it did.

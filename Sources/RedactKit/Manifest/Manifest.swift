@@ -207,9 +207,12 @@ public enum ManifestLoader {
                         let what = first.input != job.input ? "another input" : "another detector or tracker configuration"
                         throw v.fail(jp + ".tracks", "duplicate tracks file \(StrictJSON.quoted(tracks)) (already used by $.jobs[\(other)] with \(what); jobs may share a tracks file only with the same input, detector and tracker)")
                     }
-                    if let mine = job.reviewedTracks, let theirs = jobs.first(where: { $0.tracks?.path == tracks && $0.reviewedTracks != nil })?.reviewedTracks,
-                       mine.sha256 != theirs.sha256 {
-                        throw v.fail(mine.jsonPath, "is not \(theirs.jsonPath) (\(theirs.sha256)), which names the same tracks file: one file has one SHA-256")
+                    // One file has one SHA-256, and a job that does not name it could detect
+                    // again and replace the file the other's kept ids were read from.
+                    if job.reviewedTracks?.sha256 != first.reviewedTracks?.sha256 {
+                        let mine = job.reviewedTracks?.jsonPath ?? jp + ".tracks_sha256"
+                        let theirs = first.reviewedTracks.map { "\($0.jsonPath) (\($0.sha256))" } ?? "$.jobs[\(other)] (none)"
+                        throw v.fail(mine, "differs from \(theirs), which names the same tracks file: jobs sharing a tracks file give the same tracks_sha256, or none")
                     }
                 }
                 if let other = outputOwner[tracks] ?? inputOwners[tracks] {

@@ -112,12 +112,20 @@ public final class JobRunner: @unchecked Sendable {
                     tracksNote = "tracks reused from \(tracksURL.path) (detector not run)"
                     tracksRecord = TracksFileRecord(name: tracksURL.lastPathComponent, sha256: sha256, reused: true)
                 } catch let mismatch as TracksMismatch {
+                    if let reviewed = job.reviewedTracks {
+                        throw reviewed.refuseToReplace(tracks: tracksURL, because: mismatch.description, manifestPath: job.manifestPath)
+                    }
                     detectReason = mismatch.description
                     tracksNote = "detecting: \(mismatch)"
                     try? FileManager.default.removeItem(at: temporary)
                     lock = try SidecarLock.acquire(for: tracksURL)
                 }
             case .detect(let why):
+                // The file the analyst's ids were read from is never replaced by a new detection;
+                // with no file at all, the new one must be byte for byte the reviewed one (below).
+                if let reviewed = job.reviewedTracks, FileManager.default.fileExists(atPath: tracksURL.path) {
+                    throw reviewed.refuseToReplace(tracks: tracksURL, because: why, manifestPath: job.manifestPath)
+                }
                 detectReason = why
                 tracksNote = "detecting: \(why)"
             }
@@ -142,8 +150,8 @@ public final class JobRunner: @unchecked Sendable {
                 detected.counts.tracksReused = false
                 let sha256 = FileDigest.sha256(of: data)
                 tracksRecord = TracksFileRecord(name: tracksURL.lastPathComponent, sha256: sha256, reused: false)
-                // The new tracks are kept for the analyst to review; the output painted with ids
-                // read from other tracks is not.
+                // Only when there was no file: the new tracks are kept for the analyst to review;
+                // the output painted with ids read from other tracks is not.
                 try job.reviewedTracks?.check(actual: sha256, tracks: tracksURL, manifestPath: job.manifestPath,
                                               detectedBecause: detectReason ?? "no usable tracks file")
             }
