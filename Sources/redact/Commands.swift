@@ -38,11 +38,11 @@ struct Detect: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            var config = DetectorConfig()
+            var config = JobConfig()
             try detector.apply(to: &config)
             let registry = try ModelRegistry.locate(explicit: models.models)
             let progress = ProgressBar(label: URL(fileURLWithPath: input).lastPathComponent)
-            let file = try Stages.detect(input: URL(fileURLWithPath: input), output: URL(fileURLWithPath: output), config: config,
+            let file = try Stages.detect(input: URL(fileURLWithPath: input), output: URL(fileURLWithPath: output), config: config.detector,
                                          registry: registry) { progress.update($0, of: $1) }
             progress.finish()
             let total = file.frames.reduce(0) { $0 + ($1.detections?.count ?? 0) }
@@ -84,11 +84,11 @@ struct Render: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            var config = RenderConfig()
+            var config = JobConfig()
             try render.apply(to: &config)
             let progress = ProgressBar(label: URL(fileURLWithPath: input).lastPathComponent)
             let counts = try Stages.render(input: URL(fileURLWithPath: input), tracks: URL(fileURLWithPath: tracks),
-                                           output: URL(fileURLWithPath: output), config: config) { progress.update($0, of: $1) }
+                                           output: URL(fileURLWithPath: output), config: config.render) { progress.update($0, of: $1) }
             progress.finish()
             FileHandle.standardError.write(Data("\(output): \(counts.frames) frames, \(counts.redactedBoxes) boxes redacted\n".utf8))
         }

@@ -53,7 +53,7 @@ struct DetectorOptions: ParsableArguments {
     @Flag(name: .customLong("no-windows"), help: "Look at the whole frame on every detector run, never only at windows around faces (docs/manifest.md).") var noWindows = false
 
     /// Checked by the manifest's rules for the same `detector` keys (`SettingOptions`).
-    func apply(to config: inout DetectorConfig) throws {
+    func apply(to config: inout JobConfig) throws {
         var options = SettingOptions()
         options.set("--threshold", "detector", "threshold", threshold)
         options.set("--input-size", "detector", "input_size", inputSize)
@@ -64,10 +64,7 @@ struct DetectorOptions: ParsableArguments {
         options.set("--precision", "detector", "precision", precision)
         if noSecondLook { options.set("--no-second-look", "detector", "second_look", false) }
         if noWindows { options.set("--no-windows", "detector", "windows", false) }
-        var job = JobConfig()
-        job.detector = config
-        try options.apply(to: &job)
-        config = job.detector
+        try options.apply(to: &config)
     }
 }
 
@@ -80,7 +77,7 @@ struct RenderOptions: ParsableArguments {
     @Flag(name: .customLong("no-audio"), help: "Drop audio instead of copying it.") var noAudio = false
 
     /// Checked by the manifest's rules for the same `render` keys (`SettingOptions`).
-    func apply(to config: inout RenderConfig) throws {
+    func apply(to config: inout JobConfig) throws {
         var options = SettingOptions()
         options.set("--style", "render", "style", style)
         options.set("--shape", "render", "shape", shape)
@@ -88,9 +85,6 @@ struct RenderOptions: ParsableArguments {
         options.set("--crf", "render", "crf", crf)
         options.set("--preset", "render", "preset", preset)
         if noAudio { options.set("--no-audio", "render", "keep_audio", false) }
-        var job = JobConfig()
-        job.render = config
-        try options.apply(to: &job)
-        config = job.render
+        try options.apply(to: &config)
     }
 }
