@@ -116,19 +116,21 @@ public final class JobRunner: @unchecked Sendable {
                         throw reviewed.refuseToReplace(tracks: tracksURL, because: mismatch.description, manifestPath: job.manifestPath)
                     }
                     detectReason = mismatch.description
-                    tracksNote = "detecting: \(mismatch)"
                     try? FileManager.default.removeItem(at: temporary)
                     lock = try SidecarLock.acquire(for: tracksURL)
                 }
+            case .absent:
+                // Nothing to replace: a job naming a reviewed file detects, and the new file must
+                // be byte for byte the reviewed one (below).
+                detectReason = TracksReuse.absentReason
             case .detect(let why):
-                // The file the analyst's ids were read from is never replaced by a new detection;
-                // with no file at all, the new one must be byte for byte the reviewed one (below).
-                if let reviewed = job.reviewedTracks, FileManager.default.fileExists(atPath: tracksURL.path) {
+                // The file the analyst's ids were read from is never replaced by a new detection.
+                if let reviewed = job.reviewedTracks {
                     throw reviewed.refuseToReplace(tracks: tracksURL, because: why, manifestPath: job.manifestPath)
                 }
                 detectReason = why
-                tracksNote = "detecting: \(why)"
             }
+            if let detectReason { tracksNote = "detecting: \(detectReason)" }
         }
         if outcome == nil {
             let analyst = AnalystPlan.make(job)
@@ -153,7 +155,7 @@ public final class JobRunner: @unchecked Sendable {
                 // Only when there was no file: the new tracks are kept for the analyst to review;
                 // the output painted with ids read from other tracks is not.
                 try job.reviewedTracks?.check(actual: sha256, tracks: tracksURL, manifestPath: job.manifestPath,
-                                              detectedBecause: detectReason ?? "no usable tracks file")
+                                              detectedBecause: detectReason ?? TracksReuse.absentReason)
             }
             // Checked after the tracks file is written: a kept track id that is not there, or a
             // manual box that covers no frame, fails the job, and the corrected run reuses the tracks.

@@ -101,7 +101,7 @@ public enum ResumeCheck {
         }
         // A job that keeps its tracks.json is complete only with it, made from this input.
         if let tracks = job.tracks {
-            guard let file = try? JSONFiles.read(TracksFile.self, from: tracks) else {
+            guard let (file, tracksSHA256) = try? JSONFiles.readHashing(TracksFile.self, from: tracks) else {
                 return .redo(reason: "tracks file \(tracks.path) is missing or unreadable")
             }
             guard file.input.sha256 == input.sha256, file.tracker == job.config.tracker, file.detector == job.config.detector else {
@@ -110,7 +110,7 @@ public enum ResumeCheck {
             // Kept ids belong to the reviewed file: the output must have been painted from it,
             // and it must still be the file beside the output.
             if let reviewed = job.reviewedTracks {
-                guard p.tracksFile?.sha256 == reviewed.sha256, (try? FileDigest.sha256(of: tracks)) == reviewed.sha256 else {
+                guard p.tracksFile?.sha256 == reviewed.sha256, tracksSHA256 == reviewed.sha256 else {
                     return .redo(reason: "the tracks file or the output's tracks are not the reviewed ones (tracks_sha256 \(reviewed.sha256))")
                 }
             }

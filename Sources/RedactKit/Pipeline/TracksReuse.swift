@@ -28,9 +28,14 @@ enum TracksReuse {
     enum Decision {
         /// The file, and the SHA-256 of the bytes it was read from.
         case reuse(TracksFile, sha256: String)
-        /// Why the file cannot be used (one line, for the log).
+        /// There is no file: nothing to reuse, and nothing a new detection would replace.
+        case absent
+        /// Why the file that is there cannot be used (one line, for the log).
         case detect(String)
     }
+
+    /// Why a job with a tracks file detects when there is none yet (for the log).
+    static let absentReason = "no tracks file yet"
 
     /// The canonical bytes the seal signs.
     static func sealedBytes(_ file: TracksFile) throws -> Data {
@@ -46,13 +51,8 @@ enum TracksReuse {
     }
 
     static func check(_ url: URL, inputSHA256: String, models: [VerifiedModel], config: JobConfig, key: PublicKey) -> Decision {
-        guard FileManager.default.fileExists(atPath: url.path) else { return .detect("no tracks file yet") }
-        let file: TracksFile
-        let data: Data
-        do {
-            data = try Data(contentsOf: url)
-            file = try JSONDecoder().decode(TracksFile.self, from: data)
-        } catch {
+        guard FileManager.default.fileExists(atPath: url.path) else { return .absent }
+        guard let (file, sha256) = try? JSONFiles.readHashing(TracksFile.self, from: url) else {
             return .detect("tracks file cannot be read (not a complete tracks.json)")
         }
         guard let seal = file.seal else {
@@ -84,7 +84,7 @@ enum TracksReuse {
         else {
             return .detect("tracks file is inconsistent")
         }
-        return .reuse(file, sha256: FileDigest.sha256(of: data))
+        return .reuse(file, sha256: sha256)
     }
 }
 
