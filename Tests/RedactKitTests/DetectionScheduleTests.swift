@@ -7,17 +7,24 @@ final class DetectionScheduleTests: XCTestCase {
         Detection(box: Box(x: x, y: y, w: h, h: h), score: score, objectClass: .face)
     }
 
-    /// A window run's plan: each box with whether its face was last seen surely (small window).
-    func windows(_ watched: (Box, Bool)...) -> DetectionSchedule.Run {
-        .windows(watched.map { DetectionSchedule.Watch(box: $0.0, sure: $0.1) })
+    /// A calm stretch's window run: each box with whether its face was last seen surely (small window).
+    func calm(_ watched: (Box, Bool)...) -> DetectionSchedule.Run {
+        .calmWindows(watched.map { DetectionSchedule.Watch(box: $0.0, sure: $0.1) })
+    }
+
+    /// A dense stretch's extra frame, looking only at windows.
+    func dense(_ watched: (Box, Bool)...) -> DetectionSchedule.Run {
+        .denseWindows(watched.map { DetectionSchedule.Watch(box: $0.0, sure: $0.1) })
     }
 
     /// Runs the schedule over `frames` frames; `detections(frame)` is what a run on that frame finds.
     func runFrames(_ schedule: inout DetectionSchedule, _ frames: Int, _ detections: (Int) -> [Detection]) -> [Int] {
         var ran: [Int] = []
-        for f in 1...frames where schedule.plan(for: f) != .skip {
+        for f in 1...frames {
+            let run = schedule.plan(for: f)
+            guard run != .skip else { continue }
             ran.append(f)
-            schedule.record(frame: f, detections: detections(f))
+            schedule.record(run, frame: f, detections: detections(f))
         }
         return ran
     }
@@ -68,31 +75,53 @@ final class DetectionScheduleTests: XCTestCase {
         var s = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
         let detections = { (f: Int) in [self.face(100 + 20 * Double(f), 100), self.face(500, 300)] }
         XCTAssertEqual(s.plan(for: 1), .whole)
-        s.record(frame: 1, detections: detections(1))
+        s.record(.whole, frame: 1, detections: detections(1))
         XCTAssertEqual(s.plan(for: 2), .skip)
         // Two faces: a calm stretch's second regular run looks at both, where run 1 saw them.
-        XCTAssertEqual(s.plan(for: 3), windows((Box(x: 120, y: 100, w: 40, h: 40), true), (Box(x: 500, y: 300, w: 40, h: 40), true)))
-        s.record(frame: 3, detections: detections(3), inWindows: true)
+        XCTAssertEqual(s.plan(for: 3), calm((Box(x: 120, y: 100, w: 40, h: 40), true), (Box(x: 500, y: 300, w: 40, h: 40), true)))
+        s.record(s.plan(for: 3), frame: 3, detections: detections(3))
         // Runs 1 and 3 saw it move: frame 4 looks at one window, 20 px on from frame 3, and
         // not at the still face.
-        XCTAssertEqual(s.plan(for: 4), windows((Box(x: 100 + 20 * 4, y: 100, w: 40, h: 40), true)))
-        s.record(frame: 4, detections: [face(100 + 20 * 4, 100)], inWindows: true)
+        XCTAssertEqual(s.plan(for: 4), dense((Box(x: 100 + 20 * 4, y: 100, w: 40, h: 40), true)))
+        s.record(s.plan(for: 4), frame: 4, detections: [face(100 + 20 * 4, 100)])
         XCTAssertEqual(s.plan(for: 5), .whole)
-        s.record(frame: 5, detections: detections(5))
-        XCTAssertEqual(s.plan(for: 6), windows((Box(x: 100 + 20 * 6, y: 100, w: 40, h: 40), true)))
+        s.record(.whole, frame: 5, detections: detections(5))
+        XCTAssertEqual(s.plan(for: 6), dense((Box(x: 100 + 20 * 6, y: 100, w: 40, h: 40), true)))
         // Without `windowed` (e.g. plates selected) the same frame is a whole-frame run.
         var whole = DetectionSchedule(every: 2, minimumScore: 0.2)
-        for f in [1, 3] { whole.record(frame: f, detections: detections(f)) }
+        for f in [1, 3] { whole.record(.whole, frame: f, detections: detections(f)) }
         XCTAssertEqual(whole.plan(for: 4), .whole)
+    }
+
+    /// What a window run's detections replace follows the run that was planned: a dense
+    /// stretch's extra frame watched only the fast face, so the still one is kept as it was; a
+    /// calm stretch's window run watched every face, so what it found replaces them all.
+    func testAWindowRunReplacesOnlyTheFacesItWatched() {
+        var s = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
+        s.record(.whole, frame: 1, detections: [face(100, 100), face(500, 300)])
+        let calmRun = s.plan(for: 3)
+        XCTAssertEqual(calmRun, calm((Box(x: 100, y: 100, w: 40, h: 40), true), (Box(x: 500, y: 300, w: 40, h: 40), true)))
+        s.record(calmRun, frame: 3, detections: [face(140, 100), face(500, 300)])  // 20 px per frame: dense
+        let denseRun = s.plan(for: 4)
+        XCTAssertEqual(denseRun, dense((Box(x: 160, y: 100, w: 40, h: 40), true)))
+        s.record(denseRun, frame: 4, detections: [face(160, 100)])
+        XCTAssertEqual(s.seen.map(\.detection.box.x).sorted(), [160, 500])
+        XCTAssertEqual(s.seen.map(\.frame).sorted(), [3, 4])
+
+        var c = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
+        c.record(.whole, frame: 1, detections: [face(100, 100), face(500, 300)])
+        c.record(c.plan(for: 3), frame: 3, detections: [face(102, 100)])
+        XCTAssertEqual(c.seen.map(\.detection.box.x), [102])
+        XCTAssertEqual(c.seen.map(\.frame), [3])
     }
 
     func testAFaceSeenOnceIsWatchedUntilItsMotionIsKnown() {
         var s = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
-        s.record(frame: 1, detections: [face(100, 100)])
-        s.record(frame: 3, detections: [face(140, 100)])  // 20 px per frame: dense
+        s.record(.whole, frame: 1, detections: [face(100, 100)])
+        s.record(.whole, frame: 3, detections: [face(140, 100)])  // 20 px per frame: dense
         // Frame 5 (whole) finds the fast face and a new one; frame 6 watches both.
-        s.record(frame: 5, detections: [face(180, 100), face(600, 200, 60)])
-        guard case .windows(let watched) = s.plan(for: 6) else { return XCTFail("expected windows, got \(s.plan(for: 6))") }
+        s.record(.whole, frame: 5, detections: [face(180, 100), face(600, 200, 60)])
+        guard case .denseWindows(let watched) = s.plan(for: 6) else { return XCTFail("expected a dense stretch's windows, got \(s.plan(for: 6))") }
         XCTAssertEqual(watched.map(\.box), [Box(x: 200, y: 100, w: 40, h: 40), Box(x: 600, y: 200, w: 60, h: 60)])
     }
 
@@ -100,14 +129,14 @@ final class DetectionScheduleTests: XCTestCase {
         var many = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
         let n = DetectionSchedule.maxWindows + 1
         for f in [1, 3] {
-            many.record(frame: f, detections: (0..<n).map { self.face(100 + 20 * Double(f), 60 + 60 * Double($0)) })
+            many.record(.whole, frame: f, detections: (0..<n).map { self.face(100 + 20 * Double(f), 60 + 60 * Double($0)) })
         }
         XCTAssertEqual(many.plan(for: 4), .whole)
         // The fast face was not found again on the last run: nothing to watch, so the whole frame.
         var lost = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
-        lost.record(frame: 1, detections: [face(100, 100)])
-        lost.record(frame: 3, detections: [face(140, 100)])
-        lost.record(frame: 4, detections: [], inWindows: true)
+        lost.record(.whole, frame: 1, detections: [face(100, 100)])
+        lost.record(.whole, frame: 3, detections: [face(140, 100)])
+        lost.record(lost.plan(for: 4), frame: 4, detections: [])
         XCTAssertNotEqual(lost.plan(for: 5), .skip)
         XCTAssertEqual(lost.plan(for: 6), .whole)
     }
@@ -119,21 +148,21 @@ final class DetectionScheduleTests: XCTestCase {
         // A slow face (2 px per frame) and a weak detection (under the threshold, still).
         let detections = { (f: Int) in [self.face(100 + 2 * Double(f), 100), self.face(500, 300, 30, score: 0.15)] }
         XCTAssertEqual(s.plan(for: 1), .whole)
-        s.record(frame: 1, detections: detections(1))
+        s.record(.whole, frame: 1, detections: detections(1))
         XCTAssertEqual(s.plan(for: 2), .skip)
         // Run 2 looks at windows around both, weak one included, where they were.
-        XCTAssertEqual(s.plan(for: 3), windows((Box(x: 102, y: 100, w: 40, h: 40), true), (Box(x: 500, y: 300, w: 30, h: 30), false)))
-        s.record(frame: 3, detections: detections(3), inWindows: true)
+        XCTAssertEqual(s.plan(for: 3), calm((Box(x: 102, y: 100, w: 40, h: 40), true), (Box(x: 500, y: 300, w: 30, h: 30), false)))
+        s.record(s.plan(for: 3), frame: 3, detections: detections(3))
         XCTAssertEqual(s.plan(for: 5), .whole)
-        s.record(frame: 5, detections: detections(5))
+        s.record(.whole, frame: 5, detections: detections(5))
         // Now the slow face's motion is known (frames 3 to 5): its window moves on with it.
-        XCTAssertEqual(s.plan(for: 7), windows((Box(x: 114, y: 100, w: 40, h: 40), true), (Box(x: 500, y: 300, w: 30, h: 30), false)))
+        XCTAssertEqual(s.plan(for: 7), calm((Box(x: 114, y: 100, w: 40, h: 40), true), (Box(x: 500, y: 300, w: 30, h: 30), false)))
         var plans: [Int: DetectionSchedule.Run] = [:]
         for f in 7...20 {
             let plan = s.plan(for: f)
             guard plan != .skip else { continue }
             plans[f] = plan
-            s.record(frame: f, detections: detections(f), inWindows: plan != .whole)
+            s.record(plan, frame: f, detections: detections(f))
         }
         XCTAssertEqual(plans.keys.sorted(), [7, 9, 11, 13, 15, 17, 19])
         XCTAssertEqual(plans.filter { $0.value == .whole }.keys.sorted(), [9, 13, 17])
@@ -145,37 +174,37 @@ final class DetectionScheduleTests: XCTestCase {
     func testCoarseRunKeepsWatchingFacesOnlyTheFullSizeRunSaw() {
         var s = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
         let small = face(600, 300, 14, score: 0.3), big = { (f: Int) in self.face(100 + 2 * Double(f), 100) }
-        s.record(frame: 1, detections: [big(1), small])  // full size: both
-        XCTAssertEqual(s.plan(for: 3), windows((Box(x: 102, y: 100, w: 40, h: 40), true), (Box(x: 600, y: 300, w: 14, h: 14), false)))
-        s.record(frame: 3, detections: [big(3), small], inWindows: true)
+        s.record(.whole, frame: 1, detections: [big(1), small])  // full size: both
+        XCTAssertEqual(s.plan(for: 3), calm((Box(x: 102, y: 100, w: 40, h: 40), true), (Box(x: 600, y: 300, w: 14, h: 14), false)))
+        s.record(s.plan(for: 3), frame: 3, detections: [big(3), small])
         XCTAssertEqual(s.plan(for: 5), .whole)
-        s.record(frame: 5, detections: [big(5)], coarse: true)  // coarse: the big face only
-        XCTAssertEqual(s.plan(for: 7), windows((Box(x: 114, y: 100, w: 40, h: 40), true), (Box(x: 600, y: 300, w: 14, h: 14), false)))
+        s.record(.whole, frame: 5, detections: [big(5)], coarse: true)  // coarse: the big face only
+        XCTAssertEqual(s.plan(for: 7), calm((Box(x: 114, y: 100, w: 40, h: 40), true), (Box(x: 600, y: 300, w: 14, h: 14), false)))
         // The same run at the full size replaces the list: the small face is gone.
         var full = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
-        full.record(frame: 1, detections: [big(1), small])
-        full.record(frame: 3, detections: [big(3), small], inWindows: true)
-        full.record(frame: 5, detections: [big(5)])
-        XCTAssertEqual(full.plan(for: 7), windows((Box(x: 114, y: 100, w: 40, h: 40), true)))
+        full.record(.whole, frame: 1, detections: [big(1), small])
+        full.record(full.plan(for: 3), frame: 3, detections: [big(3), small])
+        full.record(.whole, frame: 5, detections: [big(5)])
+        XCTAssertEqual(full.plan(for: 7), calm((Box(x: 114, y: 100, w: 40, h: 40), true)))
         // A coarse run that finds both watches each once.
         var again = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
-        again.record(frame: 1, detections: [big(1), small])
-        again.record(frame: 5, detections: [big(5), small], coarse: true)
-        XCTAssertEqual(again.plan(for: 7), windows((Box(x: 114, y: 100, w: 40, h: 40), true), (Box(x: 600, y: 300, w: 14, h: 14), false)))
+        again.record(.whole, frame: 1, detections: [big(1), small])
+        again.record(.whole, frame: 5, detections: [big(5), small], coarse: true)
+        XCTAssertEqual(again.plan(for: 7), calm((Box(x: 114, y: 100, w: 40, h: 40), true), (Box(x: 600, y: 300, w: 14, h: 14), false)))
         // Carried faces only take free windows: as many faces as there are windows, found by the
         // coarse run, leave none, and the next regular run still looks at windows, not the whole
         // frame.
         var busy = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
         let most = (0..<DetectionSchedule.maxWindows).map { self.face(100 + 60 * Double($0), 100) }
-        busy.record(frame: 1, detections: most + [small])
-        busy.record(frame: 5, detections: most, coarse: true)
-        XCTAssertEqual(busy.plan(for: 7), .windows(most.map { DetectionSchedule.Watch(box: $0.box, sure: true) }))
+        busy.record(.whole, frame: 1, detections: most + [small])
+        busy.record(.whole, frame: 5, detections: most, coarse: true)
+        XCTAssertEqual(busy.plan(for: 7), .calmWindows(most.map { DetectionSchedule.Watch(box: $0.box, sure: true) }))
         // Nor do they take a budget that is spent: four doubtful faces (a large window each).
         var doubtful = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
         let weak = (0..<4).map { self.face(100 + 60 * Double($0), 100, score: 0.3) }
-        doubtful.record(frame: 1, detections: weak + [face(600, 300)])
-        doubtful.record(frame: 5, detections: weak, coarse: true)
-        XCTAssertEqual(doubtful.plan(for: 7), .windows(weak.map { DetectionSchedule.Watch(box: $0.box, sure: false) }))
+        doubtful.record(.whole, frame: 1, detections: weak + [face(600, 300)])
+        doubtful.record(.whole, frame: 5, detections: weak, coarse: true)
+        XCTAssertEqual(doubtful.plan(for: 7), .calmWindows(weak.map { DetectionSchedule.Watch(box: $0.box, sure: false) }))
     }
 
     /// Sure faces are watched in small windows, doubtful ones in large ones that cost four times
@@ -186,57 +215,57 @@ final class DetectionScheduleTests: XCTestCase {
             var s = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
             let faces = (0..<sure).map { self.face(60 + 60 * Double($0), 100) }
                 + (0..<doubtful).map { self.face(60 + 60 * Double($0), 300, score: 0.3) }
-            s.record(frame: 1, detections: faces)
+            s.record(.whole, frame: 1, detections: faces)
             return s.plan(for: 3)
         }
         XCTAssertEqual(DetectionSchedule.maxWindows, 8)
         XCTAssertEqual(DetectionSchedule.windowBudget, 16)
-        guard case .windows(let eight) = plan(sure: 8, doubtful: 0) else { return XCTFail("8 sure faces fit in windows") }
+        guard case .calmWindows(let eight) = plan(sure: 8, doubtful: 0) else { return XCTFail("8 sure faces fit in windows") }
         XCTAssertEqual(eight.map(\.sure), Array(repeating: true, count: 8))
         XCTAssertEqual(plan(sure: 9, doubtful: 0), .whole)
-        guard case .windows(let four) = plan(sure: 0, doubtful: 4) else { return XCTFail("4 doubtful faces fit in windows") }
+        guard case .calmWindows(let four) = plan(sure: 0, doubtful: 4) else { return XCTFail("4 doubtful faces fit in windows") }
         XCTAssertEqual(four.map(\.sure), Array(repeating: false, count: 4))
         XCTAssertEqual(plan(sure: 0, doubtful: 5), .whole)
-        guard case .windows(let mixed) = plan(sure: 4, doubtful: 3) else { return XCTFail("4 sure and 3 doubtful faces cost 16") }
+        guard case .calmWindows(let mixed) = plan(sure: 4, doubtful: 3) else { return XCTFail("4 sure and 3 doubtful faces cost 16") }
         XCTAssertEqual(mixed.map(\.sure), Array(repeating: true, count: 4) + Array(repeating: false, count: 3))
         XCTAssertEqual(plan(sure: 5, doubtful: 3), .whole)
         // The line between sure and doubtful is the score, not the size.
         var edge = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
-        edge.record(frame: 1, detections: [face(100, 100, 200, score: DetectionSchedule.defaultSureScore), face(400, 100, 12, score: 0.49)])
-        XCTAssertEqual(edge.plan(for: 3), windows((Box(x: 100, y: 100, w: 200, h: 200), true), (Box(x: 400, y: 100, w: 12, h: 12), false)))
+        edge.record(.whole, frame: 1, detections: [face(100, 100, 200, score: DetectionSchedule.defaultSureScore), face(400, 100, 12, score: 0.49)])
+        XCTAssertEqual(edge.plan(for: 3), calm((Box(x: 100, y: 100, w: 200, h: 200), true), (Box(x: 400, y: 100, w: 12, h: 12), false)))
         // And it is the one the schedule is given (the second look's, `second_look_below`): at
         // 0.7, a face at 0.6 is doubtful, costs four small windows, and five such do not fit.
         var stricter = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true, sureScore: 0.7)
-        stricter.record(frame: 1, detections: [face(100, 100, score: 0.7), face(400, 100, score: 0.6)])
-        XCTAssertEqual(stricter.plan(for: 3), windows((Box(x: 100, y: 100, w: 40, h: 40), true), (Box(x: 400, y: 100, w: 40, h: 40), false)))
+        stricter.record(.whole, frame: 1, detections: [face(100, 100, score: 0.7), face(400, 100, score: 0.6)])
+        XCTAssertEqual(stricter.plan(for: 3), calm((Box(x: 100, y: 100, w: 40, h: 40), true), (Box(x: 400, y: 100, w: 40, h: 40), false)))
         var stricterMany = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true, sureScore: 0.7)
-        stricterMany.record(frame: 1, detections: (0..<5).map { self.face(60 + 60 * Double($0), 100, score: 0.6) })
+        stricterMany.record(.whole, frame: 1, detections: (0..<5).map { self.face(60 + 60 * Double($0), 100, score: 0.6) })
         XCTAssertEqual(stricterMany.plan(for: 3), .whole)
     }
 
     func testBusyOrFastOrEveryFrameKeepsWholeFrameRuns() {
         // More detections than windows on the last whole run: the next regular run is whole too.
         var busy = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
-        busy.record(frame: 1, detections: (0...DetectionSchedule.maxWindows).map { self.face(100 + 60 * Double($0), 100) })
+        busy.record(.whole, frame: 1, detections: (0...DetectionSchedule.maxWindows).map { self.face(100 + 60 * Double($0), 100) })
         XCTAssertEqual(busy.plan(for: 3), .whole)
         // No face at all: nothing to watch, the regular run is skipped (the next whole run finds
         // new faces).
         var empty = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
-        empty.record(frame: 1, detections: [])
+        empty.record(.whole, frame: 1, detections: [])
         XCTAssertEqual(empty.plan(for: 3), .skip)
         XCTAssertEqual(empty.plan(for: 5), .whole)
         // A dense stretch keeps its regular runs whole.
         var fast = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
-        fast.record(frame: 1, detections: [face(100, 100)])
-        XCTAssertEqual(fast.plan(for: 3), windows((Box(x: 100, y: 100, w: 40, h: 40), true)))
-        fast.record(frame: 3, detections: [face(140, 100)], inWindows: true)  // 20 px per frame: dense
+        fast.record(.whole, frame: 1, detections: [face(100, 100)])
+        XCTAssertEqual(fast.plan(for: 3), calm((Box(x: 100, y: 100, w: 40, h: 40), true)))
+        fast.record(fast.plan(for: 3), frame: 3, detections: [face(140, 100)])  // 20 px per frame: dense
         XCTAssertEqual(fast.plan(for: 5), .whole)
-        fast.record(frame: 5, detections: [face(180, 100)])
+        fast.record(.whole, frame: 5, detections: [face(180, 100)])
         XCTAssertEqual(fast.plan(for: 7), .whole)
         // `every` 1 and schedules without windows (plates) never alternate.
         for var s in [DetectionSchedule(every: 1, minimumScore: 0.2, windowed: true),
                       DetectionSchedule(every: 2, minimumScore: 0.2, windowed: false)] {
-            s.record(frame: 1, detections: [face(100, 100)])
+            s.record(.whole, frame: 1, detections: [face(100, 100)])
             XCTAssertEqual(s.plan(for: s.every + 1), .whole)
         }
     }

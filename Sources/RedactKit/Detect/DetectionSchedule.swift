@@ -25,9 +25,22 @@ struct DetectionSchedule {
         case skip
         /// The whole frame (and the second look).
         case whole
-        /// Only windows around these faces: the faces a dense stretch is for, or those a calm
-        /// stretch watches, where their motion puts them (`CenterFaceDetector.detect(near:)`).
-        case windows([Watch])
+        /// Every other regular run of a calm stretch: only windows around every face the latest
+        /// whole-frame run saw (and the faces carried after a coarse run), where their motion
+        /// puts them (`CenterFaceDetector.detect(near:)`).
+        case calmWindows([Watch])
+        /// An extra frame of a dense stretch: only windows around the faces it is for (seen
+        /// moving fast, or seen once), where their motion puts them; the other faces are left
+        /// to the tracker.
+        case denseWindows([Watch])
+
+        /// The faces a window run looks for (nil: not a window run).
+        var watches: [Watch]? {
+            switch self {
+            case .skip, .whole: return nil
+            case .calmWindows(let watched), .denseWindows(let watched): return watched
+            }
+        }
     }
 
     /// A face a window run looks for: where its motion puts it (display pixels), and whether
@@ -125,13 +138,13 @@ struct DetectionSchedule {
             // (With `every` 1 the detector was asked to look at every frame whole.)
             guard windowed, every > 1, ((frame - 1) / every) % 2 == 1, frame > denseUntil, let calm else { return .whole }
             // Nothing to look at: as on a skipped frame (not counted as a detector run).
-            return calm.isEmpty ? .skip : .windows(watches(calm, at: frame))
+            return calm.isEmpty ? .skip : .calmWindows(watches(calm, at: frame))
         }
         guard frame <= denseUntil else { return .skip }
         guard windowed else { return .whole }
         let watched = seen.filter(\.watchedWhenDense)
         guard !watched.isEmpty, Self.fitInWindows(watched) else { return .whole }
-        return .windows(watches(watched, at: frame))
+        return .denseWindows(watches(watched, at: frame))
     }
 
     /// Whether one window run can watch all of `faces` (`maxWindows`, `windowBudget`).
@@ -155,20 +168,27 @@ struct DetectionSchedule {
         return box
     }
 
-    /// Records a run's detections (display pixels) and extends the dense stretch when a face
-    /// moved fast since the run that saw it before. `inWindows`: the run looked only in the
-    /// windows of `plan(for:)`; the faces it did not watch are kept as they were. `coarse`: a
+    /// Records the detections (display pixels) of `run`, which `plan(for: frame)` returned, and
+    /// extends the dense stretch when a face moved fast since the run that saw it before. A window
+    /// run looked only in its windows: a calm stretch's watched every face seen, so what it found
+    /// replaces them all; a dense stretch's extra frame watched the fast and once-seen faces only,
+    /// so what it found replaces those and the others are kept as they were. `coarse`: a
     /// whole-frame run on the coarse input; the faces the latest full-size run saw that it does
     /// not find again (too small for it, perhaps) stay on the calm stretch's watch list, where
     /// their motion puts them, until the next full-size run, in the windows left free
     /// (`fitInWindows`).
-    mutating func record(frame: Int, detections: [Detection], inWindows: Bool = false, coarse: Bool = false) {
+    mutating func record(_ run: Run, frame: Int, detections: [Detection], coarse: Bool = false) {
+        precondition(run != .skip, "a skipped frame has no detections to record")
+        precondition(!coarse || run == .whole, "only a whole-frame run looks at the coarse input")
         let all = detections.map { d in seenFace(d, in: frame) }
         let now = all.filter { $0.detection.score >= minimumScore }
         if every > 1, now.contains(where: \.fast) {
             denseUntil = max(denseUntil, frame + 2 * every)
         }
-        if !inWindows {
+        switch run {
+        case .skip:
+            return
+        case .whole:
             var watched = all
             if coarse {
                 let boxes = all.map(\.detection.box)
@@ -186,14 +206,11 @@ struct DetectionSchedule {
                 seenAtFullSize = all
             }
             calm = Self.fitInWindows(watched) ? watched : nil
-        }
-        if inWindows && (frame - 1) % every != 0 {
-            // An extra frame of a dense stretch looked at the watched faces only (`plan`): what
-            // its windows found replaces them; the others are kept. (A whole-frame run, and a
-            // calm stretch's window run, which watched every face seen, replace them all.)
-            seen = seen.filter { !$0.watchedWhenDense } + now
-        } else {
             seen = now
+        case .calmWindows:
+            seen = now
+        case .denseWindows:
+            seen = seen.filter { !$0.watchedWhenDense } + now
         }
     }
 

@@ -70,13 +70,13 @@ final class DetectStage {
                         // Plates always at the full size: the coarse input is for faces.
                         for d in detectors { found += try d.detect(d is CenterFaceDetector ? faceImage : image, frame: work.frame.number) }
                         work.detections = found
-                        schedule.record(frame: work.frame.number, detections: found, coarse: work.coarseInput)
-                    case .windows(let watched):
+                        schedule.record(run, frame: work.frame.number, detections: found, coarse: work.coarseInput)
+                    case .calmWindows(let watched), .denseWindows(let watched):
                         guard let windowDetector else { preconditionFailure("windows planned without a face detector") }
                         let found = try windowDetector.detect(near: watched, in: image, frame: work.frame.number)
                         work.detections = found
                         work.windows = watched.map(\.box)
-                        schedule.record(frame: work.frame.number, detections: found, inWindows: true)
+                        schedule.record(run, frame: work.frame.number, detections: found)
                     }
                     if makeFlowImages {
                         work.gray = try GrayImage.fromDetectorImage(image, path: path, frame: work.frame.number)
