@@ -71,8 +71,13 @@ final class DetectorEngineTests: XCTestCase {
                 }
                 compared += compare(files["openvino-f32"]!, files["opencv"]!, threshold: config.threshold, score: 0.01, iou: 0.97,
                                     frames: o.frames, label: "\(o.name) openvino-f32 vs opencv")
+                // In bfloat16 a small face's whole-frame score may fall on the other side of the
+                // second look's candidate floor than in float32, and only the second look reports
+                // such a face: one precision then has a doubtful detection the other has not
+                // (a 14 px face: 0.21 against nothing). Sure faces must be in both.
                 comparedAuto += compare(files["openvino-auto"]!, files["openvino-f32"]!, threshold: config.threshold,
                                         score: autoIsF32 ? 0.001 : 0.05, iou: autoIsF32 ? 0.999 : 0.9,
+                                        unmatchedBelow: autoIsF32 ? nil : config.secondLookBelow,
                                         frames: o.frames, label: "\(o.name) openvino-auto vs f32")
             }
         }
@@ -84,21 +89,42 @@ final class DetectorEngineTests: XCTestCase {
 
     /// Per frame, the detections of `a` and `b` clear of the threshold (by 0.02, or by `score`
     /// when that is more: either side of it is then fair) pair up with boxes overlapping by more
-    /// than `iou` and scores within `score`. Returns how many were compared.
+    /// than `iou` and scores within `score`. With `unmatchedBelow`, a detection scoring under it
+    /// may have no partner on the other side (it is then not compared); one at or above it must.
+    /// Returns how many pairs were compared.
     private func compare(_ a: DetectionsFile, _ b: DetectionsFile, threshold: Double, score: Double, iou: Double,
-                         frames: Int, label: String) -> Int {
+                         unmatchedBelow: Double? = nil, frames: Int, label: String) -> Int {
         XCTAssertEqual(a.frames.count, frames, label)
         XCTAssertEqual(b.frames.count, frames, label)
         var compared = 0
         for (fa, fb) in zip(a.frames, b.frames) {
             let clear = { (d: Detection) in abs(d.score - threshold) > max(0.02, score) }
             let da = (fa.detections ?? []).filter(clear), db = (fb.detections ?? []).filter(clear)
-            XCTAssertEqual(da.count, db.count, "\(label) frame \(fa.frame): \(da) against \(db)")
+            let partner = { (d: Detection, others: [Detection]) in
+                others.filter { $0.box.intersectionOverUnion(d.box) > iou }.max { $0.box.intersectionOverUnion(d.box) < $1.box.intersectionOverUnion(d.box) }
+            }
+            guard let unmatchedBelow else {
+                XCTAssertEqual(da.count, db.count, "\(label) frame \(fa.frame): \(da) against \(db)")
+                for d in da {
+                    guard let match = partner(d, db) else {
+                        XCTFail("\(label) frame \(fa.frame): \(d) has no partner overlapping by more than \(iou) in \(db)")
+                        continue
+                    }
+                    XCTAssertEqual(match.score, d.score, accuracy: score, "\(label) frame \(fa.frame)")
+                    compared += 1
+                }
+                continue
+            }
             for d in da {
-                guard let match = db.max(by: { $0.box.intersectionOverUnion(d.box) < $1.box.intersectionOverUnion(d.box) }) else { continue }
-                XCTAssertGreaterThan(match.box.intersectionOverUnion(d.box), iou, "\(label) frame \(fa.frame): \(d) against \(match)")
-                XCTAssertEqual(match.score, d.score, accuracy: score, "\(label) frame \(fa.frame)")
-                compared += 1
+                if let match = partner(d, db) {
+                    XCTAssertEqual(match.score, d.score, accuracy: score, "\(label) frame \(fa.frame)")
+                    compared += 1
+                } else {
+                    XCTAssertLessThan(d.score, unmatchedBelow, "\(label) frame \(fa.frame): \(d) has no partner in \(db)")
+                }
+            }
+            for d in db where partner(d, da) == nil {
+                XCTAssertLessThan(d.score, unmatchedBelow, "\(label) frame \(fb.frame): \(d) has no partner in \(da)")
             }
         }
         return compared
