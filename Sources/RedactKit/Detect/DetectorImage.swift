@@ -29,12 +29,6 @@ final class DetectorImage {
     /// the last row into the spare room at the end of each buffer.
     private static let conversionSlack = swsDestinationSlack
     private var sws: OpaquePointer?
-    /// A scaled-down frame's planar RGB (G, B, R planes, libswscale's order), packed into
-    /// `pixels` (or `rotationBuffer`) by `packer`; allocated on the first such frame.
-    private var planar: [UInt8] = []
-    private var packer: OpaquePointer?
-    /// Row length of each plane of `planar` (whole 64-byte blocks, for libswscale's vector writes).
-    private var planarStride: Int { (storedScaledWidth + 63) / 64 * 64 }
     private let path: String
     /// True when the frame is not scaled down (its longer side fits `longSide`).
     let isFullResolution: Bool
@@ -73,10 +67,7 @@ final class DetectorImage {
         rotationBuffer = geometry.quarterTurns == 0 ? [] : [UInt8](repeating: 0, count: rotationStride * storedScaledHeight + Self.conversionSlack)
     }
 
-    deinit {
-        sws_freeContext(sws)
-        sws_freeContext(packer)
-    }
+    deinit { sws_freeContext(sws) }
 
     /// The frame last loaded, at full display resolution: this image itself when it is not
     /// scaled down, else a second image converted from the same decoded frame (once per frame).
@@ -99,17 +90,30 @@ final class DetectorImage {
 
     func load(_ frame: VideoFrame) throws {
         loadedFrame = frame
+        sws = sws_getCachedContext(sws, Int32(frame.width), Int32(frame.height), frame.pixelFormat,
+                                   Int32(storedScaledWidth), Int32(storedScaledHeight), AV_PIX_FMT_RGB24,
+                                   SWS_BILINEAR, nil, nil, nil)
+        guard let sws else {
+            throw RedactError.detector(path: path, frame: frame.number, detail: "cannot convert pixel format for the detector")
+        }
+        let (srcData, srcStride) = swsSource(frame.pointer)
         if geometry.quarterTurns == 0 {
-            let stride = inputWidth * 3
-            try pixels.withUnsafeMutableBufferPointer { buf in
-                try convert(frame, into: buf.baseAddress!, stride: stride)
+            let stride = Int32(inputWidth * 3)
+            let rows = pixels.withUnsafeMutableBufferPointer { buf -> Int32 in
+                var dst: [UnsafeMutablePointer<UInt8>?] = [buf.baseAddress, nil, nil, nil]
+                var dstStride: [Int32] = [stride, 0, 0, 0]
+                return sws_scale(sws, srcData, srcStride, 0, Int32(frame.height), &dst, &dstStride)
             }
+            if rows <= 0 { throw RedactError.detector(path: path, frame: frame.number, detail: "scaling for the detector failed") }
             clearLetterboxColumns()
             return
         }
-        try rotationBuffer.withUnsafeMutableBufferPointer { buf in
-            try convert(frame, into: buf.baseAddress!, stride: rotationStride)
+        let rows = rotationBuffer.withUnsafeMutableBufferPointer { buf -> Int32 in
+            var dst: [UnsafeMutablePointer<UInt8>?] = [buf.baseAddress, nil, nil, nil]
+            var dstStride: [Int32] = [Int32(rotationStride), 0, 0, 0]
+            return sws_scale(sws, srcData, srcStride, 0, Int32(frame.height), &dst, &dstStride)
         }
+        if rows <= 0 { throw RedactError.detector(path: path, frame: frame.number, detail: "scaling for the detector failed") }
         var err = [CChar](repeating: 0, count: 512)
         let r = rotationBuffer.withUnsafeBufferPointer { src in
             pixels.withUnsafeMutableBufferPointer { dst in
@@ -118,54 +122,6 @@ final class DetectorImage {
             }
         }
         if r != RCV_OK { throw RedactError.detector(path: path, frame: frame.number, detail: String(cString: err)) }
-    }
-
-    /// Converts `frame` to packed RGB at the scaled size in stored orientation, rows `stride`
-    /// bytes apart. A frame scaled down goes through planar RGB first: libswscale's scaler writes
-    /// planar RGB with each pixel's own chroma (it always interpolates chroma fully for planar
-    /// output) and then packs it without scaling, where scaling straight into packed RGB gives
-    /// each pair of pixels one chroma sample and took longer (dev04, 1080p to 1280x720 on one
-    /// core: 4.0 ms a frame straight, 2.3 ms in two steps; docs/performance.md). A frame kept at
-    /// its size takes libswscale's unscaled converter, which is faster still.
-    private func convert(_ frame: VideoFrame, into destination: UnsafeMutablePointer<UInt8>, stride: Int) throws {
-        let (srcData, srcStride) = swsSource(frame.pointer)
-        let width = Int32(storedScaledWidth), height = Int32(storedScaledHeight)
-        if isFullResolution {
-            sws = sws_getCachedContext(sws, Int32(frame.width), Int32(frame.height), frame.pixelFormat,
-                                       width, height, AV_PIX_FMT_RGB24, SWS_BILINEAR, nil, nil, nil)
-            guard let sws else {
-                throw RedactError.detector(path: path, frame: frame.number, detail: "cannot convert pixel format for the detector")
-            }
-            var dst: [UnsafeMutablePointer<UInt8>?] = [destination, nil, nil, nil]
-            var dstStride: [Int32] = [Int32(stride), 0, 0, 0]
-            if sws_scale(sws, srcData, srcStride, 0, Int32(frame.height), &dst, &dstStride) <= 0 {
-                throw RedactError.detector(path: path, frame: frame.number, detail: "scaling for the detector failed")
-            }
-            return
-        }
-        sws = sws_getCachedContext(sws, Int32(frame.width), Int32(frame.height), frame.pixelFormat,
-                                   width, height, AV_PIX_FMT_GBRP, SWS_BILINEAR, nil, nil, nil)
-        packer = sws_getCachedContext(packer, width, height, AV_PIX_FMT_GBRP, width, height, AV_PIX_FMT_RGB24,
-                                      SWS_BILINEAR, nil, nil, nil)
-        guard let sws, let packer else {
-            throw RedactError.detector(path: path, frame: frame.number, detail: "cannot convert pixel format for the detector")
-        }
-        // Each plane with spare room after its last row, so a block write past it does not land
-        // in the next plane's first row (written before it).
-        let planeSize = planarStride * storedScaledHeight + Self.conversionSlack
-        if planar.isEmpty { planar = [UInt8](repeating: 0, count: planeSize * 3) }
-        let planeStride = Int32(planarStride)
-        let ok = planar.withUnsafeMutableBufferPointer { buf -> Bool in
-            let base = buf.baseAddress!
-            var planes: [UnsafeMutablePointer<UInt8>?] = [base, base + planeSize, base + 2 * planeSize, nil]
-            var planeStrides: [Int32] = [planeStride, planeStride, planeStride, 0]
-            guard sws_scale(sws, srcData, srcStride, 0, Int32(frame.height), &planes, &planeStrides) > 0 else { return false }
-            let scaled: [UnsafePointer<UInt8>?] = planes.map { $0.map { UnsafePointer($0) } }
-            var dst: [UnsafeMutablePointer<UInt8>?] = [destination, nil, nil, nil]
-            var dstStride: [Int32] = [Int32(stride), 0, 0, 0]
-            return sws_scale(packer, scaled, planeStrides, 0, height, &dst, &dstStride) > 0
-        }
-        if !ok { throw RedactError.detector(path: path, frame: frame.number, detail: "scaling for the detector failed") }
     }
 
     /// Blackens the letterbox columns the conversion may have written past each row's last pixel.
