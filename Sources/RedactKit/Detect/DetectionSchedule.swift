@@ -33,14 +33,6 @@ struct DetectionSchedule {
         /// moving fast, or seen once), where their motion puts them; the other faces are left
         /// to the tracker.
         case denseWindows([Watch])
-
-        /// The faces a window run looks for (nil: not a window run).
-        var watches: [Watch]? {
-            switch self {
-            case .skip, .whole: return nil
-            case .calmWindows(let watched), .denseWindows(let watched): return watched
-            }
-        }
     }
 
     /// A face a window run looks for: where its motion puts it (display pixels), and whether

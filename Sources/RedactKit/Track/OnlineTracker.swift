@@ -140,9 +140,10 @@ public final class OnlineTracker {
     /// How far off a fast face's speed may be, as a share of it, when its box is painted where
     /// that motion puts it (`paintedAhead`): the speed comes from the last two detections, and a
     /// face that slows (it turns, or passes behind something and its boxes narrow) falls behind
-    /// that place by this share of the distance. On the dev benchmark a 43 px face at 1080p,
-    /// half hidden and slowing from 44 to 26 px per frame, was 7 frames after its last detection
-    /// 53 px behind the box its speed gave and came out from behind an occluder there.
+    /// that place by this share of the distance. On the dev benchmark (dev04) a 43 px face at
+    /// 1080p, half hidden and slowing from 44 to 26 px per frame, came out from behind an
+    /// occluder 6-7 frames after its last detection, 25-53 px behind the box its speed gave
+    /// (which of the two depended on whether a 0.15 detection was found on the last frame).
     static let aheadSpeedSpread = 0.3
 
     public init(config: TrackerConfig, birthThreshold: Double = DetectorConfig().threshold, frameLongSide: Double? = nil,
