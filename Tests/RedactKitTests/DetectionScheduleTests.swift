@@ -115,6 +115,24 @@ final class DetectionScheduleTests: XCTestCase {
         XCTAssertEqual(c.seen.map(\.frame), [3])
     }
 
+    /// An earlier face the run found again is not also where another detection came from: a
+    /// weak, blurred face entering (dev03 played backwards: 116 px at 0.13, next to a 171 px face
+    /// found again 300 px away) has no motion yet and is watched where it was seen, not where the
+    /// other face's position would send it.
+    func testAFaceFoundAgainGivesItsMotionToOneDetectionOnly() {
+        var s = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
+        let big = { (x: Double) in Detection(box: Box(x: x, y: 243, w: 134, h: 171), score: 0.88, objectClass: .face) }
+        let entering = Detection(box: Box(x: 88, y: 440, w: 99, h: 116), score: 0.13, objectClass: .face)
+        s.record(.whole, frame: 1, detections: [big(356)])
+        s.record(.whole, frame: 5, detections: [big(344), entering])
+        XCTAssertEqual(s.plan(for: 7), calm((Box(x: 338, y: 243, w: 134, h: 171), true), (entering.box, false)))
+        // The order of the detections does not matter.
+        var t = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
+        t.record(.whole, frame: 1, detections: [big(356)])
+        t.record(.whole, frame: 5, detections: [entering, big(344)])
+        XCTAssertEqual(t.plan(for: 7), calm((entering.box, false), (Box(x: 338, y: 243, w: 134, h: 171), true)))
+    }
+
     func testAFaceSeenOnceIsWatchedUntilItsMotionIsKnown() {
         var s = DetectionSchedule(every: 2, minimumScore: 0.2, windowed: true)
         s.record(.whole, frame: 1, detections: [face(100, 100)])
