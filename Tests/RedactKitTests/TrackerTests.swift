@@ -305,6 +305,48 @@ final class TrackerTests: XCTestCase {
         for f in 1...10 { XCTAssertEqual(boxes(unfollowed, frame: f), [], "no flow: frame \(f) is more than 5 frames before the first detection") }
     }
 
+    /// A face first found surely late and again only a few frames later (a blurred face entering
+    /// at night): its first sure detection reaches back over every held frame at once, so the
+    /// frames released before the second detection confirms the track are covered too. A lone
+    /// weak detection still reaches back briefly (`testLoneDetectionReachesBackBrieflyASecondOneInFull`).
+    /// Real pixels as in `testFlowFollowedExtensionReachesEveryHeldFrame`.
+    func testFirstSureDetectionReachesBackBeforeItsTrackIsConfirmed() {
+        let (w, h, side) = (160, 120, 30)
+        var generator = SeededRandom(seed: 17)
+        let patch = (0..<(side * side)).map { _ in UInt8.random(in: 30...225, using: &generator) }
+        func patchX(_ frame: Int) -> Int { 110 - 3 * (frame - 1) }
+        func image(_ frame: Int) -> GrayImage {
+            var px = [UInt8](repeating: 128, count: w * h)
+            for y in 0..<side { for x in 0..<side { px[(40 + y) * w + patchX(frame) + x] = patch[y * side + x] } }
+            return GrayImage(width: w, height: h, scale: 2, pixels: px)
+        }
+        func faceBox(_ frame: Int) -> Box { Box(x: Double(2 * patchX(frame)), y: 80, w: Double(2 * side), h: Double(2 * side)) }
+        func run(score: Double) -> [FrameBoxes] {
+            let tracker = OnlineTracker(config: config(maxGap: 15, extend: 5), frameSize: (320, 240))
+            var out: [FrameBoxes] = []
+            for f in 1...28 {
+                let found = [16, 20].contains(f) ? [Detection(box: faceBox(f), score: score, objectClass: .face)] : []
+                out += tracker.push(frame: f, detections: found, image: image(f))
+            }
+            return out + tracker.finish()
+        }
+        let sure = run(score: 0.9)
+        for f in 1..<16 {
+            let b = boxes(sure, frame: f)
+            XCTAssertEqual(b.map(\.source), [.flow], "frame \(f)")
+            if let box = b.first?.box {
+                let face = faceBox(f)
+                XCTAssertTrue(box.x <= face.x + 3 && box.maxX >= face.maxX - 3 && box.y <= face.y + 3 && box.maxY >= face.maxY - 3,
+                              "frame \(f): \(box) does not cover the face at \(face)")
+            }
+        }
+        // Two weak ones (under `confirm_score`, 0.5) do not confirm the track: the second
+        // reaches back `extendFrames` (5) from the first.
+        let weak = run(score: 0.3)
+        assertSources(weak, Array(1...10), [], "weak:")
+        assertSources(weak, Array(11...15), [.flow], "weak:")
+    }
+
     /// A face entering through the right edge at 20 px per frame, detected late (from frame 11,
     /// once wholly inside), was partly in the picture in frames 8-10 and outside before. Its
     /// backward extension (no flow here) covers where it was in 8-10, moving back along its

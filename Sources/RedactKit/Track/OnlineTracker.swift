@@ -303,11 +303,15 @@ public final class OnlineTracker {
             // Backwards, every new track is followed by optical flow where the grey images allow
             // (a face is often detected late, weakly, as it enters or turns, and may move fast);
             // where flow fails an unconfirmed track gets only the short static extension. A lone
-            // detection reaches back only as far as it is carried forward: most are one-off
+            // weak detection reaches back only as far as it is carried forward: most are one-off
             // false positives, and a real face is detected again within the window, which then
-            // extends it in full.
+            // extends it in full. A detection sure enough to confirm its track (`confidentHit`)
+            // reaches back as far as flow follows it at once: waiting for the second detection
+            // lets the earliest frames go, and a face first found late is found again late (dev03
+            // played backwards: a blurred face entering at night, first found surely 20 frames
+            // after it appeared and again 4 frames later, leaked in the 7 frames released by then).
             if isConfirmed(t) || config.flow {
-                extendBackwards(t, image: image, frames: isConfirmed(t) ? followedBackwardReach : unconfirmedExtension)
+                extendBackwards(t, image: image, frames: isConfirmed(t) || t.confidentHit ? followedBackwardReach : unconfirmedExtension)
             } else {
                 extendBackwardsStatic(t)
             }
