@@ -359,6 +359,8 @@ final class ManifestTests: XCTestCase {
             ("tracker", #""max_gap": 301"#, "max_gap"),
             ("tracker", #""max_gap": -1"#, "max_gap"),
             ("tracker", #""extend_frames": 301"#, "extend_frames"),
+            ("tracker", #""reach_back": 61"#, "reach_back"),
+            ("tracker", #""reach_back": -1"#, "reach_back"),
             ("render", #""padding": -0.1"#, "padding"),
             ("render", #""padding": 2.5"#, "padding"),
             ("render", #""plate_padding": -0.1"#, "plate_padding"),
@@ -407,11 +409,12 @@ final class ManifestTests: XCTestCase {
     func testRangeBoundariesAccepted() throws {
         let m = try parse(manifest(jobs: job(0, """
         "detector": {"threshold": 1e-9, "input_size": 4096, "threads": 64},
-        "tracker": {"iou_threshold": 1.0, "max_gap": 0, "extend_frames": 60},
+        "tracker": {"iou_threshold": 1.0, "max_gap": 0, "extend_frames": 60, "reach_back": 0},
         "render": {"padding": 0, "crf": 51, "preset": "veryslow", "style": "blur"}
         """) + "," + job(1, #""detector": {"input_size": 128}, "render": {"padding": 2.0, "preset": "ultrafast"}"#)))
         XCTAssertEqual(m.jobs[0].config.detector.inputSize, 4096)
         XCTAssertEqual(m.jobs[0].config.tracker.extendFrames, 60)
+        XCTAssertEqual(m.jobs[0].config.tracker.reachBack, 0)
         XCTAssertEqual(m.jobs[0].config.render.style, .blur)
         XCTAssertEqual(m.jobs[1].config.detector.inputSize, 128)
         XCTAssertEqual(m.jobs[1].config.render.padding, 2)

@@ -290,6 +290,7 @@ final class RecallRegressionTests: XCTestCase {
         var crippled = JobConfig()
         crippled.tracker.maxGap = 1
         crippled.tracker.extendFrames = 0
+        crippled.tracker.reachBack = 0
         crippled.tracker.flow = false
         let off = try run(name, config: crippled, suffix: "no-tracking")
         XCTAssertTrue(off.face.recall ?? 1 < Self.minRecall || off.face.longestLeakRun > Self.maxLongestLeakRun,

@@ -8,11 +8,13 @@ final class TrackerTests: XCTestCase {
         Detection(box: Box(x: x, y: y, w: w, h: h), score: score, objectClass: .face)
     }
 
-    func config(maxGap: Int = 15, extend: Int = 5, iou: Double = 0.2) -> TrackerConfig {
+    /// `reachBack` 0 by default: frames are held for `maxGap`, as the tests of gaps assume.
+    func config(maxGap: Int = 15, extend: Int = 5, iou: Double = 0.2, reachBack: Int = 0) -> TrackerConfig {
         var c = TrackerConfig()
         c.maxGap = maxGap
         c.extendFrames = extend
         c.iouThreshold = iou
+        c.reachBack = reachBack
         return c
     }
 
@@ -345,6 +347,46 @@ final class TrackerTests: XCTestCase {
         let weak = run(score: 0.3)
         assertSources(weak, Array(1...10), [], "weak:")
         assertSources(weak, Array(11...15), [.flow], "weak:")
+    }
+
+    /// `reach_back` holds frames longer than `max_gap`: a face first detected surely 20 frames
+    /// after it came into view is followed back to its first frame with `reach_back` 20 (the
+    /// default), and only over the 15 frames `max_gap` holds without it.
+    func testReachBackHoldsFramesLongerThanTheLongestGap() {
+        let (w, h, side) = (160, 120, 30)
+        var generator = SeededRandom(seed: 18)
+        let patch = (0..<(side * side)).map { _ in UInt8.random(in: 30...225, using: &generator) }
+        func patchX(_ frame: Int) -> Int { 110 - 3 * (frame - 1) }
+        func image(_ frame: Int) -> GrayImage {
+            var px = [UInt8](repeating: 128, count: w * h)
+            for y in 0..<side { for x in 0..<side { px[(40 + y) * w + patchX(frame) + x] = patch[y * side + x] } }
+            return GrayImage(width: w, height: h, scale: 2, pixels: px)
+        }
+        func faceBox(_ frame: Int) -> Box { Box(x: Double(2 * patchX(frame)), y: 80, w: Double(2 * side), h: Double(2 * side)) }
+        func run(reachBack: Int) -> [FrameBoxes] {
+            let tracker = OnlineTracker(config: config(maxGap: 15, extend: 5, reachBack: reachBack), frameSize: (320, 240))
+            XCTAssertEqual(tracker.windowLength, max(15, reachBack))
+            var out: [FrameBoxes] = []
+            for f in 1...30 {
+                let found = [21, 25].contains(f) ? [Detection(box: faceBox(f), score: 0.9, objectClass: .face)] : []
+                out += tracker.push(frame: f, detections: found, image: image(f))
+            }
+            return out + tracker.finish()
+        }
+        XCTAssertEqual(TrackerConfig().reachBack, 20)
+        let held = run(reachBack: 20)
+        for f in 1...20 {
+            let b = boxes(held, frame: f)
+            XCTAssertEqual(b.map(\.source), [.flow], "frame \(f)")
+            if let box = b.first?.box {
+                let face = faceBox(f)
+                XCTAssertTrue(box.x <= face.x + 3 && box.maxX >= face.maxX - 3 && box.y <= face.y + 3 && box.maxY >= face.maxY - 3,
+                              "frame \(f): \(box) does not cover the face at \(face)")
+            }
+        }
+        let gapOnly = run(reachBack: 0)
+        assertSources(gapOnly, Array(1...5), [], "max_gap only:")
+        assertSources(gapOnly, Array(6...20), [.flow], "max_gap only:")
     }
 
     /// A face entering through the right edge at 20 px per frame, detected late (from frame 11,

@@ -173,8 +173,15 @@ public struct TrackerConfig: Codable, Equatable, Sendable {
     /// Frames a track is extended before its first and after its last observation. Fast faces
     /// entering at night were first detected up to 10 frames late on the dev benchmark. Backwards,
     /// a confirmed track reaches further while optical flow follows it: over every frame still
-    /// held (`maxGap`; `OnlineTracker`).
+    /// held (`reachBack`; `OnlineTracker`).
     public var extendFrames: Int = 10
+    /// How far back (frames) a confirmed track, or one first detected surely, reaches while
+    /// optical flow follows it: frames are held this long (or `maxGap`, or `extendFrames`, if
+    /// longer) before they are painted, so it bounds memory like them. A blurred face entering
+    /// fast at night was first detected surely 15 frames after it appeared on dev03, and 20
+    /// frames after on dev03 played backwards (scripts/bench_variants.py); 20 covers both, for
+    /// 5 frames more held than `maxGap` alone (about 15 MB at 1080p).
+    public var reachBack: Int = 20
     /// Detections scoring at least this (but under the detector threshold) may continue an
     /// existing confirmed track, never start one (ByteTrack's second association pass).
     public var lowScore: Double = 0.1
@@ -215,6 +222,7 @@ public struct TrackerConfig: Codable, Equatable, Sendable {
         case iouThreshold = "iou_threshold"
         case maxGap = "max_gap"
         case extendFrames = "extend_frames"
+        case reachBack = "reach_back"
         case lowScore = "low_score"
         case minHits = "min_hits"
         case flow
@@ -241,6 +249,8 @@ public struct TrackerConfig: Codable, Equatable, Sendable {
         // Files written before these existed: no size rule (a fraction no box reaches).
         largeFraction = try c.decodeIfPresent(Double.self, forKey: .largeFraction) ?? 1_000_000
         confirmLargeScore = try c.decodeIfPresent(Double.self, forKey: .confirmLargeScore) ?? 0
+        // Files written before it existed held and reached back over max(max_gap, extend_frames).
+        reachBack = try c.decodeIfPresent(Int.self, forKey: .reachBack) ?? 0
     }
 }
 

@@ -74,7 +74,7 @@ public enum ManifestLoader {
     static let jobKeys = ["id", "input", "output", "input_sha256", "tracks", "tracks_sha256", "detector", "tracker", "render", "mute",
                           "keep", "boxes", "exclude_regions"]
     static let detectorKeys = ["model", "classes", "threshold", "plate_threshold", "input_size", "coarse_input_size", "full_input_every", "engine", "precision", "threads", "every", "windows", "second_look", "second_look_below", "second_look_max"]
-    static let trackerKeys = ["iou_threshold", "max_gap", "extend_frames", "low_score", "min_hits", "flow", "confirm_score", "confirm_hits", "confirm_hits_score", "large_fraction", "confirm_large_score"]
+    static let trackerKeys = ["iou_threshold", "max_gap", "extend_frames", "reach_back", "low_score", "min_hits", "flow", "confirm_score", "confirm_hits", "confirm_hits_score", "large_fraction", "confirm_large_score"]
     static let renderKeys = ["style", "shape", "padding", "plate_padding", "crf", "preset", "keep_audio"]
 
     // MARK: Public API
@@ -584,6 +584,7 @@ struct ManifestValidator {
             case "iou_threshold": t.iouThreshold = try number(m.value, at: p, lower: 0, upper: 1, lowerExclusive: true)
             case "max_gap": t.maxGap = try integer(m.value, at: p, in: 0...60)
             case "extend_frames": t.extendFrames = try integer(m.value, at: p, in: 0...60)
+            case "reach_back": t.reachBack = try integer(m.value, at: p, in: 0...60)
             case "low_score": t.lowScore = try number(m.value, at: p, lower: 0, upper: 1, lowerExclusive: true)
             case "min_hits": t.minHits = try integer(m.value, at: p, in: 1...10)
             case "flow": t.flow = try bool(m.value, at: p)

@@ -107,7 +107,7 @@ public final class OnlineTracker {
     /// detections (nil) are the ones in between.
     public let detectionInterval: Int
     /// Frames held before release.
-    public var windowLength: Int { max(config.maxGap, config.extendFrames, unconfirmedExtension) }
+    public var windowLength: Int { max(config.maxGap, config.extendFrames, config.reachBack, unconfirmedExtension) }
     /// How far back a confirmed track reaches from its first detection while optical flow
     /// follows it there: every frame still held. A face the detector first sees late was most
     /// likely in view before, and flow says where; late is common where whole-frame runs are
