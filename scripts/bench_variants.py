@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""Face recall on the dev clips played backwards and mirrored: cases the dev clips do not hold.
+
+    scripts/bench_variants.py REDACT_BIN [--out DIR] [--only NAME ...]
+
+The benchmark's holdout has other seeds and other faces in the same kinds of clips. A clip played
+backwards turns every face that leaves into one that enters (the tracker and the detection
+schedule are not symmetric in time: a face is followed forwards, and only extended backwards
+over the frames still held); a mirrored clip moves every face and texture to the other side
+(the detector's scores move). Both keep the ground truth exact:
+
+  rev   ffmpeg `reverse` (and `areverse`); ground-truth frame f becomes N + 1 - f;
+  flip  ffmpeg `hflip` (audio copied); x becomes W - x - w (displayed width W).
+
+dev05 (variable frame rate) is left out: reversing its timestamps is not the same clip. Each
+variant is encoded once (libx264 veryfast CRF 18) into DIR (default out/variants), redacted with
+`REDACT_BIN run` (default configuration, one manifest, key .cache/keys/bench.key), and scored
+with ../shared/bench/score.py; one line per variant: face recall, leak frames, longest leak,
+over-redaction, and the face object-frames missed (frame, id, size, visible fraction).
+Needs a Python with numpy and cv2 (the bench's .cache/benchvenv).
+"""
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, '..', 'shared', 'bench')
+DEV = os.path.join(BENCH, 'dev')
+
+
+def frame_count(path):
+    out = subprocess.run(['ffprobe', '-v', 'error', '-select_streams', 'v:0', '-count_packets', '-show_entries',
+                          'stream=nb_read_packets', '-of', 'csv=p=0', path], capture_output=True, text=True, check=True)
+    return int(out.stdout.strip().split(',')[0])
+
+
+def displayed_width(path):
+    out = subprocess.run(['ffprobe', '-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=width',
+                          '-of', 'csv=p=0', path], capture_output=True, text=True, check=True)
+    return int(out.stdout.strip().split(',')[0])
+
+
+def make_variant(name, kind, out_dir):
+    src = os.path.join(DEV, name + '.mp4')
+    video = os.path.join(out_dir, f'{name}.{kind}.mp4')
+    gt = os.path.join(out_dir, f'{name}.{kind}.gt.csv')
+    if not os.path.exists(video):
+        vf = 'reverse' if kind == 'rev' else 'hflip'
+        audio = ['-af', 'areverse'] if kind == 'rev' else ['-c:a', 'copy']
+        # ffmpeg applies the display matrix (dev06), so the variant is stored as displayed.
+        subprocess.run(['ffmpeg', '-v', 'error', '-y', '-i', src, '-map', '0', '-vf', vf, '-c:v', 'libx264', '-preset',
+                        'veryfast', '-crf', '18', '-pix_fmt', 'yuv420p', *audio, video + '.tmp.mp4'], check=True)
+        os.replace(video + '.tmp.mp4', video)
+    n, width = frame_count(src), displayed_width(video)
+    with open(os.path.join(DEV, name + '.gt.csv'), newline='') as f:
+        rows = list(csv.reader(f))
+    with open(gt, 'w', newline='') as f:
+        w = csv.writer(f)
+        w.writerow(rows[0])
+        for r in rows[1:]:
+            r = list(r)
+            if kind == 'rev':
+                r[0] = str(n + 1 - int(r[0]))
+            else:
+                r[2] = '%.1f' % (width - float(r[2]) - float(r[4]))
+            w.writerow(r)
+    return video, gt
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('redact')
+    ap.add_argument('--out', default=os.path.join(ROOT, 'out', 'variants'))
+    ap.add_argument('--only', nargs='*', default=None, help='clip names (e.g. dev03_night_city)')
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    names = sorted(f[:-4] for f in os.listdir(DEV) if f.endswith('.mp4') and not f.startswith('dev05'))
+    if args.only:
+        names = [n for n in names if n in args.only]
+    variants = []
+    for name in names:
+        for kind in ('rev', 'flip'):
+            video, gt = make_variant(name, kind, args.out)
+            variants.append((f'{name}.{kind}', video, gt, os.path.join(args.out, f'{name}.{kind}.redacted.mp4')))
+    key = os.path.join(ROOT, '.cache', 'keys', 'bench.key')
+    if not os.path.exists(key):
+        os.makedirs(os.path.dirname(key), exist_ok=True)
+        subprocess.run([args.redact, 'keygen', '-o', key], check=True, stdout=subprocess.DEVNULL)
+    manifest = os.path.join(args.out, 'manifest.json')
+    with open(manifest, 'w') as f:
+        json.dump({'version': 1, 'signing_key': key,
+                   'jobs': [{'id': v[0].replace('.', '_'), 'input': v[1], 'output': v[3]} for v in variants]}, f, indent=1)
+    subprocess.run([args.redact, 'run', manifest, '--force', '--models', os.path.join(ROOT, 'models')], check=True)
+    sys.path.insert(0, BENCH)
+    import score  # the benchmark's scorer
+    for label, video, gt, out in variants:
+        r = score.score(video, out, gt, details=True)
+        face = r['classes']['face']
+        missed = [(d[0], d[1], round(d[3]), d[4]) for d in r['_object_details'] if d[2] == 'face' and d[5] == 0]
+        print('%-30s face recall %.4f  leak frames %d  longest %d  over-redaction %.5f  frames match %s  missed %s' % (
+            label, face['recall'], face['leak_frames'], face['longest_leak_run'], r['over_redaction']['fraction'],
+            r['timing']['frames_match'], missed[:12]), flush=True)
+
+
+if __name__ == '__main__':
+    main()
