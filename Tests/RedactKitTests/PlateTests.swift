@@ -117,6 +117,7 @@ final class PlateTests: TempDirectoryTestCase {
         expected.tracker.confirmHitsScore = 0
         expected.tracker.largeFraction = 1_000_000
         expected.tracker.confirmLargeScore = 0
+        expected.tracker.reachBack = 0  // frames held for max_gap only
         expected.render.shape = .box
         expected.render.padding = 0.2
         expected.detector.secondLook = false

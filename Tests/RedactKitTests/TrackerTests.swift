@@ -264,44 +264,58 @@ final class TrackerTests: XCTestCase {
         XCTAssertEqual(boxes(out, frame: 20), [])
     }
 
+    /// A face for optical flow on real pixels: a 30 px patch of noise sliding left 3 px a frame
+    /// over a flat 160x120 grey image; display pixels are twice the grey image's.
+    struct SlidingPatch {
+        let side = 30
+        let noise: [UInt8]
+        init(seed: UInt64) {
+            var generator = SeededRandom(seed: seed)
+            noise = (0..<(30 * 30)).map { _ in UInt8.random(in: 30...225, using: &generator) }
+        }
+        func x(_ frame: Int) -> Int { 110 - 3 * (frame - 1) }  // grey-image pixels
+        func image(_ frame: Int) -> GrayImage {
+            let (w, h) = (160, 120)
+            var px = [UInt8](repeating: 128, count: w * h)
+            for y in 0..<side { for x in 0..<side { px[(40 + y) * w + self.x(frame) + x] = noise[y * side + x] } }
+            return GrayImage(width: w, height: h, scale: 2, pixels: px)
+        }
+        func faceBox(_ frame: Int) -> Box { Box(x: Double(2 * x(frame)), y: 80, w: Double(2 * side), h: Double(2 * side)) }
+    }
+
+    /// Asserts that each of `frames` has one flow box, covering the patch (3 px slack).
+    func assertFollowed(_ out: [FrameBoxes], frames: [Int], _ patch: SlidingPatch, file: StaticString = #filePath, line: UInt = #line) {
+        for f in frames {
+            let b = boxes(out, frame: f)
+            XCTAssertEqual(b.map(\.source), [.flow], "frame \(f)", file: file, line: line)
+            if let box = b.first?.box {
+                let face = patch.faceBox(f)
+                XCTAssertTrue(box.x <= face.x + 3 && box.maxX >= face.maxX - 3 && box.y <= face.y + 3 && box.maxY >= face.maxY - 3,
+                              "frame \(f): \(box) does not cover the face at \(face)", file: file, line: line)
+            }
+        }
+    }
+
     /// A face first detected late, surely, after 15 frames in view: where optical flow follows it
     /// backwards, the extension reaches every frame still held (`maxGap` 15), not only
     /// `extendFrames` (5 here); without grey images (no flow) it stops after `extendFrames`.
     /// The grey frames are real pixels: a patch of noise (the face) sliding left 3 px a frame
     /// over a flat background.
     func testFlowFollowedExtensionReachesEveryHeldFrame() {
-        let (w, h, side) = (160, 120, 30)
-        var generator = SeededRandom(seed: 16)
-        let patch = (0..<(side * side)).map { _ in UInt8.random(in: 30...225, using: &generator) }
-        func patchX(_ frame: Int) -> Int { 110 - 3 * (frame - 1) }  // grey-image pixels
-        func image(_ frame: Int) -> GrayImage {
-            var px = [UInt8](repeating: 128, count: w * h)
-            for y in 0..<side { for x in 0..<side { px[(40 + y) * w + patchX(frame) + x] = patch[y * side + x] } }
-            return GrayImage(width: w, height: h, scale: 2, pixels: px)
-        }
-        // Display pixels: twice the grey image's.
-        func faceBox(_ frame: Int) -> Box { Box(x: Double(2 * patchX(frame)), y: 80, w: Double(2 * side), h: Double(2 * side)) }
+        let patch = SlidingPatch(seed: 16)
         let firstDetected = 16, frames = 25
         func run(flow: Bool) -> [FrameBoxes] {
             let tracker = OnlineTracker(config: config(maxGap: 15, extend: 5), frameSize: (320, 240))
             var out: [FrameBoxes] = []
             for f in 1...frames {
-                let found = f >= firstDetected ? [Detection(box: faceBox(f), score: 0.9, objectClass: .face)] : []
-                out += tracker.push(frame: f, detections: found, image: flow ? image(f) : nil)
+                let found = f >= firstDetected ? [Detection(box: patch.faceBox(f), score: 0.9, objectClass: .face)] : []
+                out += tracker.push(frame: f, detections: found, image: flow ? patch.image(f) : nil)
             }
             return out + tracker.finish()
         }
 
         let followed = run(flow: true)
-        for f in 1..<firstDetected {
-            let b = boxes(followed, frame: f)
-            XCTAssertEqual(b.map(\.source), [.flow], "frame \(f)")
-            if let box = b.first?.box {
-                let face = faceBox(f)
-                XCTAssertTrue(box.x <= face.x + 3 && box.maxX >= face.maxX - 3 && box.y <= face.y + 3 && box.maxY >= face.maxY - 3,
-                              "frame \(f): \(box) does not cover the face at \(face)")
-            }
-        }
+        assertFollowed(followed, frames: Array(1..<firstDetected), patch)
         let unfollowed = run(flow: false)
         assertSources(unfollowed, Array(11..<firstDetected), [.extended], "no flow:")
         for f in 1...10 { XCTAssertEqual(boxes(unfollowed, frame: f), [], "no flow: frame \(f) is more than 5 frames before the first detection") }
@@ -313,35 +327,18 @@ final class TrackerTests: XCTestCase {
     /// weak detection still reaches back briefly (`testLoneDetectionReachesBackBrieflyASecondOneInFull`).
     /// Real pixels as in `testFlowFollowedExtensionReachesEveryHeldFrame`.
     func testFirstSureDetectionReachesBackBeforeItsTrackIsConfirmed() {
-        let (w, h, side) = (160, 120, 30)
-        var generator = SeededRandom(seed: 17)
-        let patch = (0..<(side * side)).map { _ in UInt8.random(in: 30...225, using: &generator) }
-        func patchX(_ frame: Int) -> Int { 110 - 3 * (frame - 1) }
-        func image(_ frame: Int) -> GrayImage {
-            var px = [UInt8](repeating: 128, count: w * h)
-            for y in 0..<side { for x in 0..<side { px[(40 + y) * w + patchX(frame) + x] = patch[y * side + x] } }
-            return GrayImage(width: w, height: h, scale: 2, pixels: px)
-        }
-        func faceBox(_ frame: Int) -> Box { Box(x: Double(2 * patchX(frame)), y: 80, w: Double(2 * side), h: Double(2 * side)) }
+        let patch = SlidingPatch(seed: 17)
         func run(score: Double) -> [FrameBoxes] {
             let tracker = OnlineTracker(config: config(maxGap: 15, extend: 5), frameSize: (320, 240))
             var out: [FrameBoxes] = []
             for f in 1...28 {
-                let found = [16, 20].contains(f) ? [Detection(box: faceBox(f), score: score, objectClass: .face)] : []
-                out += tracker.push(frame: f, detections: found, image: image(f))
+                let found = [16, 20].contains(f) ? [Detection(box: patch.faceBox(f), score: score, objectClass: .face)] : []
+                out += tracker.push(frame: f, detections: found, image: patch.image(f))
             }
             return out + tracker.finish()
         }
         let sure = run(score: 0.9)
-        for f in 1..<16 {
-            let b = boxes(sure, frame: f)
-            XCTAssertEqual(b.map(\.source), [.flow], "frame \(f)")
-            if let box = b.first?.box {
-                let face = faceBox(f)
-                XCTAssertTrue(box.x <= face.x + 3 && box.maxX >= face.maxX - 3 && box.y <= face.y + 3 && box.maxY >= face.maxY - 3,
-                              "frame \(f): \(box) does not cover the face at \(face)")
-            }
-        }
+        assertFollowed(sure, frames: Array(1..<16), patch)
         // Two weak ones (under `confirm_score`, 0.5) do not confirm the track: the second
         // reaches back `extendFrames` (5) from the first.
         let weak = run(score: 0.3)
@@ -353,37 +350,20 @@ final class TrackerTests: XCTestCase {
     /// after it came into view is followed back to its first frame with `reach_back` 20 (the
     /// default), and only over the 15 frames `max_gap` holds without it.
     func testReachBackHoldsFramesLongerThanTheLongestGap() {
-        let (w, h, side) = (160, 120, 30)
-        var generator = SeededRandom(seed: 18)
-        let patch = (0..<(side * side)).map { _ in UInt8.random(in: 30...225, using: &generator) }
-        func patchX(_ frame: Int) -> Int { 110 - 3 * (frame - 1) }
-        func image(_ frame: Int) -> GrayImage {
-            var px = [UInt8](repeating: 128, count: w * h)
-            for y in 0..<side { for x in 0..<side { px[(40 + y) * w + patchX(frame) + x] = patch[y * side + x] } }
-            return GrayImage(width: w, height: h, scale: 2, pixels: px)
-        }
-        func faceBox(_ frame: Int) -> Box { Box(x: Double(2 * patchX(frame)), y: 80, w: Double(2 * side), h: Double(2 * side)) }
+        let patch = SlidingPatch(seed: 18)
         func run(reachBack: Int) -> [FrameBoxes] {
             let tracker = OnlineTracker(config: config(maxGap: 15, extend: 5, reachBack: reachBack), frameSize: (320, 240))
             XCTAssertEqual(tracker.windowLength, max(15, reachBack))
             var out: [FrameBoxes] = []
             for f in 1...30 {
-                let found = [21, 25].contains(f) ? [Detection(box: faceBox(f), score: 0.9, objectClass: .face)] : []
-                out += tracker.push(frame: f, detections: found, image: image(f))
+                let found = [21, 25].contains(f) ? [Detection(box: patch.faceBox(f), score: 0.9, objectClass: .face)] : []
+                out += tracker.push(frame: f, detections: found, image: patch.image(f))
             }
             return out + tracker.finish()
         }
         XCTAssertEqual(TrackerConfig().reachBack, 20)
         let held = run(reachBack: 20)
-        for f in 1...20 {
-            let b = boxes(held, frame: f)
-            XCTAssertEqual(b.map(\.source), [.flow], "frame \(f)")
-            if let box = b.first?.box {
-                let face = faceBox(f)
-                XCTAssertTrue(box.x <= face.x + 3 && box.maxX >= face.maxX - 3 && box.y <= face.y + 3 && box.maxY >= face.maxY - 3,
-                              "frame \(f): \(box) does not cover the face at \(face)")
-            }
-        }
+        assertFollowed(held, frames: Array(1...20), patch)
         let gapOnly = run(reachBack: 0)
         assertSources(gapOnly, Array(1...5), [], "max_gap only:")
         assertSources(gapOnly, Array(6...20), [.flow], "max_gap only:")
