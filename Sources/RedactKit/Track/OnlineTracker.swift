@@ -309,7 +309,8 @@ public final class OnlineTracker {
             // reaches back as far as flow follows it at once: waiting for the second detection
             // lets the earliest frames go, and a face first found late is found again late (dev03
             // played backwards: a blurred face entering at night, first found surely 20 frames
-            // after it appeared and again 4 frames later, leaked in the 7 frames released by then).
+            // after it appeared and again 4 frames later, leaked in 7 frames: 3 released while it
+            // waited, 4 more than `maxGap` held before it was found, hence `reachBack`).
             if isConfirmed(t) || config.flow {
                 extendBackwards(t, image: image, frames: isConfirmed(t) || t.confidentHit ? followedBackwardReach : unconfirmedExtension)
             } else {
