@@ -36,10 +36,11 @@ public final class JobRunner: @unchecked Sendable {
     let registry: ModelRegistry
     let signingKey: SigningKey
     /// Pictures in flight between two stages (`BoundedQueue.stage`). Small: memory stays flat
-    /// for any video length. Four: the detector's bursts (a whole-frame run, then a skipped
-    /// frame) need little slack: 2, 3, 4 and 8 ran dev04 in the same time (within noise), 3 and 8
-    /// dev09.
-    static let framesInFlight = 4
+    /// for any video length. The detector's bursts (a whole-frame run, then a skipped frame) need
+    /// little slack: 2, 3, 4 and 8 ran dev04 in the same time (within noise), 3 and 8 dev09. Two:
+    /// the four pictures this saves against four (12 MB at 1080p) pay for most of the five more
+    /// the tracker holds for `TrackerConfig.reachBack`.
+    static let framesInFlight = 2
     /// Items (pictures, audio packets, status) in flight between two stages.
     static let itemsInFlight = 64
 
