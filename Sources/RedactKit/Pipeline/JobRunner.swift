@@ -38,8 +38,8 @@ public final class JobRunner: @unchecked Sendable {
     /// Pictures in flight between two stages (`BoundedQueue.stage`). Small: memory stays flat
     /// for any video length. The detector's bursts (a whole-frame run, then a skipped frame) need
     /// little slack: 2, 3, 4 and 8 ran dev04 in the same time (within noise), 3 and 8 dev09. Two:
-    /// the four pictures this saves against four (12 MB at 1080p) pay for most of the five more
-    /// the tracker holds for `TrackerConfig.reachBack`.
+    /// up to four pictures fewer than with four (dev04's peak 6 MB lower, 572 -> 566 MiB) pay for
+    /// part of the five more the tracker holds for `TrackerConfig.reachBack` (15 MB at 1080p).
     static let framesInFlight = 2
     /// Items (pictures, audio packets, status) in flight between two stages.
     static let itemsInFlight = 64
