@@ -31,14 +31,9 @@ BENCH = os.path.join(ROOT, '..', 'shared', 'bench')
 DEV = os.path.join(BENCH, 'dev')
 
 
-def frame_count(path):
-    out = subprocess.run(['ffprobe', '-v', 'error', '-select_streams', 'v:0', '-count_packets', '-show_entries',
-                          'stream=nb_read_packets', '-of', 'csv=p=0', path], capture_output=True, text=True, check=True)
-    return int(out.stdout.strip().split(',')[0])
-
-
-def displayed_width(path):
-    out = subprocess.run(['ffprobe', '-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=width',
+def video_stream_value(path, entry, *extra):
+    """One integer field of the first video stream (ffprobe prints side data after it: dev06)."""
+    out = subprocess.run(['ffprobe', '-v', 'error', '-select_streams', 'v:0', *extra, '-show_entries', f'stream={entry}',
                           '-of', 'csv=p=0', path], capture_output=True, text=True, check=True)
     return int(out.stdout.strip().split(',')[0])
 
@@ -54,7 +49,7 @@ def make_variant(name, kind, out_dir):
         subprocess.run(['ffmpeg', '-v', 'error', '-y', '-i', src, '-map', '0', '-vf', vf, '-c:v', 'libx264', '-preset',
                         'veryfast', '-crf', '18', '-pix_fmt', 'yuv420p', *audio, video + '.tmp.mp4'], check=True)
         os.replace(video + '.tmp.mp4', video)
-    n, width = frame_count(src), displayed_width(video)
+    n, width = video_stream_value(src, 'nb_read_packets', '-count_packets'), video_stream_value(video, 'width')
     with open(os.path.join(DEV, name + '.gt.csv'), newline='') as f:
         rows = list(csv.reader(f))
     with open(gt, 'w', newline='') as f:
