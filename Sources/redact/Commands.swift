@@ -58,6 +58,11 @@ struct Track: ParsableCommand {
     @Option(name: .customLong("max-gap"), help: "Longest gap (frames) a track survives and that is filled.") var maxGap: Int?
     @Option(name: .customLong("extend"), help: "Frames to extend each track before and after its detections.") var extend: Int?
     @Option(name: .customLong("iou"), help: "Minimum IoU to continue a track.") var iou: Double?
+    @Option(name: .customLong("reach-back"), help: "Frames a sure new track is followed back by optical flow before its first detection.") var reachBack: Int?
+    @Option(help: "The video the detections were made from, decoded again for optical flow (default: the path detections.json records; its SHA-256 must match).")
+    var input: String?
+    @Flag(name: .customLong("no-flow"), help: "Track without optical flow and without decoding the video: faces between detections get interpolation and extension only, which covers less than `redact run`.")
+    var noFlow = false
 
     func run() throws {
         try reportingErrors {
@@ -66,9 +71,15 @@ struct Track: ParsableCommand {
             options.set("--max-gap", "tracker", "max_gap", maxGap)
             options.set("--extend", "tracker", "extend_frames", extend)
             options.set("--iou", "tracker", "iou_threshold", iou)
+            options.set("--reach-back", "tracker", "reach_back", reachBack)
+            if noFlow { options.set("--no-flow", "tracker", "flow", false) }
             var config = JobConfig()
             try options.apply(to: &config)
-            let file = try Stages.track(detections: URL(fileURLWithPath: detections), output: URL(fileURLWithPath: output), config: config.tracker)
+            if noFlow, input != nil { throw RedactError.usage("--input is for optical flow; --no-flow decodes no video") }
+            let progress = ProgressBar(label: URL(fileURLWithPath: detections).lastPathComponent)
+            let file = try Stages.track(detections: URL(fileURLWithPath: detections), output: URL(fileURLWithPath: output), config: config.tracker,
+                                        video: input.map { URL(fileURLWithPath: $0) }) { progress.update($0, of: $1) }
+            progress.finish()
             let boxes = file.tracks.reduce(0) { $0 + $1.boxes.count }
             FileHandle.standardError.write(Data("\(output): \(file.tracks.count) tracks, \(boxes) boxes over \(file.frameCount) frames\n".utf8))
         }

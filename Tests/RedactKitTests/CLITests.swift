@@ -198,6 +198,10 @@ final class CLITests: TempDirectoryTestCase {
         let tracked = dir.appendingPathComponent("tracked.json")
         try assertFails(["track", detections.path, "-o", tracked.path, "--max-gap", "61"], exit: 64,
                         mentions: ["--max-gap: expected integer from 0 to 60"], output: tracked)
+        try assertFails(["track", detections.path, "-o", tracked.path, "--reach-back", "61"], exit: 64,
+                        mentions: ["--reach-back: expected integer from 0 to 60"], output: tracked)
+        try assertFails(["track", detections.path, "-o", tracked.path, "--no-flow", "--input", try Self.clip().url.path], exit: 64,
+                        mentions: ["--input", "--no-flow"], output: tracked)
     }
 
     // MARK: - Interruption

@@ -575,4 +575,65 @@ final class PipelineTests: TempDirectoryTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: refused.path))
         XCTAssertFalse(Fixtures.listing(dir).contains { $0.hasPrefix(".") }, "hidden files left: \(Fixtures.listing(dir))")
     }
+
+    /// `redact track` decodes the video again for optical flow, so `detect` then `track` make the
+    /// tracks `run` makes (without flow the chain left faces visible that `run` covers: dev03).
+    /// Its video is the one detections.json names, checked by SHA-256; `--no-flow` needs none.
+    func testStandaloneTrackFollowsFacesByFlowLikeRun() throws {
+        // A copy of the clip, so the test can take it away from the detections that name it.
+        let clip = try Self.mainClip()
+        let copy = dir.appendingPathComponent("copy.mp4")
+        try FileManager.default.copyItem(at: clip.url, to: copy)
+        let ranTracks = dir.appendingPathComponent("run-tracks.json")
+        try runJob(clip, tracks: ranTracks)
+        let det = dir.appendingPathComponent("detections.json")
+        var r = try Fixtures.redact(["detect", copy.path, "-o", det.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+
+        let chained = dir.appendingPathComponent("chain-tracks.json")
+        r = try Fixtures.redact(["track", det.path, "-o", chained.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let ran = try JSONFiles.read(TracksFile.self, from: ranTracks), chain = try JSONFiles.read(TracksFile.self, from: chained)
+        let flowBoxes = chain.tracks.flatMap(\.boxes).filter { $0.source == .flow }
+        XCTAssertFalse(flowBoxes.isEmpty, "the chain's tracks were followed by optical flow")
+        XCTAssertEqual(chain.tracks, ran.tracks, "detect + track make run's tracks")
+        XCTAssertEqual(chain.tracker, ran.tracker)
+
+        // Without flow: no video needed, no flow boxes (and what they covered is left to extension).
+        let noFlow = dir.appendingPathComponent("no-flow.json")
+        r = try Fixtures.redact(["track", det.path, "-o", noFlow.path, "--no-flow"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let plain = try JSONFiles.read(TracksFile.self, from: noFlow)
+        XCTAssertFalse(plain.tracker.flow)
+        XCTAssertTrue(plain.tracks.flatMap(\.boxes).allSatisfy { $0.source != .flow })
+
+        // Another video given for the detections' one: refused, nothing written.
+        let other = try Self.clip("other") { $0.frames = 20; $0.background = .smptebars; $0.face = 4 }
+        let refused = dir.appendingPathComponent("refused.json")
+        r = try Fixtures.redact(["track", det.path, "-o", refused.path, "--input", other.url.path])
+        XCTAssertEqual(r.status, 65, r.stderr)
+        XCTAssertEqual(r.stderrLines.count, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains(det.path) && r.stderr.contains("$.input.sha256"), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: refused.path))
+
+        // The video the detections name is gone: a one-line error that says what to do.
+        try FileManager.default.removeItem(at: copy)
+        r = try Fixtures.redact(["track", det.path, "-o", refused.path])
+        XCTAssertEqual(r.status, 65, r.stderr)
+        XCTAssertEqual(r.stderrLines.count, 1, r.stderr)
+        for part in [det.path, "$.input.path", copy.path, "--input", "--no-flow"] { XCTAssertTrue(r.stderr.contains(part), "\(part): \(r.stderr)") }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: refused.path))
+        r = try Fixtures.redact(["track", det.path, "-o", refused.path, "--input", copy.path])
+        XCTAssertEqual(r.status, 66, r.stderr)
+        XCTAssertTrue(r.stderr.contains(copy.path), r.stderr)
+        // ...given again with --input (the same bytes under another name), it is the same.
+        let moved = dir.appendingPathComponent("moved.mp4")
+        try FileManager.default.copyItem(at: clip.url, to: moved)
+        let again = dir.appendingPathComponent("again.json")
+        r = try Fixtures.redact(["track", det.path, "-o", again.path, "--input", moved.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try JSONFiles.read(TracksFile.self, from: again).tracks, ran.tracks)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: refused.path))
+        XCTAssertFalse(Fixtures.listing(dir).contains { $0.hasPrefix(".") }, "hidden files left: \(Fixtures.listing(dir))")
+    }
 }

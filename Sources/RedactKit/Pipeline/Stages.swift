@@ -12,7 +12,7 @@ public enum Stages {
         let model = try registry.model(config.model)
         let decode = try DecodeStage(path: input.path, keepAudio: false)
         // Standalone detect keeps weak detections (down to the default tracker's low score) so
-        // that `track` can use them; it has no grey images, so standalone tracking has no flow.
+        // that `track` can use them; `track` decodes the video again for its grey images.
         var tracker = TrackerConfig()
         tracker.flow = false
         let detect = try DetectStage(model: model, config: config, tracker: tracker, geometry: decode.layout.geometry, path: input.path)
@@ -45,8 +45,16 @@ public enum Stages {
     }
 
     /// Groups detections into tracks (the same tracker `run` uses); writes tracks.json.
+    ///
+    /// With `flow` on (the default) the tracker follows faces between and before detections by
+    /// optical flow on grey images of the frames, so `video` (default: the file detections.json
+    /// names) is decoded again for them, checked against the SHA-256 the detections recorded:
+    /// the tracks are then the ones `redact run` makes from the same detections. Without them
+    /// the chain `detect`, `track`, `render` covered faces only by interpolation and extension
+    /// and left 10 face frames visible on dev03 that `run` covers (docs/quality.md).
     @discardableResult
-    public static func track(detections: URL, output: URL, config: TrackerConfig) throws -> TracksFile {
+    public static func track(detections: URL, output: URL, config: TrackerConfig, video: URL? = nil,
+                             progress: @escaping (Int, Int?) -> Void = { _, _ in }) throws -> TracksFile {
         let file = try JSONFiles.read(DetectionsFile.self, from: detections)
         for (i, f) in file.frames.enumerated() where f.frame != i + 1 {
             throw RedactError.badJSON(path: detections.path, jsonPath: "$.frames[\(i)].frame", detail: "expected frame \(i + 1), found \(f.frame) (frames must be consecutive from 1)")
@@ -54,12 +62,75 @@ public enum Stages {
         let tracker = OnlineTracker(config: config, birthThreshold: file.detector.threshold, geometry: file.geometry,
                                     detectionInterval: file.detector.every)
         var finals: [FrameBoxes] = []
-        for f in file.frames { finals += tracker.push(frame: f.frame, detections: f.detections, windowed: f.windows != nil, image: nil) }
+        if config.flow {
+            let source = try flowSource(for: file, detections: detections, video: video)
+            try forEachFlowImage(of: source, file: file, detections: detections) { index, image in
+                let f = file.frames[index]
+                finals += tracker.push(frame: f.frame, detections: f.detections, windowed: f.windows != nil, image: image)
+                progress(index + 1, file.frames.count)
+            }
+        } else {
+            for f in file.frames { finals += tracker.push(frame: f.frame, detections: f.detections, windowed: f.windows != nil, image: nil) }
+        }
         finals += tracker.finish()
         let tracks = TracksFile(frames: finals, input: file.input, geometry: file.geometry, model: file.model,
                                 detector: file.detector, tracker: config)
         try JSONFiles.write(tracks, to: output)
         return tracks
+    }
+
+    /// The video whose frames `track` follows faces on: `video`, or else the input detections.json
+    /// names; it must be the file the detections were made from (its SHA-256).
+    private static func flowSource(for file: DetectionsFile, detections: URL, video: URL?) throws -> URL {
+        let source = video ?? URL(fileURLWithPath: file.input.path)
+        guard FileManager.default.isReadableFile(atPath: source.path) else {
+            if video != nil { throw RedactError.inputNotFound(path: source.path) }
+            throw RedactError.badJSON(path: detections.path, jsonPath: "$.input.path",
+                                      detail: "\(source.path): no such file or not readable (the video these detections were made from, needed for optical flow: give it with --input, or track without flow with --no-flow, which covers less)")
+        }
+        let hash = try FileDigest.sha256(of: source)
+        guard hash == file.input.sha256 else {
+            throw RedactError.badJSON(path: detections.path, jsonPath: "$.input.sha256",
+                                      detail: "detections were made from another file (\(file.input.sha256)); \(source.path) is \(hash)")
+        }
+        return source
+    }
+
+    /// Decodes `source` and calls `body` with each frame's index and the grey image the detect
+    /// stage of `redact run` makes for the tracker (the detector image at `input_size`, halved),
+    /// one frame at a time: memory stays flat. The video must have as many frames as `file`.
+    private static func forEachFlowImage(of source: URL, file: DetectionsFile, detections: URL,
+                                         _ body: (Int, GrayImage) throws -> Void) throws {
+        let decode = try DecodeStage(path: source.path, keepAudio: false)
+        guard decode.layout.geometry == file.geometry else {
+            throw RedactError.badJSON(path: detections.path, jsonPath: "$.geometry", detail: "does not match \(source.path)")
+        }
+        let image = DetectorImage(geometry: file.geometry, longSide: file.detector.inputSize, path: source.path)
+        let decoded = BoundedQueue<MediaItem>.stage()
+        let group = DispatchGroup()
+        DispatchQueue(label: "redact.decode").async(group: group) { decode.run(into: decoded) }
+        defer {
+            decoded.cancel()
+            group.wait()
+        }
+        var index = 0
+        loop: while let item = decoded.pop() {
+            switch item {
+            case .video(let work):
+                guard index < file.frames.count else {
+                    throw RedactError.badJSON(path: detections.path, jsonPath: "$.frames", detail: "covers \(file.frames.count) frames; \(source.path) has more")
+                }
+                try image.load(work.frame)
+                try body(index, try GrayImage.fromDetectorImage(image, path: source.path, frame: work.frame.number))
+                index += 1
+            case .audio: continue
+            case .end: break loop
+            case .failure(let e): throw e
+            }
+        }
+        guard index == file.frames.count else {
+            throw RedactError.badJSON(path: detections.path, jsonPath: "$.frames", detail: "covers \(file.frames.count) frames; \(source.path) has \(index)")
+        }
     }
 
     /// Paints the boxes of tracks.json over `input` and encodes `output` (audio copied).
