@@ -90,6 +90,39 @@ final class CLITests: TempDirectoryTestCase {
         try assertFails(["probe", missing.path], exit: 66, mentions: [missing.path])
     }
 
+    /// The original is never modified: a stage's JSON output must end in .json and may not be a
+    /// file the stage reads (`detect clip.mp4 -o clip.mp4` used to replace the video with JSON).
+    func testStageOutputsNeverReplaceTheirInputs() throws {
+        let video = dir.appendingPathComponent("original.mp4")
+        try FileManager.default.copyItem(at: try Self.clip().url, to: video)
+        let before = try FileDigest.sha256(of: video)
+        let det = dir.appendingPathComponent("det.json")
+        try assertFails(["detect", video.path, "-o", video.path], exit: 64, mentions: [video.path, ".json"])
+        let text = dir.appendingPathComponent("det.txt")
+        try assertFails(["detect", video.path, "-o", text.path], exit: 64, mentions: [text.path, ".json"], output: text)
+        var r = try Fixtures.redact(["detect", video.path, "-o", det.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let detBytes = try Data(contentsOf: det)
+
+        try assertFails(["track", det.path, "-o", video.path], exit: 64, mentions: [video.path, ".json"])
+        try assertFails(["track", det.path, "-o", det.path], exit: 73, mentions: [det.path, "input"])
+        // A video whose name ends in .json is still the track stage's input.
+        let jsonNamedVideo = dir.appendingPathComponent("video.json")
+        try FileManager.default.copyItem(at: video, to: jsonNamedVideo)
+        try assertFails(["track", det.path, "-o", jsonNamedVideo.path, "--input", jsonNamedVideo.path], exit: 73, mentions: [jsonNamedVideo.path])
+        XCTAssertEqual(try FileDigest.sha256(of: jsonNamedVideo), before)
+
+        let tracks = dir.appendingPathComponent("tracks.json")
+        r = try Fixtures.redact(["track", det.path, "-o", tracks.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let tracksBytes = try Data(contentsOf: tracks)
+        try assertFails(["render", video.path, tracks.path, "-o", tracks.path], exit: 73, mentions: [tracks.path, "input"])
+
+        XCTAssertEqual(try FileDigest.sha256(of: video), before, "the original is unchanged")
+        XCTAssertEqual(try Data(contentsOf: det), detBytes)
+        XCTAssertEqual(try Data(contentsOf: tracks), tracksBytes)
+    }
+
     func testTextFileNamedMP4Exits65() throws {
         let fake = dir.appendingPathComponent("fake.mp4")
         try Data("just some text, not a movie\n".utf8).write(to: fake)

@@ -316,6 +316,16 @@ public enum EvidencePolicy {
 
 /// Rules about where outputs may go.
 enum OutputPolicy {
+    /// A stage's JSON output (detections.json, tracks.json) must end in `.json`, which keeps it
+    /// off every video (`redact detect clip.mp4 -o clip.mp4` replaced the original with JSON),
+    /// and must not be one of the files the stage reads.
+    static func checkJSON(output: URL, inputs: [URL]) throws {
+        guard output.pathExtension.lowercased() == "json" else {
+            throw RedactError.usage("\(output.path): a JSON output must end in .json (so it is never written over a video)")
+        }
+        for input in inputs { try check(input: input, output: output) }
+    }
+
     static func check(input: URL, output: URL) throws {
         let inPath = input.standardizedFileURL.resolvingSymlinksInPath().path
         let outPath = output.standardizedFileURL.resolvingSymlinksInPath().path

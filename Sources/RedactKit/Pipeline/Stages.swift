@@ -8,6 +8,7 @@ public enum Stages {
     @discardableResult
     public static func detect(input: URL, output: URL, config: DetectorConfig, registry: ModelRegistry,
                               progress: @escaping (Int, Int?) -> Void = { _, _ in }) throws -> DetectionsFile {
+        try OutputPolicy.checkJSON(output: output, inputs: [input])
         let hash = try FileDigest.sha256(of: input)
         let model = try registry.model(config.model)
         let decode = try DecodeStage(path: input.path, keepAudio: false)
@@ -55,6 +56,7 @@ public enum Stages {
     @discardableResult
     public static func track(detections: URL, output: URL, config: TrackerConfig, video: URL? = nil,
                              progress: @escaping (Int, Int?) -> Void = { _, _ in }) throws -> TracksFile {
+        try OutputPolicy.checkJSON(output: output, inputs: [detections] + (video.map { [$0] } ?? []))
         let file = try JSONFiles.read(DetectionsFile.self, from: detections)
         for (i, f) in file.frames.enumerated() where f.frame != i + 1 {
             throw RedactError.badJSON(path: detections.path, jsonPath: "$.frames[\(i)].frame", detail: "expected frame \(i + 1), found \(f.frame) (frames must be consecutive from 1)")
@@ -64,6 +66,7 @@ public enum Stages {
         var finals: [FrameBoxes] = []
         if config.flow {
             let source = try flowSource(for: file, detections: detections, video: video)
+            try OutputPolicy.check(input: source, output: output)
             try forEachFlowImage(of: source, file: file, detections: detections) { index, image in
                 let f = file.frames[index]
                 finals += tracker.push(frame: f.frame, detections: f.detections, windowed: f.windows != nil, image: image)
@@ -139,6 +142,7 @@ public enum Stages {
     public static func render(input: URL, tracks: URL, output: URL, config: RenderConfig,
                               progress: @escaping (Int, Int?) -> Void = { _, _ in }) throws -> StageCounts {
         try OutputPolicy.check(input: input, output: output)
+        try OutputPolicy.check(input: tracks, output: output)
         let file = try JSONFiles.read(TracksFile.self, from: tracks)
         let hash = try FileDigest.sha256(of: input)
         guard file.input.sha256 == hash else {
