@@ -164,6 +164,27 @@ final class ManifestTests: XCTestCase {
         XCTAssertEqual(m.sourceURL.path, file.standardized.path)
     }
 
+    /// A job writes nothing over the manifest it came from or the signing key (a `tracks` path
+    /// naming the manifest replaced it with the job's tracks.json).
+    func testJobsDoNotWriteOverTheManifestOrTheKey() throws {
+        let dir = try tempDir()
+        let file = dir.appendingPathComponent("m.json")
+        for (jobs, key, jsonPath, what) in [(job(0, #""tracks": "m.json""#), "k.key", "$.jobs[0].tracks", "this manifest"),
+                                            (job(0) + ", " + job(1, #""tracks": "./keys/../k.json""#), "k.json", "$.jobs[1].tracks", "the signing key"),
+                                            (#"{"id": "a", "input": "in/a.mp4", "output": "k.mp4"}"#, "k.mp4", "$.jobs[0].output", "the signing key")] {
+            try Data(manifest(jobs: jobs, extra: #""signing_key": "\#(key)","#).utf8).write(to: file)
+            XCTAssertThrowsError(try ManifestLoader.load(contentsOf: file)) { error in
+                guard case .badJSON(let path, let jp, let detail)? = error as? RedactError else { return XCTFail("expected badJSON, got \(error)") }
+                XCTAssertEqual(path, file.path)
+                XCTAssertEqual(jp, jsonPath)
+                XCTAssertTrue(detail.contains(what), detail)
+            }
+        }
+        // Another tracks file beside them is fine.
+        try Data(manifest(jobs: job(0, #""tracks": "t.json""#), extra: #""signing_key": "k.key","#).utf8).write(to: file)
+        XCTAssertEqual(try ManifestLoader.load(contentsOf: file).jobs[0].tracks?.path, dir.standardized.path + "/t.json")
+    }
+
     func testLoadReportsPathAsGiven() throws {
         let dir = try tempDir()
         let file = dir.appendingPathComponent("bad.json")

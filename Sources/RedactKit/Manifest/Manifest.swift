@@ -163,6 +163,11 @@ public enum ManifestLoader {
             throw v.fail("$.jobs", "expected a non-empty array of jobs, found \(jobsValue.foundDescription)")
         }
 
+        let source = URL(fileURLWithPath: URL(fileURLWithPath: path).absoluteURL.path, isDirectory: false).standardized
+        // Files the run reads besides the jobs' inputs: a job writing over one would destroy the
+        // batch's own definition or its key (a `tracks` path naming the manifest replaced it).
+        var ownFiles = [source.path: "this manifest"]
+        if let signingKey { ownFiles[signingKey.path] = "the signing key ($.signing_key)" }
         var jobs: [ManifestJob] = []
         var idOwner: [String: Int] = [:]
         var outputOwner: [String: Int] = [:]
@@ -175,6 +180,10 @@ public enum ManifestLoader {
             for (key, url) in [("output", job.output), ("tracks", job.tracks)] {
                 guard let url, let i = evidence.firstIndex(where: { EvidencePolicy.isInside(url, $0) }) else { continue }
                 throw v.fail(jp + "." + key, "\(StrictJSON.quoted(url.path)) is inside evidence directory \(StrictJSON.quoted(evidence[i].path)) ($.evidence_dirs[\(i)]); nothing is written there")
+            }
+            for (key, url) in [("output", job.output), ("tracks", job.tracks)] {
+                guard let url, let what = ownFiles[url.path] else { continue }
+                throw v.fail(jp + "." + key, "\(StrictJSON.quoted(url.path)) is \(what); nothing is written over it")
             }
             let input = job.input.path
             let output = job.output.path
@@ -226,7 +235,6 @@ public enum ManifestLoader {
             jobs.append(job)
         }
 
-        let source = URL(fileURLWithPath: URL(fileURLWithPath: path).absoluteURL.path, isDirectory: false).standardized
         var manifest = Manifest(version: version, signingKey: signingKey, jobs: jobs, sourceURL: source)
         manifest.evidenceDirectories = evidence
         return manifest
