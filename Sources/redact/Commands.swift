@@ -257,6 +257,7 @@ struct Run: ParsableCommand {
             let registry = try ModelRegistry.locate(explicit: models.models)
             let reporter = BatchReporter(json: json)
             let journalURL = journal.map { URL(fileURLWithPath: $0) } ?? Journal.defaultURL(forManifest: loaded.sourceURL)
+            try Journal.checkPath(journalURL, manifest: loaded, signingKey: keyURL)
             var only: Set<String>?
             if retryFailed {
                 let failedIDs = Journal.failedJobs(in: try Journal.read(journalURL), among: loaded.jobs.map(\.id))

@@ -123,6 +123,28 @@ final class CLITests: TempDirectoryTestCase {
         XCTAssertEqual(try Data(contentsOf: tracks), tracksBytes)
     }
 
+    /// `run --journal` appends to its file: never to the original (`--journal clip.mp4` appended
+    /// journal lines to the video before the job hashed it), the manifest or the key.
+    func testJournalIsNeverAFileTheBatchReads() throws {
+        let video = dir.appendingPathComponent("original.mp4")
+        try FileManager.default.copyItem(at: try Self.clip().url, to: video)
+        let before = try FileDigest.sha256(of: video)
+        let key = try writeKey()
+        let output = dir.appendingPathComponent("out.mp4")
+        let manifest = try writeManifest(#"{"version": 1, "jobs": [{"id": "a", "input": "\#(video.path)", "output": "\#(output.path)"}]}"#)
+        let manifestBytes = try Data(contentsOf: manifest)
+        let link = dir.appendingPathComponent("looks-like-a.jsonl")
+        try FileManager.default.createSymbolicLink(at: link, withDestinationURL: video)
+        for (journal, code) in [(video.path, Int32(64)), (manifest.path, 64), (link.path, 73)] {
+            try assertFails(["run", manifest.path, "--key", key.path, "--journal", journal], exit: code, mentions: ["journal", journal], output: output)
+        }
+        XCTAssertEqual(try FileDigest.sha256(of: video), before, "the original is unchanged")
+        XCTAssertEqual(try Data(contentsOf: manifest), manifestBytes)
+        let r = try Fixtures.redact(["run", manifest.path, "--key", key.path, "--journal", dir.appendingPathComponent("j.jsonl").path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try FileDigest.sha256(of: video), before)
+    }
+
     func testTextFileNamedMP4Exits65() throws {
         let fake = dir.appendingPathComponent("fake.mp4")
         try Data("just some text, not a movie\n".utf8).write(to: fake)

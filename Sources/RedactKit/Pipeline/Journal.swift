@@ -77,6 +77,28 @@ public final class Journal: @unchecked Sendable {
         manifest.deletingLastPathComponent().appendingPathComponent(manifest.lastPathComponent + ".journal.jsonl")
     }
 
+    /// Refuses a journal path that would append to a file the batch reads or writes, or write
+    /// inside an evidence directory: `--journal clip.mp4` appended its lines to the original video
+    /// before the job hashed it. It must end in `.jsonl` (no input, output, tracks file or
+    /// manifest does) and be none of the jobs' files nor the signing key (also as a link).
+    public static func checkPath(_ url: URL, manifest: Manifest, signingKey: URL) throws {
+        guard url.pathExtension.lowercased() == "jsonl" else {
+            throw RedactError.usage("--journal: \(url.path) must end in .jsonl (it is appended to, so it is never a video, manifest or tracks file)")
+        }
+        var others = [manifest.sourceURL, signingKey]
+        for job in manifest.jobs { others += [job.input, job.output] + (job.tracks.map { [$0] } ?? []) }
+        for other in others {
+            do {
+                try OutputPolicy.check(input: other, output: url)
+            } catch RedactError.output(_, let detail) {
+                throw RedactError.output(path: url.path, detail: "the journal would append to \(other.path) (\(detail))")
+            }
+        }
+        if let dir = manifest.evidenceDirectories.first(where: { EvidencePolicy.isInside(url, $0, resolvingLinks: true) }) {
+            throw RedactError.output(path: url.path, detail: "the journal is inside evidence directory \(dir.path); nothing is written there (give another with --journal)")
+        }
+    }
+
     /// Opens (creating if needed) the journal for appending. Throws `.output` if it cannot.
     public init(url: URL) throws {
         self.url = url
