@@ -524,6 +524,17 @@ final class PipelineTests: TempDirectoryTestCase {
         }
         XCTAssertEqual(try videoDuration(joined), try videoDuration(video), accuracy: 0.001, "video stream duration after mux")
         XCTAssertEqual(try videoDuration(joined), try videoDuration(clip.url), accuracy: 0.001, "video stream duration vs input")
+
+        // The two files swapped (the original's video packets would be copied), or a file joined
+        // with itself: refused, one line, nothing written.
+        for (v, a) in [(clip.url, video), (clip.url, clip.url), (video, video)] {
+            let refused = dir.appendingPathComponent("refused.mp4")
+            let r = try Fixtures.redact(["mux", v.path, "--audio-from", a.path, "-o", refused.path])
+            XCTAssertEqual(r.status, 65, r.stderr)
+            XCTAssertEqual(r.stderrLines.count, 1, r.stderr)
+            XCTAssertTrue(r.stderr.contains("swapped"), r.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: refused.path))
+        }
     }
 
     // MARK: - 7. Standalone stages through the CLI

@@ -161,14 +161,29 @@ public enum Stages {
         return outcome.counts
     }
 
-    /// Joins the video stream of `video` (an MP4 that `redact render` encoded) with every audio
-    /// stream of `audioFrom`, copying packets unchanged, interleaved by time.
+    /// Joins the video stream of `video` (an MP4 that `redact render --no-audio` encoded) with
+    /// every audio stream of `audioFrom`, copying packets unchanged, interleaved by time.
+    ///
+    /// The video's packets are copied, so `video` must not be an original: with the two files
+    /// swapped, `mux` wrote the original's unredacted video. `video` must have no audio stream
+    /// (render's `--no-audio` output has none; an original with sound has) and `audioFrom` at
+    /// least one (render's output of a video-only original has none); together these refuse the
+    /// swap and a file joined with itself.
     public static func mux(video: URL, audioFrom: URL, output: URL) throws {
         try OutputPolicy.check(input: video, output: output)
         try OutputPolicy.check(input: audioFrom, output: output)
         let v = try MediaInput(path: video.path)
         let a = try MediaInput(path: audioFrom.path)
         let vIndex = try v.primaryVideoStreamIndex()
+        func hasAudio(_ input: MediaInput) -> Bool {
+            (0..<input.streamCount).contains { input.stream($0).pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_AUDIO }
+        }
+        if hasAudio(v) {
+            throw RedactError.badMedia(path: video.path, detail: "has audio: mux copies this file's video packets, so it takes only a video-only `redact render --no-audio` output (are VIDEO and --audio-from swapped?)")
+        }
+        if !hasAudio(a) {
+            throw RedactError.badMedia(path: audioFrom.path, detail: "has no audio stream to join (are VIDEO and --audio-from swapped?)")
+        }
         let temporary = AtomicFile.temporaryURL(for: output)
         defer { try? FileManager.default.removeItem(at: temporary) }
         let muxer = try OutputMuxer(writePath: temporary.path, reportPath: output.path)
