@@ -125,6 +125,9 @@ def verify(output, receipt, public_key_pem):
         raise Failed(f"{output}: output SHA-256 hash is {actual}, receipt records {want}")
     if size != predicate.get("output", {}).get("size"):
         raise Failed(f"{output}: output size is {size} bytes, receipt records {predicate.get('output', {}).get('size')}")
+    # Whoever signed it, an output that is its own input was not redacted.
+    if predicate.get("input", {}).get("sha256") == actual:
+        raise Failed(f"{output}: the output is the input itself (the same SHA-256): not redacted")
     return expected_id
 
 

@@ -167,6 +167,7 @@ struct Sign: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let signingKey = try SigningKey(contentsOf: URL(fileURLWithPath: key))
+            try Receipts.checkStandaloneOutput(URL(fileURLWithPath: output), input: URL(fileURLWithPath: input))
             // This command did not make the output: what was dropped is found by comparing the streams.
             let dropped = try RedactKit.Probe.droppedStreams(input: input, output: output)
             var predicate = ReceiptPredicateInput(droppedStreams: dropped)

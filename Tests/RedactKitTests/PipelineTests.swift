@@ -576,6 +576,20 @@ final class PipelineTests: TempDirectoryTestCase {
         try assertSameFrameTimes(clip.url, output)
         try assertSameAudio(clip.url, output, tracks: 1)
 
+        // sign refuses an "output" that is the original, or its video copied into another file:
+        // not re-encoded, so not redacted (a signed copy of the original verified OK).
+        let copied = dir.appendingPathComponent("copied.mp4")
+        let remuxed = dir.appendingPathComponent("remuxed.mp4")
+        try FileManager.default.copyItem(at: clip.url, to: copied)
+        try Fixtures.ffmpeg(["-i", clip.url.path, "-map", "0:v", "-c", "copy", remuxed.path])
+        for fake in [copied, remuxed] {
+            r = try Fixtures.redact(["sign", fake.path, "--key", keyPath.path, "--input", clip.url.path])
+            XCTAssertEqual(r.status, 65, r.stderr)
+            XCTAssertEqual(r.stderrLines.count, 1, r.stderr)
+            XCTAssertTrue(r.stderr.contains(fake.path) && r.stderr.contains("not a redacted output"), r.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: fake.path + ".receipt.json"))
+        }
+
         // The file the tracks were made from is the only one render accepts.
         let other = try Self.clip("other") { $0.frames = 20; $0.background = .smptebars; $0.face = 4 }
         let refused = dir.appendingPathComponent("refused.mp4")

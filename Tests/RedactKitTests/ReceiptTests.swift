@@ -263,6 +263,23 @@ final class ReceiptTests: TempDirectoryTestCase {
         XCTAssertEqual(String(decoding: pae, as: UTF8.self), "DSSEv1 29 http://example.com/HelloWorld 11 hello world")
     }
 
+    /// A receipt whose output is its own input (a copy of the original signed as the redaction)
+    /// fails verification whoever signed it.
+    func testOutputThatIsItsInputFailsVerification() throws {
+        let input = try file("in.mp4", bytes: 5000, seed: 7)
+        let copy = dir.appendingPathComponent("copy.mp4")
+        try FileManager.default.copyItem(at: input, to: copy)
+        let key = SigningKey.generate()
+        try Receipts.sign(output: copy, input: input, predicate: samplePredicate(), key: key)
+        assertVerificationFails({ _ = try Receipts.verify(output: copy, trustedKey: key.publicKey) }, reasonContains: "the input itself")
+        // The verifier without redact says the same, where it can run.
+        guard (try? run("/usr/bin/env", ["python3", "-c", "import cryptography"]).status) == 0 else { return }
+        let script = Self.repoRoot.appendingPathComponent("scripts/verify_receipt.py")
+        let py = try run("/usr/bin/env", ["python3", script.path, copy.path])
+        XCTAssertEqual(py.status, 1, py.out)
+        XCTAssertTrue(py.out.contains("the input itself"), py.out)
+    }
+
     func testSignThenVerify() throws {
         let fx = try signedFixture()
         XCTAssertEqual(fx.receipt.lastPathComponent, "in.redacted.mp4.receipt.json")

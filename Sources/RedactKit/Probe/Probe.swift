@@ -1,3 +1,4 @@
+import Crypto
 import CFFmpeg
 import Foundation
 
@@ -111,6 +112,24 @@ public enum Probe {
     /// match: the pipeline always drops them.
     public static func droppedStreams(input: String, output: String) throws -> [String] {
         droppedStreams(input: try headerStreams(path: input), output: try headerStreams(path: output))
+    }
+
+    /// SHA-256 over the payloads of the primary video stream's packets, in file order: equal for
+    /// two files whose video was copied one from the other (`Receipts.checkStandaloneOutput`).
+    static func videoPacketDigest(path: String) throws -> String {
+        let input = try MediaInput(path: path)
+        let video = try input.primaryVideoStreamIndex()
+        for i in 0..<input.streamCount where i != video { input.stream(i).pointee.discard = AVDISCARD_ALL }
+        var hasher = SHA256()
+        let packet = Packet()
+        while try input.read(into: packet.pointer) {
+            let p = packet.pointer.pointee
+            if Int(p.stream_index) == video, let data = p.data, p.size > 0 {
+                hasher.update(bufferPointer: UnsafeRawBufferPointer(start: data, count: Int(p.size)))
+            }
+            av_packet_unref(packet.pointer)
+        }
+        return FileDigest.hex(hasher.finalize())
     }
 
     /// See `droppedStreams(input:output:)`; streams as the container header describes them.

@@ -260,6 +260,15 @@ public enum Receipts {
     /// `outputContents`: where the output's bytes are now, when they are not yet at `output`
     /// (a temporary file renamed into place after signing); the receipt names `output`.
     @discardableResult
+    /// `redact sign` signs an output this process did not make: it refuses one whose video
+    /// packets are the input's (the input itself, or its video stream copied: not re-encoded, so
+    /// not redacted). A signed copy of the original used to verify OK.
+    public static func checkStandaloneOutput(_ output: URL, input: URL) throws {
+        if try Probe.videoPacketDigest(path: output.path) == Probe.videoPacketDigest(path: input.path) {
+            throw RedactError.badMedia(path: output.path, detail: "not a redacted output, so not signed: its video packets are those of \(input.path) (the input itself, or its video copied, never re-encoded)")
+        }
+    }
+
     public static func sign(output: URL, input: URL, inputDigest: (sha256: String, size: Int)? = nil,
                             outputContents: URL? = nil,
                             predicate partial: ReceiptPredicateInput, key: SigningKey) throws -> URL {
@@ -412,6 +421,10 @@ public enum Receipts {
         let actual = try FileDigest.sha256AndSize(of: output)
         guard actual.sha256 == subjectHash else {
             throw fail("output SHA-256 hash is \(actual.sha256), receipt records \(subjectHash)", path: opath)
+        }
+        // Whoever signed it, an output that is its own input was not redacted.
+        guard predicate.input.sha256 != subjectHash else {
+            throw fail("the output is the input itself (the same SHA-256): not redacted", path: opath)
         }
         guard actual.size == predicate.output.size else {
             throw fail("output size is \(actual.size) bytes, receipt records \(predicate.output.size)", path: opath)
