@@ -71,6 +71,27 @@ final class EvidenceDirTests: TempDirectoryTestCase {
         XCTAssertEqual(try Fixtures.redact(["verify", good.path, "--input", input.path]).status, 0)
     }
 
+    /// The journal is written too: never inside an evidence directory, not even its folder.
+    func testJournalInsideAnEvidenceDirectoryIsRefusedAndCreatesNothingThere() throws {
+        let evidence = dir.appendingPathComponent("evidence")
+        try FileManager.default.createDirectory(at: evidence, withIntermediateDirectories: true)
+        let input = evidence.appendingPathComponent("bwc-0003.mp4")
+        try FileManager.default.moveItem(at: clip(), to: input)
+        let before = tree(evidence)
+        let manifest = dir.appendingPathComponent("m.json")
+        let output = dir.appendingPathComponent("out/bwc-0003.mp4")
+        try Data("""
+            {"version": 1, "evidence_dirs": ["evidence"], "jobs": [{"id": "a", "input": "\(input.path)", "output": "\(output.path)"}]}
+            """.utf8).write(to: manifest)
+        let journal = evidence.appendingPathComponent("logs/j.jsonl")
+        let r = try Fixtures.redact(["run", manifest.path, "--key", try key().path, "--journal", journal.path])
+        XCTAssertEqual(r.status, 73, r.stderr)
+        XCTAssertEqual(r.stderrLines.count, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains(journal.path) && r.stderr.contains("evidence directory"), r.stderr)
+        XCTAssertEqual(tree(evidence), before, "no journal and no folder for it inside the evidence directory")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: output.path))
+    }
+
     func testZeroLengthInputFailsNamingTheFileAndLeavesNothing() throws {
         let empty = dir.appendingPathComponent("empty.mp4")
         XCTAssertTrue(FileManager.default.createFile(atPath: empty.path, contents: Data()))

@@ -85,6 +85,10 @@ public final class Journal: @unchecked Sendable {
         guard url.pathExtension.lowercased() == "jsonl" else {
             throw RedactError.usage("--journal: \(url.path) must end in .jsonl (it is appended to, so it is never a video, manifest or tracks file)")
         }
+        // First: the checks below create the journal's directory.
+        if let dir = manifest.evidenceDirectories.first(where: { EvidencePolicy.isInside(url, $0, resolvingLinks: true) }) {
+            throw RedactError.output(path: url.path, detail: "the journal is inside evidence directory \(dir.path); nothing is written there (give another with --journal)")
+        }
         var others = [manifest.sourceURL, signingKey]
         for job in manifest.jobs { others += [job.input, job.output] + (job.tracks.map { [$0] } ?? []) }
         for other in others {
@@ -93,9 +97,6 @@ public final class Journal: @unchecked Sendable {
             } catch RedactError.output(_, let detail) {
                 throw RedactError.output(path: url.path, detail: "the journal would append to \(other.path) (\(detail))")
             }
-        }
-        if let dir = manifest.evidenceDirectories.first(where: { EvidencePolicy.isInside(url, $0, resolvingLinks: true) }) {
-            throw RedactError.output(path: url.path, detail: "the journal is inside evidence directory \(dir.path); nothing is written there (give another with --journal)")
         }
     }
 
