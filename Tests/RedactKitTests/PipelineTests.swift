@@ -500,6 +500,35 @@ final class PipelineTests: TempDirectoryTestCase {
         XCTAssertTrue(problems.isEmpty, "\(problems.count) problems:\n" + problems.prefix(8).joined(separator: "\n"))
     }
 
+    /// A cron batch can pick up a file still being copied in: the input is hashed again at the
+    /// end, and a job whose input changed meanwhile fails, with no output and no receipt.
+    func testInputThatChangesDuringTheJobFailsIt() throws {
+        let input = dir.appendingPathComponent("growing.mp4")
+        try FileManager.default.copyItem(at: try Self.mainClip().url, to: input)
+        let output = dir.appendingPathComponent("out.mp4")
+        let runner = JobRunner(registry: try Fixtures.registry(), signingKey: key)
+        final class Once: @unchecked Sendable {
+            let lock = NSLock()
+            var done = false
+            func take() -> Bool { lock.lock(); defer { lock.unlock() }; if done { return false }; done = true; return true }
+        }
+        let once = Once()
+        XCTAssertThrowsError(try runner.run(Fixtures.job(input: input, output: output, config: JobConfig())) { p in
+            guard p.framesDone >= 5, once.take(), let h = try? FileHandle(forWritingTo: input) else { return }
+            h.seekToEndOfFile()
+            h.write(Data("more of the upload".utf8))
+            h.closeFile()
+        }) { error in
+            guard case .badMedia(let path, let detail)? = error as? RedactError else { return XCTFail("\(error)") }
+            XCTAssertEqual(path, input.path)
+            XCTAssertTrue(detail.contains("changed while it was being redacted"), detail)
+        }
+        XCTAssertTrue(once.done, "the input was appended to during the job")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: output.path))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: Receipts.receiptURL(for: output).path))
+        XCTAssertFalse(Fixtures.listing(dir).contains { $0.hasPrefix(".") }, "hidden files left: \(Fixtures.listing(dir))")
+    }
+
     func testMuxJoinsRenderedVideoWithTheOriginalAudioUnchanged() throws {
         let clip = try Self.mainClip()
         let video = dir.appendingPathComponent("video-only.mp4")

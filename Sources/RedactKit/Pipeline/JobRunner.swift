@@ -164,6 +164,13 @@ public final class JobRunner: @unchecked Sendable {
             outcome = detected
         }
         let counts = outcome!
+        // Hashed again at the end: a file still being written (a cron batch picking up a copy in
+        // progress) or changed meanwhile was not the file the receipt would name. Fails closed,
+        // before an earlier output is touched; the next run starts again from the whole file.
+        let inputAfter = try FileDigest.sha256AndSize(of: job.input)
+        guard inputAfter == inputDigest else {
+            throw RedactError.badMedia(path: inputPath, detail: "changed while it was being redacted (SHA-256 \(inputHash), \(inputDigest.size) bytes at the start; \(inputAfter.sha256), \(inputAfter.size) bytes at the end): still being written? Nothing was output; run it again once it is complete")
+        }
         // A job redone over an earlier output removes that output and its receipt first: the new
         // receipt must never sit beside the old output (a pair that does not verify), whatever
         // instant the process is killed at.
