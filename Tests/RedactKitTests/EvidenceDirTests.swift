@@ -30,12 +30,17 @@ final class EvidenceDirTests: TempDirectoryTestCase {
         return (e?.allObjects as? [String] ?? []).sorted()
     }
 
-    func testOutputInsideAnEvidenceDirectoryIsRefusedByNameWhenTheManifestIsRead() throws {
+    /// An evidence directory holding one real clip named `name`, and its listing before a run.
+    private func evidence(holding name: String) throws -> (directory: URL, input: URL, before: [String]) {
         let evidence = dir.appendingPathComponent("evidence")
         try FileManager.default.createDirectory(at: evidence, withIntermediateDirectories: true)
-        let input = evidence.appendingPathComponent("bwc-0001.mp4")
+        let input = evidence.appendingPathComponent(name)
         try FileManager.default.moveItem(at: clip(), to: input)
-        let before = tree(evidence)
+        return (evidence, input, tree(evidence))
+    }
+
+    func testOutputInsideAnEvidenceDirectoryIsRefusedByNameWhenTheManifestIsRead() throws {
+        let (evidence, _, before) = try self.evidence(holding: "bwc-0001.mp4")
         let manifest = dir.appendingPathComponent("m.json")
         try Data("""
             {"version": 1, "evidence_dirs": ["evidence"],
@@ -49,14 +54,10 @@ final class EvidenceDirTests: TempDirectoryTestCase {
     }
 
     func testOutputReachingAnEvidenceDirectoryThroughASymlinkFailsTheJobAndCreatesNothingThere() throws {
-        let evidence = dir.appendingPathComponent("evidence")
-        try FileManager.default.createDirectory(at: evidence, withIntermediateDirectories: true)
-        let input = evidence.appendingPathComponent("bwc-0002.mp4")
-        try FileManager.default.moveItem(at: clip(), to: input)
+        let (evidence, input, before) = try self.evidence(holding: "bwc-0002.mp4")
         // "out" looks like an ordinary directory but is a link into the evidence.
         try FileManager.default.createSymbolicLink(at: dir.appendingPathComponent("out"), withDestinationURL: evidence)
         let good = dir.appendingPathComponent("good/bwc-0002.mp4")
-        let before = tree(evidence)
         let manifest = dir.appendingPathComponent("m.json")
         try Data("""
             {"version": 1, "evidence_dirs": ["\(evidence.path)"],
@@ -73,11 +74,7 @@ final class EvidenceDirTests: TempDirectoryTestCase {
 
     /// The journal is written too: never inside an evidence directory, not even its folder.
     func testJournalInsideAnEvidenceDirectoryIsRefusedAndCreatesNothingThere() throws {
-        let evidence = dir.appendingPathComponent("evidence")
-        try FileManager.default.createDirectory(at: evidence, withIntermediateDirectories: true)
-        let input = evidence.appendingPathComponent("bwc-0003.mp4")
-        try FileManager.default.moveItem(at: clip(), to: input)
-        let before = tree(evidence)
+        let (evidence, input, before) = try self.evidence(holding: "bwc-0003.mp4")
         let manifest = dir.appendingPathComponent("m.json")
         let output = dir.appendingPathComponent("out/bwc-0003.mp4")
         try Data("""
