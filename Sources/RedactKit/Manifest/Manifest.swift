@@ -177,13 +177,15 @@ public enum ManifestLoader {
             let jp = "$.jobs[\(k)]"
             var job = try parseJob(element, at: jp, defaults: defaults, base: base, v: v)
             job.evidenceDirectories = evidence
+            // The files a job writes: never inside an evidence directory, never over the manifest or the key.
             for (key, url) in [("output", job.output), ("tracks", job.tracks)] {
-                guard let url, let i = evidence.firstIndex(where: { EvidencePolicy.isInside(url, $0) }) else { continue }
-                throw v.fail(jp + "." + key, "\(StrictJSON.quoted(url.path)) is inside evidence directory \(StrictJSON.quoted(evidence[i].path)) ($.evidence_dirs[\(i)]); nothing is written there")
-            }
-            for (key, url) in [("output", job.output), ("tracks", job.tracks)] {
-                guard let url, let what = ownFiles[url.path] else { continue }
-                throw v.fail(jp + "." + key, "\(StrictJSON.quoted(url.path)) is \(what); nothing is written over it")
+                guard let url else { continue }
+                if let i = evidence.firstIndex(where: { EvidencePolicy.isInside(url, $0) }) {
+                    throw v.fail(jp + "." + key, "\(StrictJSON.quoted(url.path)) is inside evidence directory \(StrictJSON.quoted(evidence[i].path)) ($.evidence_dirs[\(i)]); nothing is written there")
+                }
+                if let what = ownFiles[url.path] {
+                    throw v.fail(jp + "." + key, "\(StrictJSON.quoted(url.path)) is \(what); nothing is written over it")
+                }
             }
             let input = job.input.path
             let output = job.output.path
