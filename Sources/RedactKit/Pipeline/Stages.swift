@@ -56,7 +56,8 @@ public enum Stages {
     @discardableResult
     public static func track(detections: URL, output: URL, config: TrackerConfig, video: URL? = nil,
                              progress: @escaping (Int, Int?) -> Void = { _, _ in }) throws -> TracksFile {
-        try OutputPolicy.checkJSON(output: output, inputs: [detections] + (video.map { [$0] } ?? []))
+        // The video is checked once it is known (`flowSource`): given, or named by the detections.
+        try OutputPolicy.checkJSON(output: output, inputs: [detections])
         let file = try JSONFiles.read(DetectionsFile.self, from: detections)
         for (i, f) in file.frames.enumerated() where f.frame != i + 1 {
             throw RedactError.badJSON(path: detections.path, jsonPath: "$.frames[\(i)].frame", detail: "expected frame \(i + 1), found \(f.frame) (frames must be consecutive from 1)")
