@@ -66,6 +66,22 @@ public final class OnlineTracker {
         /// Motion of the box centre per frame between the track's last two detections (zero
         /// after one): where flow loses a moving face, its extension follows this motion.
         var velocity = (x: 0.0, y: 0.0)
+        /// Centres of the last `steadySpan` detections, oldest first, for `steadyVelocity`.
+        var recentCentres: [(frame: Int, x: Double, y: Double)] = []
+        /// Motion of the box centre per frame over the last `steadySpan` detections: where
+        /// detections come in consecutive frames, one box a few pixels wider or narrower skews
+        /// `velocity` by as much; this one is steadier, and slower to follow a change of speed.
+        var steadyVelocity: (x: Double, y: Double) {
+            guard let first = recentCentres.first, let last = recentCentres.last, last.frame > first.frame else { return (0, 0) }
+            let span = Double(last.frame - first.frame)
+            return ((last.x - first.x) / span, (last.y - first.y) / span)
+        }
+        static let steadySpan = 4
+
+        mutating func remember(_ box: Box, at frame: Int) {
+            recentCentres.append((frame, box.centerX, box.centerY))
+            if recentCentres.count > Self.steadySpan { recentCentres.removeFirst() }
+        }
     }
 
     /// Followed by flow and extended in full (see `TrackerConfig.confirmScore`).
@@ -220,6 +236,7 @@ public final class OnlineTracker {
                 let elapsed = Double(frame - before.lastDetectedFrame)
                 active[ti].velocity = ((d.box.centerX - before.lastDetection.centerX) / elapsed,
                                        (d.box.centerY - before.lastDetection.centerY) / elapsed)
+                active[ti].remember(d.box, at: frame)
                 active[ti].lastDetection = d.box
                 active[ti].lastDetectedFrame = frame
                 active[ti].lastScore = d.score
@@ -297,6 +314,7 @@ public final class OnlineTracker {
             var t = Track(id: nextID, objectClass: d.objectClass, filter: BoxKalman(d.box), lastDetection: d.box,
                           lastDetectedFrame: frame, lastScore: d.score, lastObserved: d.box, lastObservedFrame: frame, firstFrame: frame)
             record(d, in: &t)
+            t.remember(d.box, at: frame)
             nextID += 1
             active.append(t)
             current.boxes.append(TrackedBox(trackID: t.id, objectClass: t.objectClass, box: d.box, score: d.score, source: .detected))
@@ -342,17 +360,22 @@ public final class OnlineTracker {
     private func associate(_ candidates: [Int], _ detections: [Detection], excluding taken: Set<Int>, flowed: [Int: Box],
                            minIoU: Double) -> [(Int, Int)] {
         var pairs: [(iou: Double, track: Int, det: Int)] = []
-        // Fast tracks: where their last detections' motion puts them now.
-        var aheads: [Int: Box] = [:]
+        // Fast tracks: where their last two detections' motion puts them now, and where their
+        // steadier motion over the last few does (dev04 mirrored: a fast face's box was 10 px
+        // wider in one of its detections, its speed from the last two came out 61 px per frame
+        // against 51, and its next detection started a new, short-lived track beside it).
+        var aheads: [Int: [Box]] = [:]
         for (ti, t) in active.enumerated() where !taken.contains(ti) {
-            aheads[ti] = displaced(t.lastDetection, byFrames: lastPushed - t.lastDetectedFrame, velocity: t.velocity, clearMotion: fastMotion)
+            aheads[ti] = [t.velocity, t.steadyVelocity].compactMap {
+                displaced(t.lastDetection, byFrames: lastPushed - t.lastDetectedFrame, velocity: $0, clearMotion: fastMotion)
+            }
         }
         for (ti, t) in active.enumerated() where !taken.contains(ti) {
             let predicted = t.filter.box
             for di in candidates where detections[di].objectClass == t.objectClass {
                 var iou = predicted.intersectionOverUnion(detections[di].box)
                 if let moved = flowed[ti] { iou = max(iou, moved.intersectionOverUnion(detections[di].box)) }
-                if let ahead = aheads[ti] { iou = max(iou, ahead.intersectionOverUnion(detections[di].box)) }
+                for ahead in aheads[ti] ?? [] { iou = max(iou, ahead.intersectionOverUnion(detections[di].box)) }
                 if iou >= minIoU { pairs.append((iou, ti, di)) }
             }
         }
@@ -393,6 +416,7 @@ public final class OnlineTracker {
         var nextImage = t.firstFrame == lastPushed ? image : slotIndex(t.firstFrame).flatMap { pending[$0].image }
         var followed = config.flow
         var boxBack = 0  // frames back from the first detection to where `box` was seen
+        let firstBox = box
         for back in 1...frames {
             let f = t.firstFrame - back
             guard let slot = slotIndex(f) else { break }
@@ -405,6 +429,20 @@ public final class OnlineTracker {
                 nextImage = earlier
                 pending[slot].boxes.boxes.append(TrackedBox(trackID: t.id, objectClass: t.objectClass, box: box.padded(by: flowGrowth * Double(back)),
                                                             score: t.lastScore, source: .flow))
+                // A fast face that flow did not keep up with: also where its motion puts it, as
+                // forwards. Backwards, flow loses a fast face most often where it comes out from
+                // behind something: the occluder and the background behind the face move
+                // otherwise, and the flow box stays on them (dev04 mirrored: a 43 px face at
+                // 25-45 px per frame, half hidden, was followed back onto the occluder, which moved
+                // the other way, and leaked). Only as far as a lost track is carried forwards, and
+                // only where flow lags that motion: where it follows the face, even at another
+                // speed than its first detections gave, the extra box is only over-redaction.
+                if back <= config.extendFrames, let behind = paintedBehind(firstBox, byFrames: back, velocity: velocity),
+                   isInPicture(behind), flowLags(box, from: firstBox, byFrames: -back, velocity: velocity) {
+                    pending[slot].boxes.boxes.append(TrackedBox(trackID: t.id, objectClass: t.objectClass,
+                                                                box: behind.padded(by: min(maxExtensionGrowth, extensionGrowth * Double(back))),
+                                                                score: t.lastScore, source: .extended))
+                }
             } else {
                 // Without flow a track is extended statically: a confirmed one by `extendFrames`
                 // (`frames` may reach further only while flow follows it), an unconfirmed one by a
@@ -457,6 +495,33 @@ public final class OnlineTracker {
         let slower = Box(x: box.x + (ahead.x - box.x) * (1 - Self.aheadSpeedSpread), y: box.y + (ahead.y - box.y) * (1 - Self.aheadSpeedSpread),
                          w: box.w, h: box.h)
         return ahead.enclosing(slower)
+    }
+
+    /// What is painted `frames` frames before a fast face's first detection (nil for a face that
+    /// is not fast): where its motion puts it, swept over `aheadSpeedSpread` of the distance
+    /// either way, since the speed comes from its first detections and the face may have been
+    /// faster (it slowed as it came into view) or slower before.
+    private func paintedBehind(_ box: Box, byFrames frames: Int, velocity: (x: Double, y: Double)) -> Box? {
+        guard let behind = displaced(box, byFrames: -frames, velocity: velocity, clearMotion: fastMotion) else { return nil }
+        func scaled(_ k: Double) -> Box {
+            Box(x: box.x + (behind.x - box.x) * k, y: box.y + (behind.y - box.y) * k, w: box.w, h: box.h)
+        }
+        return scaled(1 - Self.aheadSpeedSpread).enclosing(scaled(1 + Self.aheadSpeedSpread))
+    }
+
+    /// Whether a box that optical flow followed `frames` frames on (back, when negative) from
+    /// `start` moved less than half as far along `velocity` as that motion gives, or the other
+    /// way: flow then stayed on something else (the background, an occluder).
+    private func flowLags(_ followed: Box, from start: Box, byFrames frames: Int, velocity: (x: Double, y: Double)) -> Bool {
+        let expected = (x: velocity.x * Double(frames), y: velocity.y * Double(frames))
+        let moved = (x: followed.centerX - start.centerX, y: followed.centerY - start.centerY)
+        return moved.x * expected.x + moved.y * expected.y < 0.5 * (expected.x * expected.x + expected.y * expected.y)
+    }
+
+    /// Whether some of `box` lies inside the picture (true when the frame size is unknown).
+    private func isInPicture(_ box: Box) -> Bool {
+        guard let size = frameSize else { return true }
+        return box.maxX > 0 && box.x < size.width && box.maxY > 0 && box.y < size.height
     }
 
     /// Covers the frames before a new (unconfirmed) track's detection with its box, growing.
