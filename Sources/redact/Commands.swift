@@ -131,7 +131,7 @@ struct Review: ParsableCommand {
 
 struct Mux: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Join a rendered video with the audio streams of another file (packets copied).")
-    @Argument(help: "MP4 whose video stream to use (made by `redact render`).") var video: String
+    @Argument(help: "MP4 whose video stream to use: a `redact render --no-audio` output (an original, or any file redact did not encode, is refused).") var video: String
     @Option(name: .customLong("audio-from"), help: "File whose audio streams to copy.") var audioFrom: String
     @Option(name: .shortAndLong, help: "Output MP4.") var output: String
 

@@ -222,7 +222,10 @@ extension PipelineTests {
         XCTAssertEqual((probe["programs"] as? [Any])?.count ?? 0, 0, "programs", file: file, line: line)
         let formatTags = ((probe["format"] as? [String: Any])?["tags"] as? [String: String]) ?? [:]
         let badFormat = Set(formatTags.keys).subtracting(Self.allowedContainerTags.union(Self.muxerContainerTags))
+            .subtracting([OutputMuxer.redactedVideoTag.key])
         XCTAssertEqual(badFormat, [], "container tags outside the allow-list: \(formatTags)", file: file, line: line)
+        // The one tag redact writes: its own words, not the input's comment.
+        XCTAssertEqual(formatTags[OutputMuxer.redactedVideoTag.key], OutputMuxer.redactedVideoTag.value, file: file, line: line)
         for (i, s) in streams.enumerated() {
             let tags = s["tags"] as? [String: String] ?? [:]
             let bad = Set(tags.keys).subtracting(Self.allowedStreamTags.union(Self.muxerStreamTags))

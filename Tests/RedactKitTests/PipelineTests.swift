@@ -564,6 +564,22 @@ final class PipelineTests: TempDirectoryTestCase {
             XCTAssertTrue(r.stderr.contains("swapped"), r.stderr)
             XCTAssertFalse(FileManager.default.fileExists(atPath: refused.path))
         }
+        // An original without audio (the camera's pre-event buffer is often video-only) looks
+        // like render's --no-audio output to those checks; joined with another file's audio, its
+        // unredacted video would be copied. Refused: it was not encoded by redact.
+        let videoOnlyOriginal = dir.appendingPathComponent("video-only-original.mp4")
+        try Fixtures.ffmpeg(["-i", clip.url.path, "-map", "0:v", "-c", "copy", videoOnlyOriginal.path])
+        let refused = dir.appendingPathComponent("refused.mp4")
+        let r = try Fixtures.redact(["mux", videoOnlyOriginal.path, "--audio-from", clip.url.path, "-o", refused.path])
+        XCTAssertEqual(r.status, 65, r.stderr)
+        XCTAssertEqual(r.stderrLines.count, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains(videoOnlyOriginal.path) && r.stderr.contains("not encoded by redact"), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: refused.path))
+        // What render and mux write carries the tag (and nothing of the input's own comment).
+        for file in [video, joined] {
+            let tags = (try Fixtures.ffprobeJSON(["-show_format", file.path])["format"] as? [String: Any])?["tags"] as? [String: String]
+            XCTAssertEqual(tags?[OutputMuxer.redactedVideoTag.key], OutputMuxer.redactedVideoTag.value, file.lastPathComponent)
+        }
     }
 
     // MARK: - 7. Standalone stages through the CLI

@@ -22,6 +22,13 @@ final class OutputMuxer {
     /// none was kept.
     static let containerTagsWrittenByMuxer = ["major_brand", "minor_version", "compatible_brands", "encoder"]
     static let streamTagsWrittenByMuxer = ["handler_name", "vendor_id", "language"]
+    /// The container tag every output redact encodes carries (`render`, `run`, and `mux`'s,
+    /// whose video is render's): `mux` copies its VIDEO's packets unchanged, so it takes only a
+    /// file with this tag. An original without audio otherwise looks like render's `--no-audio`
+    /// output, and joined with another file's audio it would come out unredacted. (A guard
+    /// against mixing files up, not a proof: the receipt is that.) The input's own `comment`
+    /// is never copied (`containerMetadataAllowList`).
+    static let redactedVideoTag = (key: "comment", value: "video re-encoded by redact with its redactions painted")
 
     /// Every item of the input's metadata that does not reach the output, by key only (values
     /// may be GPS positions, names or serial numbers), in a fixed order:
@@ -75,12 +82,19 @@ final class OutputMuxer {
 
     var needsGlobalHeader: Bool { context.pointee.oformat.pointee.flags & AVFMT_GLOBALHEADER != 0 }
 
+    /// Copies the allow-listed container tags of `input` and adds `redactedVideoTag`.
     func copyContainerMetadata(from input: MediaInput) {
         for key in Self.containerMetadataAllowList {
             if let value = dictionaryValue(input.context.pointee.metadata, key) {
                 av_dict_set(&context.pointee.metadata, key, value, 0)
             }
         }
+        av_dict_set(&context.pointee.metadata, Self.redactedVideoTag.key, Self.redactedVideoTag.value, 0)
+    }
+
+    /// Whether `input` carries `redactedVideoTag`.
+    static func isRedactedVideo(_ input: MediaInput) -> Bool {
+        dictionaryValue(input.context.pointee.metadata, redactedVideoTag.key) == redactedVideoTag.value
     }
 
     /// Adds the video stream fed by `encoder`; keeps the input's display matrix (rotation).

@@ -169,7 +169,9 @@ public enum Stages {
     /// swapped, `mux` wrote the original's unredacted video. `video` must have no audio stream
     /// (render's `--no-audio` output has none; an original with sound has) and `audioFrom` at
     /// least one (render's output of a video-only original has none); together these refuse the
-    /// swap and a file joined with itself.
+    /// swap and a file joined with itself. And `video` must carry the tag redact writes on what
+    /// it encodes (`OutputMuxer.redactedVideoTag`): an original without audio passes the first
+    /// two checks.
     public static func mux(video: URL, audioFrom: URL, output: URL) throws {
         try OutputPolicy.check(input: video, output: output)
         try OutputPolicy.check(input: audioFrom, output: output)
@@ -184,6 +186,9 @@ public enum Stages {
         }
         if !hasAudio(a) {
             throw RedactError.badMedia(path: audioFrom.path, detail: "has no audio stream to join (are VIDEO and --audio-from swapped?)")
+        }
+        if !OutputMuxer.isRedactedVideo(v) {
+            throw RedactError.badMedia(path: video.path, detail: "was not encoded by redact (no \(OutputMuxer.redactedVideoTag.key) tag of render's): mux copies this file's video packets, so it takes only a `redact render --no-audio` output, never an original")
         }
         let temporary = AtomicFile.temporaryURL(for: output)
         defer { try? FileManager.default.removeItem(at: temporary) }
