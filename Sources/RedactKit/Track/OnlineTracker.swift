@@ -451,7 +451,7 @@ public final class OnlineTracker {
                 let growth = min(maxExtensionGrowth, extensionGrowth * Double(back))
                 var painted = box.padded(by: growth)
                 if let earlier = displaced(box, byFrames: -(back - boxBack), velocity: velocity) {
-                    if let size = frameSize, earlier.maxX <= 0 || earlier.x >= size.width || earlier.maxY <= 0 || earlier.y >= size.height {
+                    if !isInPicture(earlier) {
                         // Not in the picture yet: nor earlier. Drop what the extension at the
                         // track's birth left there.
                         for older in stride(from: back + 1, through: frames, by: 1) {
