@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Face recall on the dev clips played backwards and mirrored: cases the dev clips do not hold.
+"""Face recall on the dev clips played backwards, mirrored and shifted: cases the dev clips do not hold.
 
-    scripts/bench_variants.py REDACT_BIN [--out DIR] [--only NAME ...]
+    scripts/bench_variants.py REDACT_BIN [--out DIR] [--only NAME ...] [--kinds KIND ...]
 
 The benchmark's holdout has other seeds and other faces in the same kinds of clips. A clip played
 backwards turns every face that leaves into one that enters (the tracker and the detection
@@ -10,7 +10,13 @@ over the frames still held); a mirrored clip moves every face and texture to the
 (the detector's scores move). Both keep the ground truth exact:
 
   rev   ffmpeg `reverse` (and `areverse`); ground-truth frame f becomes N + 1 - f;
-  flip  ffmpeg `hflip` (audio copied); x becomes W - x - w (displayed width W).
+  flip  ffmpeg `hflip` (audio copied); x becomes W - x - w (displayed width W);
+  shift the first frame dropped (ffmpeg `trim=start_frame=1`, audio copied); frame f becomes
+        f - 1: every face is the same, but the detection schedule (a whole-frame run every
+        other frame, windows between) falls on the other frames;
+  fast  every other frame dropped (ffmpeg `select`, audio copied): frame 2k - 1 becomes k, and
+        every face moves twice as far between frames (not in the default kinds: faster than
+        the clips the benchmark holds).
 
 dev05 (variable frame rate) is left out: reversing its timestamps is not the same clip. Each
 variant is encoded once (libx264 veryfast CRF 18) into DIR (default out/variants), redacted with
@@ -43,7 +49,8 @@ def make_variant(name, kind, out_dir):
     video = os.path.join(out_dir, f'{name}.{kind}.mp4')
     gt = os.path.join(out_dir, f'{name}.{kind}.gt.csv')
     if not os.path.exists(video):
-        vf = 'reverse' if kind == 'rev' else 'hflip'
+        vf = {'rev': 'reverse', 'flip': 'hflip', 'shift': 'trim=start_frame=1,setpts=PTS-STARTPTS',
+              'fast': 'select=not(mod(n\\,2)),setpts=N/FRAME_RATE/TB'}[kind]
         audio = ['-af', 'areverse'] if kind == 'rev' else ['-c:a', 'copy']
         # ffmpeg applies the display matrix (dev06), so the variant is stored as displayed.
         subprocess.run(['ffmpeg', '-v', 'error', '-y', '-i', src, '-map', '0', '-vf', vf, '-c:v', 'libx264', '-preset',
@@ -59,8 +66,16 @@ def make_variant(name, kind, out_dir):
             r = list(r)
             if kind == 'rev':
                 r[0] = str(n + 1 - int(r[0]))
-            else:
+            elif kind == 'flip':
                 r[2] = '%.1f' % (width - float(r[2]) - float(r[4]))
+            elif kind == 'shift':
+                if int(r[0]) == 1:
+                    continue
+                r[0] = str(int(r[0]) - 1)
+            else:
+                if int(r[0]) % 2 == 0:
+                    continue
+                r[0] = str((int(r[0]) + 1) // 2)
             w.writerow(r)
     return video, gt
 
@@ -70,6 +85,7 @@ def main():
     ap.add_argument('redact')
     ap.add_argument('--out', default=os.path.join(ROOT, 'out', 'variants'))
     ap.add_argument('--only', nargs='*', default=None, help='clip names (e.g. dev03_night_city)')
+    ap.add_argument('--kinds', nargs='*', default=['rev', 'flip', 'shift'], choices=['rev', 'flip', 'shift', 'fast'])
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     names = sorted(f[:-4] for f in os.listdir(DEV) if f.endswith('.mp4') and not f.startswith('dev05'))
@@ -77,7 +93,7 @@ def main():
         names = [n for n in names if n in args.only]
     variants = []
     for name in names:
-        for kind in ('rev', 'flip'):
+        for kind in args.kinds:
             video, gt = make_variant(name, kind, args.out)
             variants.append((f'{name}.{kind}', video, gt, os.path.join(args.out, f'{name}.{kind}.redacted.mp4')))
     key = os.path.join(ROOT, '.cache', 'keys', 'bench.key')
