@@ -363,11 +363,16 @@ public final class OnlineTracker {
         // Fast tracks: where their last two detections' motion puts them now, and where their
         // steadier motion over the last few does (dev04 mirrored: a fast face's box was 10 px
         // wider in one of its detections, its speed from the last two came out 61 px per frame
-        // against 51, and its next detection started a new, short-lived track beside it).
+        // against 51, and its next detection started a new, short-lived track beside it); each
+        // also at `aheadSpeedSpread` more and less of that motion, for a face that sped up or
+        // slowed since (dev04 at twice its speed: a face speeding up from 59 to 72 px a frame
+        // was found again 27 px beyond its last speed's place and started a new track).
         var aheads: [Int: [Box]] = [:]
         for (ti, t) in active.enumerated() where !taken.contains(ti) {
-            aheads[ti] = [t.velocity, t.steadyVelocity].compactMap {
-                displaced(t.lastDetection, byFrames: lastPushed - t.lastDetectedFrame, velocity: $0, clearMotion: fastMotion)
+            aheads[ti] = [t.velocity, t.steadyVelocity].flatMap { v in
+                [1 - Self.aheadSpeedSpread, 1.0, 1 + Self.aheadSpeedSpread].compactMap { k in
+                    displaced(t.lastDetection, byFrames: lastPushed - t.lastDetectedFrame, velocity: (v.x * k, v.y * k), clearMotion: fastMotion * k)
+                }
             }
         }
         for (ti, t) in active.enumerated() where !taken.contains(ti) {
