@@ -188,7 +188,7 @@ public enum Stages {
             throw RedactError.badMedia(path: audioFrom.path, detail: "has no audio stream to join (are VIDEO and --audio-from swapped?)")
         }
         if !OutputMuxer.isRedactedVideo(v) {
-            throw RedactError.badMedia(path: video.path, detail: "was not encoded by redact (no \(OutputMuxer.redactedVideoTag.key) tag of render's): mux copies this file's video packets, so it takes only a `redact render --no-audio` output, never an original")
+            throw RedactError.badMedia(path: video.path, detail: "was not encoded by redact (it lacks the `\(OutputMuxer.redactedVideoTag.key)` tag render writes): mux copies this file's video packets, so it takes only a `redact render --no-audio` output, never an original")
         }
         let temporary = AtomicFile.temporaryURL(for: output)
         defer { try? FileManager.default.removeItem(at: temporary) }
