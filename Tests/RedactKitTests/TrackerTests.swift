@@ -18,6 +18,16 @@ final class TrackerTests: XCTestCase {
         return c
     }
 
+    /// Pushes frames 1...`frames`, with the detections of `found` (none in the others) and the
+    /// grey image `image` gives (`extend` 10, a 640x384 frame), and finishes; returns the
+    /// tracker and everything released, in release order.
+    func track(_ found: [Int: Detection], frames: Int, image: (Int) -> GrayImage?) -> (tracker: OnlineTracker, out: [FrameBoxes]) {
+        let t = OnlineTracker(config: config(maxGap: 15, extend: 10), frameSize: (640, 384))
+        var out: [FrameBoxes] = []
+        for f in 1...frames { out += t.push(frame: f, detections: found[f].map { [$0] } ?? [], image: image(f)) }
+        return (t, out + t.finish())
+    }
+
     /// Pushes frames 1...detections.count and finishes; returns everything released, in release order.
     func track(_ detections: [[Detection]], config: TrackerConfig, frameLongSide: Double? = nil,
                frameSize: (width: Double, height: Double)? = nil) -> [FrameBoxes] {
@@ -726,16 +736,11 @@ final class TrackerTests: XCTestCase {
     /// the face; from frame 5 on it has no image to follow, as where the face went behind
     /// something.
     func testFastFaceWithAJitteringBoxStaysOneTrack() {
-        let t = OnlineTracker(config: config(maxGap: 15, extend: 10), frameSize: (640, 384))
         let found: [Int: Detection] = [
             1: face(596, 115, 45, 54, score: 0.23), 2: face(551, 125, 45, 55, score: 0.3), 3: face(501, 123, 51, 60, score: 0.39),
             4: face(440, 123, 50, 60, score: 0.36), 6: face(354, 128, 41, 51, score: 0.27),
         ]
-        var out: [FrameBoxes] = []
-        for f in 1...12 {
-            out += t.push(frame: f, detections: found[f].map { [$0] } ?? [], image: f <= 4 ? texture(shift: 48 - 12 * f) : nil)
-        }
-        out += t.finish()
+        let (t, out) = track(found, frames: 12) { f in f <= 4 ? self.texture(shift: 48 - 12 * f) : nil }
         XCTAssertEqual(t.trackCount, 1, "one track for the five detections")
         // Carried on where its motion takes it (about 45 px a frame), past frame 6.
         let truth = Box(x: 354 - 45, y: 128, w: 41, h: 51)
@@ -751,17 +756,12 @@ final class TrackerTests: XCTestCase {
     /// the last two detections put the track 27 px short of the next one, IoU 0.18.) Optical flow
     /// joins the first three, on a scene that moves with the face; then it has no image to follow.
     func testFastFaceThatSpeedsUpStaysOneTrack() {
-        let t = OnlineTracker(config: config(maxGap: 15, extend: 10), frameSize: (640, 384))
         let found: [Int: Detection] = [
             1: face(227, 136, 39, 47, score: 0.64), 2: face(265, 134, 41, 49, score: 0.57), 3: face(325, 141, 38, 46, score: 0.54),
             5: face(443, 146, 39, 47, score: 0.51), 7: face(588, 159, 40, 48, score: 0.32),
         ]
         let shift = [1: 0, 2: 10, 3: 25]  // image pixels: the scene moves with the face
-        var out: [FrameBoxes] = []
-        for f in 1...12 {
-            out += t.push(frame: f, detections: found[f].map { [$0] } ?? [], image: shift[f].map { texture(shift: $0) })
-        }
-        out += t.finish()
+        let (t, out) = track(found, frames: 12) { f in shift[f].map { self.texture(shift: $0) } }
         XCTAssertEqual(t.trackCount, 1, "one track for the five detections")
         let ids = [1, 5, 7].map { f in boxes(out, frame: f).first { $0.source == .detected }?.trackID }
         XCTAssertEqual(Set(ids.compactMap { $0 }).count, 1, "\(ids)")
