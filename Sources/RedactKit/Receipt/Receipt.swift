@@ -254,12 +254,6 @@ public enum Receipts {
         output.deletingLastPathComponent().appendingPathComponent(output.lastPathComponent + ".receipt.json")
     }
 
-    /// Hashes `output` and `input`, builds and signs the statement, writes the receipt atomically
-    /// beside the output (replacing an older one) and returns its URL. `inputDigest`: the input's
-    /// SHA-256 and size when the caller already hashed it (the input is not read again).
-    /// `outputContents`: where the output's bytes are now, when they are not yet at `output`
-    /// (a temporary file renamed into place after signing); the receipt names `output`.
-    @discardableResult
     /// `redact sign` signs an output this process did not make: it refuses one whose video
     /// packets are the input's (the input itself, or its video stream copied: not re-encoded, so
     /// not redacted). A signed copy of the original used to verify OK.
@@ -269,6 +263,12 @@ public enum Receipts {
         }
     }
 
+    /// Hashes `output` and `input`, builds and signs the statement, writes the receipt atomically
+    /// beside the output (replacing an older one) and returns its URL. `inputDigest`: the input's
+    /// SHA-256 and size when the caller already hashed it (the input is not read again).
+    /// `outputContents`: where the output's bytes are now, when they are not yet at `output`
+    /// (a temporary file renamed into place after signing); the receipt names `output`.
+    @discardableResult
     public static func sign(output: URL, input: URL, inputDigest: (sha256: String, size: Int)? = nil,
                             outputContents: URL? = nil,
                             predicate partial: ReceiptPredicateInput, key: SigningKey) throws -> URL {
