@@ -63,20 +63,25 @@ public final class OnlineTracker {
         var confirmingHits = 0
         /// One detection was confident enough for its size to confirm the track.
         var confidentHit = false
+        /// Centres of the last `steadySpan` detections, oldest first.
+        var recentCentres: [(frame: Int, x: Double, y: Double)] = []
         /// Motion of the box centre per frame between the track's last two detections (zero
         /// after one): where flow loses a moving face, its extension follows this motion.
-        var velocity = (x: 0.0, y: 0.0)
-        /// Centres of the last `steadySpan` detections, oldest first, for `steadyVelocity`.
-        var recentCentres: [(frame: Int, x: Double, y: Double)] = []
+        var velocity: (x: Double, y: Double) { motion(overLast: 2) }
         /// Motion of the box centre per frame over the last `steadySpan` detections: where
         /// detections come in consecutive frames, one box a few pixels wider or narrower skews
         /// `velocity` by as much; this one is steadier, and slower to follow a change of speed.
-        var steadyVelocity: (x: Double, y: Double) {
-            guard let first = recentCentres.first, let last = recentCentres.last, last.frame > first.frame else { return (0, 0) }
+        var steadyVelocity: (x: Double, y: Double) { motion(overLast: Self.steadySpan) }
+        static let steadySpan = 4
+
+        /// Motion of the box centre per frame from the first to the last of the track's last
+        /// `count` detections (zero after one).
+        func motion(overLast count: Int) -> (x: Double, y: Double) {
+            let recent = recentCentres.suffix(count)
+            guard let first = recent.first, let last = recent.last, last.frame > first.frame else { return (0, 0) }
             let span = Double(last.frame - first.frame)
             return ((last.x - first.x) / span, (last.y - first.y) / span)
         }
-        static let steadySpan = 4
 
         mutating func remember(_ box: Box, at frame: Int) {
             recentCentres.append((frame, box.centerX, box.centerY))
@@ -233,9 +238,6 @@ public final class OnlineTracker {
                 active[ti].hits += 1
                 let confirmed = isConfirmed(active[ti])
                 fillGap(track: before, until: frame, with: d.box, confirmed: confirmed)
-                let elapsed = Double(frame - before.lastDetectedFrame)
-                active[ti].velocity = ((d.box.centerX - before.lastDetection.centerX) / elapsed,
-                                       (d.box.centerY - before.lastDetection.centerY) / elapsed)
                 active[ti].remember(d.box, at: frame)
                 active[ti].lastDetection = d.box
                 active[ti].lastDetectedFrame = frame
@@ -494,12 +496,10 @@ public final class OnlineTracker {
     /// What is painted where a fast face's motion puts it `frames` frames after its last
     /// detection (nil for a face that is not fast): the box its speed gives, swept back towards
     /// the detection over `aheadSpeedSpread` of the distance, so a face that slowed is still
-    /// covered. Association keeps using `displaced`, the one place the speed gives.
+    /// covered. Association tries `displaced` at that speed and at `aheadSpeedSpread` more and less.
     private func paintedAhead(_ box: Box, byFrames frames: Int, velocity: (x: Double, y: Double)) -> Box? {
         guard let ahead = displaced(box, byFrames: frames, velocity: velocity, clearMotion: fastMotion) else { return nil }
-        let slower = Box(x: box.x + (ahead.x - box.x) * (1 - Self.aheadSpeedSpread), y: box.y + (ahead.y - box.y) * (1 - Self.aheadSpeedSpread),
-                         w: box.w, h: box.h)
-        return ahead.enclosing(slower)
+        return ahead.enclosing(box.interpolated(to: ahead, t: 1 - Self.aheadSpeedSpread))
     }
 
     /// What is painted `frames` frames before a fast face's first detection (nil for a face that
@@ -508,10 +508,7 @@ public final class OnlineTracker {
     /// faster (it slowed as it came into view) or slower before.
     private func paintedBehind(_ box: Box, byFrames frames: Int, velocity: (x: Double, y: Double)) -> Box? {
         guard let behind = displaced(box, byFrames: -frames, velocity: velocity, clearMotion: fastMotion) else { return nil }
-        func scaled(_ k: Double) -> Box {
-            Box(x: box.x + (behind.x - box.x) * k, y: box.y + (behind.y - box.y) * k, w: box.w, h: box.h)
-        }
-        return scaled(1 - Self.aheadSpeedSpread).enclosing(scaled(1 + Self.aheadSpeedSpread))
+        return box.interpolated(to: behind, t: 1 - Self.aheadSpeedSpread).enclosing(box.interpolated(to: behind, t: 1 + Self.aheadSpeedSpread))
     }
 
     /// Whether a box that optical flow followed `frames` frames on (back, when negative) from
