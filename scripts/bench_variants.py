@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Face recall on the dev clips played backwards, mirrored and shifted: cases the dev clips do not hold.
+"""Face recall on the dev clips played backwards, mirrored and shifted (and, opt-in, faster and dimmer): cases the dev clips do not hold.
 
     scripts/bench_variants.py REDACT_BIN [--out DIR] [--only NAME ...] [--kinds KIND ...]
 
@@ -17,6 +17,9 @@ over the frames still held); a mirrored clip moves every face and texture to the
   fast  every other frame dropped (ffmpeg `select`, audio copied): frame 2k - 1 becomes k, and
         every face moves twice as far between frames (not in the default kinds: faster than
         the clips the benchmark holds).
+  dim   contrast 0.6, brightness -0.08, saturation 0.6 (ffmpeg `eq`, audio copied; not in the
+        default kinds): every face scores lower, as a face harder for CenterFace than the
+        benchmark's would (a darker scene, another face).
 
 dev05 (variable frame rate) is left out: reversing its timestamps is not the same clip. Each
 variant is encoded once (libx264 veryfast CRF 18) into DIR (default out/variants), redacted with
@@ -50,7 +53,8 @@ def make_variant(name, kind, out_dir):
     gt = os.path.join(out_dir, f'{name}.{kind}.gt.csv')
     if not os.path.exists(video):
         vf = {'rev': 'reverse', 'flip': 'hflip', 'shift': 'trim=start_frame=1,setpts=PTS-STARTPTS',
-              'fast': 'select=not(mod(n\\,2)),setpts=N/FRAME_RATE/TB'}[kind]
+              'fast': 'select=not(mod(n\\,2)),setpts=N/FRAME_RATE/TB',
+              'dim': 'eq=contrast=0.6:brightness=-0.08:saturation=0.6'}[kind]
         audio = ['-af', 'areverse'] if kind == 'rev' else ['-c:a', 'copy']
         # ffmpeg applies the display matrix (dev06), so the variant is stored as displayed.
         subprocess.run(['ffmpeg', '-v', 'error', '-y', '-i', src, '-map', '0', '-vf', vf, '-c:v', 'libx264', '-preset',
@@ -72,7 +76,7 @@ def make_variant(name, kind, out_dir):
                 if int(r[0]) == 1:
                     continue
                 r[0] = str(int(r[0]) - 1)
-            else:
+            elif kind == 'fast':
                 if int(r[0]) % 2 == 0:
                     continue
                 r[0] = str((int(r[0]) + 1) // 2)
@@ -85,7 +89,7 @@ def main():
     ap.add_argument('redact')
     ap.add_argument('--out', default=os.path.join(ROOT, 'out', 'variants'))
     ap.add_argument('--only', nargs='*', default=None, help='clip names (e.g. dev03_night_city)')
-    ap.add_argument('--kinds', nargs='*', default=['rev', 'flip', 'shift'], choices=['rev', 'flip', 'shift', 'fast'])
+    ap.add_argument('--kinds', nargs='*', default=['rev', 'flip', 'shift'], choices=['rev', 'flip', 'shift', 'fast', 'dim'])
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     names = sorted(f[:-4] for f in os.listdir(DEV) if f.endswith('.mp4') and not f.startswith('dev05'))
