@@ -43,7 +43,9 @@ struct Detect: ParsableCommand {
             let registry = try ModelRegistry.locate(explicit: models.models)
             let progress = ProgressBar(label: URL(fileURLWithPath: input).lastPathComponent)
             let file = try Stages.detect(input: URL(fileURLWithPath: input), output: URL(fileURLWithPath: output), config: config.detector,
-                                         registry: registry) { progress.update($0, of: $1) }
+                                         registry: registry, note: { FileHandle.standardError.write(Data("\(input): warning: \($0)\n".utf8)) }) {
+                progress.update($0, of: $1)
+            }
             progress.finish()
             let total = file.frames.reduce(0) { $0 + ($1.detections?.count ?? 0) }
             FileHandle.standardError.write(Data("\(output): \(file.frames.count) frames, \(total) detections\n".utf8))
@@ -168,11 +170,12 @@ struct Sign: ParsableCommand {
         try reportingErrors {
             let signingKey = try SigningKey(contentsOf: URL(fileURLWithPath: key))
             try Receipts.checkStandaloneOutput(URL(fileURLWithPath: output), input: URL(fileURLWithPath: input))
-            // This command did not make the output: what was dropped is found by comparing the streams.
-            let dropped = try RedactKit.Probe.droppedStreams(input: input, output: output)
+            let summary = try tracks.map { try TracksSummary(url: URL(fileURLWithPath: $0)) }
+            // This command did not make the output: what was dropped is found by comparing the
+            // streams (the video stream the tracks were found on, when they are given).
+            let dropped = try RedactKit.Probe.droppedStreams(input: input, output: output, videoStream: summary?.config.detector.videoStream)
             var predicate = ReceiptPredicateInput(droppedStreams: dropped)
-            if let tracks {
-                let summary = try TracksSummary(url: URL(fileURLWithPath: tracks))
+            if let summary {
                 predicate = ReceiptPredicateInput(models: summary.models, config: summary.config, counts: summary.counts, droppedStreams: dropped)
             }
             let receipt = try Receipts.sign(output: URL(fileURLWithPath: output), input: URL(fileURLWithPath: input),

@@ -22,6 +22,7 @@ struct Eval: ParsableCommand {
     @Option(name: .customLong("over-stride"), help: "Test over-redaction on every Nth frame (0: skip it).") var overStride = 1
     @Option(help: "Tracks mode: padding per side applied to track boxes (default: render's).") var padding: Double?
     @Option(help: "Tracks mode: outline of face redactions, ellipse or box (default: render's).") var shape: String?
+    @Option(name: .customLong("video-stream"), help: "The ORIGINAL's video stream the output was made from (detector.video_stream, numbered as `redact probe` lists them; default: its main one).") var videoStream: Int?
 
     func run() throws {
         try reportingErrors {
@@ -38,6 +39,7 @@ struct Eval: ParsableCommand {
                 guard files.count == 1 else {
                     throw RedactError.usage("with --tracks give exactly one more file: GT.csv (got \(files.count))")
                 }
+                if videoStream != nil { throw RedactError.usage("--video-stream only applies to ORIGINAL REDACTED GT.csv") }
                 // Checked by the manifest's rules for `render.padding` and `render.shape`.
                 var settings = SettingOptions()
                 settings.set("--padding", "render", "padding", padding)
@@ -56,6 +58,7 @@ struct Eval: ParsableCommand {
                 if shape != nil { throw RedactError.usage("--shape only applies with --tracks") }
                 var options = PixelEvalOptions()
                 options.overRedactionStride = overStride
+                options.originalVideoStream = videoStream
                 report = try Evaluation.evaluate(original: URL(fileURLWithPath: files[0]), redacted: URL(fileURLWithPath: files[1]),
                                                  groundTruth: URL(fileURLWithPath: files[2]), options: options)
             }

@@ -51,6 +51,7 @@ struct DetectorOptions: ParsableArguments {
     @Option(help: "Inference precision: auto (default: bfloat16 where the CPU computes it natively) or f32.") var precision: String?
     @Flag(name: .customLong("no-second-look"), help: "Do not look again, closer, at small doubtful detections (docs/models.md).") var noSecondLook = false
     @Flag(name: .customLong("no-windows"), help: "Look at the whole frame on every detector run, never only at windows around faces (docs/manifest.md).") var noWindows = false
+    @Option(name: .customLong("video-stream"), help: "The video stream to detect and redact, numbered as `redact probe` lists them (default: the file's main one). One camera per output: a file holding two is redacted once per camera.") var videoStream: Int?
 
     /// Checked by the manifest's rules for the same `detector` keys (`SettingOptions`).
     func apply(to config: inout JobConfig) throws {
@@ -62,6 +63,7 @@ struct DetectorOptions: ParsableArguments {
         options.set("--every", "detector", "every", every)
         options.set("--engine", "detector", "engine", engine)
         options.set("--precision", "detector", "precision", precision)
+        options.set("--video-stream", "detector", "video_stream", videoStream)
         if noSecondLook { options.set("--no-second-look", "detector", "second_look", false) }
         if noWindows { options.set("--no-windows", "detector", "windows", false) }
         try options.apply(to: &config)

@@ -60,6 +60,7 @@ final class BatchReporter: @unchecked Sendable {
         case .jobDone(let r):
             bars[r.id]?.finish()
             if let note = r.tracksNote { FileHandle.standardError.write(Data("\(r.id): \(note)\n".utf8)) }
+            if let note = r.videoNote { FileHandle.standardError.write(Data("\(r.id): warning: \(note)\n".utf8)) }
             FileHandle.standardError.write(Data("\(r.id): done: \(r.output) (\(r.counts.frames) frames, \(r.counts.redactedBoxes) boxes redacted, \(String(format: "%.1f", r.framesPerSecond)) fps); receipt \(r.receipt)\n".utf8))
         case .jobSkipped(let s):
             FileHandle.standardError.write(Data("\(s.id): skipped: \(s.output) is up to date (receipt of \(s.receiptCreated) verifies; same input, configuration, models and tool version)\n".utf8))
@@ -93,6 +94,7 @@ final class BatchReporter: @unchecked Sendable {
             object = ["event": "job_done", "job": r.id, "input": r.input, "output": r.output, "receipt": r.receipt,
                       "input_sha256": r.inputSHA256, "counts": counts, "seconds": r.seconds, "fps": r.framesPerSecond]
             if let note = r.tracksNote { object["tracks"] = note }
+            if let note = r.videoNote { object["video_streams"] = note }
         case .jobSkipped(let s):
             object = ["event": "job_skipped", "job": s.id, "output": s.output, "receipt": s.receipt,
                       "input_sha256": s.inputSHA256, "config_sha256": s.configSHA256, "receipt_created": s.receiptCreated]

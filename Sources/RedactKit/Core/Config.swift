@@ -119,6 +119,14 @@ public struct DetectorConfig: Codable, Equatable, Sendable {
     /// At most this many second looks per frame, most confident detections first; the rest keep
     /// their first score. Bounds the cost (a few ms each) on frames full of weak candidates.
     public var secondLookMax: Int = 8
+    /// The input's video stream to detect, and so to redact: its index among all the file's
+    /// streams, as `redact probe` numbers them. Nil (the default): libavformat's best video
+    /// stream, never a cover picture. An output carries one video stream and the others are
+    /// dropped (the receipt's `dropped_streams`), so a file holding two cameras (an in-car
+    /// system's front and back seat) is redacted in one job per camera. Recorded with the
+    /// detector's settings in detections.json and tracks.json, so `track`, `render` and
+    /// `review` read the same stream.
+    public var videoStream: Int?
 
     public init() {}
     enum CodingKeys: String, CodingKey {
@@ -131,6 +139,7 @@ public struct DetectorConfig: Codable, Equatable, Sendable {
         case secondLook = "second_look"
         case secondLookBelow = "second_look_below"
         case secondLookMax = "second_look_max"
+        case videoStream = "video_stream"
     }
 
     /// Files written before plates existed (no `classes`, `plate_threshold`) read as faces only,
@@ -159,6 +168,8 @@ public struct DetectorConfig: Codable, Equatable, Sendable {
         secondLook = try c.decodeIfPresent(Bool.self, forKey: .secondLook) ?? false
         secondLookBelow = try c.decodeIfPresent(Double.self, forKey: .secondLookBelow) ?? d.secondLookBelow
         secondLookMax = try c.decodeIfPresent(Int.self, forKey: .secondLookMax) ?? d.secondLookMax
+        // Absent (written only when set): libavformat's choice, as before this key existed.
+        videoStream = try c.decodeIfPresent(Int.self, forKey: .videoStream)
     }
 }
 

@@ -20,8 +20,9 @@ final class GreyVideoReader {
     var displayWidth: Int { geometry.displayWidth }
     var displayHeight: Int { geometry.displayHeight }
 
-    init(path: String, decoderThreads: Int = 0) throws {
-        reader = try VideoStreamReader(path: path, decoderThreads: decoderThreads)
+    /// `videoStream`: the stream to decode (`DetectorConfig.videoStream`); nil: the file's main one.
+    init(path: String, decoderThreads: Int = 0, videoStream: Int? = nil) throws {
+        reader = try VideoStreamReader(path: path, decoderThreads: decoderThreads, videoStream: videoStream)
     }
 
     deinit { sws_freeContext(sws) }

@@ -12,6 +12,9 @@ public struct PixelEvalOptions: Sendable {
     public var overRedactionStride = 1
     /// libavcodec threads per decoder (0: libavcodec's choice).
     public var decoderThreads = 2
+    /// The original's video stream the redacted video was made from (`DetectorConfig.videoStream`);
+    /// nil: its main one. The redacted video has one.
+    public var originalVideoStream: Int?
 
     public init() {}
 }
@@ -27,7 +30,7 @@ extension Evaluation {
                                 progress: (Int, Int?) -> Void = { _, _ in }) throws -> EvalReport {
         let started = Date()
         let gt = try GroundTruth.read(contentsOf: groundTruth)
-        let readerO = try GreyVideoReader(path: original.path, decoderThreads: options.decoderThreads)
+        let readerO = try GreyVideoReader(path: original.path, decoderThreads: options.decoderThreads, videoStream: options.originalVideoStream)
         let readerR = try GreyVideoReader(path: redacted.path, decoderThreads: options.decoderThreads)
         let W = readerO.displayWidth, H = readerO.displayHeight
         guard readerR.displayWidth == W, readerR.displayHeight == H else {

@@ -73,7 +73,7 @@ public enum ManifestLoader {
     static let sectionKeys = ["detector", "tracker", "render"]
     static let jobKeys = ["id", "input", "output", "input_sha256", "tracks", "tracks_sha256", "detector", "tracker", "render", "mute",
                           "keep", "boxes", "exclude_regions"]
-    static let detectorKeys = ["model", "classes", "threshold", "plate_threshold", "input_size", "coarse_input_size", "full_input_every", "engine", "precision", "threads", "every", "windows", "second_look", "second_look_below", "second_look_max"]
+    static let detectorKeys = ["model", "classes", "threshold", "plate_threshold", "input_size", "coarse_input_size", "full_input_every", "engine", "precision", "threads", "every", "windows", "second_look", "second_look_below", "second_look_max", "video_stream"]
     static let trackerKeys = ["iou_threshold", "max_gap", "extend_frames", "reach_back", "low_score", "min_hits", "flow", "confirm_score", "confirm_hits", "confirm_hits_score", "large_fraction", "confirm_large_score"]
     static let renderKeys = ["style", "shape", "padding", "plate_padding", "crf", "preset", "keep_audio"]
 
@@ -561,6 +561,7 @@ struct ManifestValidator {
             case "second_look": d.secondLook = try bool(m.value, at: p)
             case "second_look_below": d.secondLookBelow = try number(m.value, at: p, lower: 0, upper: 1, lowerExclusive: false)
             case "second_look_max": d.secondLookMax = try integer(m.value, at: p, in: 0...256)
+            case "video_stream": d.videoStream = try integer(m.value, at: p, in: 0...65535)
             default: break
             }
         }

@@ -39,7 +39,31 @@ final class MediaInput {
         context.pointee.streams[index]!
     }
 
-    /// The video stream redact processes: the best one by libavformat's choice, ignoring cover art.
+    /// The video stream redact processes: `requested` (a stream index as `redact probe` numbers
+    /// them, `DetectorConfig.videoStream`) when given, which must be a video stream and not a
+    /// cover picture; else `primaryVideoStreamIndex()`.
+    func videoStreamIndex(requested: Int?) throws -> Int {
+        guard let requested else { return try primaryVideoStreamIndex() }
+        guard requested >= 0, requested < streamCount else {
+            throw RedactError.badMedia(path: path, detail: "has no stream \(requested) (detector.video_stream; it has \(streamCount) streams, numbered from 0: `redact probe` lists them)")
+        }
+        let s = stream(requested)
+        guard s.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_VIDEO, s.pointee.disposition & AV_DISPOSITION_ATTACHED_PIC == 0 else {
+            let what = s.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_VIDEO ? "a cover picture" : Probe.typeName(s.pointee.codecpar.pointee.codec_type)
+            throw RedactError.badMedia(path: path, detail: "stream \(requested) is \(what), not a video stream to redact (detector.video_stream; `redact probe` lists the streams)")
+        }
+        return requested
+    }
+
+    /// Every video stream that is not a cover picture, in file order: the cameras a file holds.
+    var videoStreamIndices: [Int] {
+        (0..<streamCount).filter {
+            let s = stream($0)
+            return s.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_VIDEO && s.pointee.disposition & AV_DISPOSITION_ATTACHED_PIC == 0
+        }
+    }
+
+    /// The video stream redact processes by default: the best one by libavformat's choice, ignoring cover art.
     func primaryVideoStreamIndex() throws -> Int {
         let best = av_find_best_stream(context, AVMEDIA_TYPE_VIDEO, -1, -1, nil, 0)
         if best >= 0, stream(Int(best)).pointee.disposition & AV_DISPOSITION_ATTACHED_PIC == 0 {

@@ -1,7 +1,7 @@
 import CFFmpeg
 import Foundation
 
-/// A file's primary video stream, decoded in order, every frame exactly once (decoder output
+/// One video stream of a file (by default its primary one), decoded in order, every frame exactly once (decoder output
 /// order, numbered as `VideoDecoder` numbers them); every other stream is discarded. For the
 /// readers that need the frames alone, without the pipeline's queues: the evaluator's grey
 /// frames (`GreyVideoReader`) and the review page's thumbnails (`ThumbnailExtractor`).
@@ -19,10 +19,11 @@ final class VideoStreamReader {
     private var pendingIndex = 0
     private var inputDone = false
 
-    init(path: String, decoderThreads: Int = 0) throws {
+    /// `videoStream`: the stream to decode (`DetectorConfig.videoStream`); nil: libavformat's best.
+    init(path: String, decoderThreads: Int = 0, videoStream requested: Int? = nil) throws {
         self.path = path
         input = try MediaInput(path: path)
-        videoStream = try input.primaryVideoStreamIndex()
+        videoStream = try input.videoStreamIndex(requested: requested)
         let vs = input.stream(videoStream)
         for i in 0..<input.streamCount where i != videoStream {
             input.stream(i).pointee.discard = AVDISCARD_ALL

@@ -4,6 +4,11 @@ import Foundation
 /// What the decoder learned about the input before the first frame.
 struct InputLayout {
     let videoStream: Int
+    /// Whether `videoStream` was asked for (`DetectorConfig.videoStream`) or is libavformat's choice.
+    let videoStreamRequested: Bool
+    /// The input's other video streams (cover pictures aside), dropped: a file holding two
+    /// cameras is redacted one camera per job.
+    let otherVideoStreams: [Int]
     /// Input stream index -> output stream index for audio copied packet for packet.
     let audioMap: [Int: Int]
     let geometry: FrameGeometry
@@ -14,6 +19,16 @@ struct InputLayout {
     let droppedMetadata: [String]
     /// Best guess of the frame count, for progress only.
     let expectedFrames: Int?
+
+    /// A warning for the user when the input holds other video streams, which the output does not
+    /// carry (an in-car system's front and back-seat cameras in one file), and none was asked
+    /// for; nil when it holds one, or the stream was asked for (the receipt's `dropped_streams`
+    /// lists the others either way).
+    var otherVideoNote: String? {
+        guard !otherVideoStreams.isEmpty, !videoStreamRequested else { return nil }
+        let others = otherVideoStreams.map { "stream \($0)" }.joined(separator: ", ")
+        return "the input has \(otherVideoStreams.count + 1) video streams: redacted stream \(videoStream) (libavformat's choice); not in the output: \(others) (redact each in a job of its own: detector.video_stream, or --video-stream)"
+    }
 }
 
 /// Demuxes the input, decodes the video stream and forwards audio packets untouched.
@@ -24,10 +39,11 @@ final class DecodeStage {
     /// Video packets sent to the decoder so far; read once `run` has returned.
     private(set) var videoPackets = 0
 
-    /// `threads`: the video decoder's (0: FFmpeg's choice; `CodecThreads`).
-    init(path: String, keepAudio: Bool, threads: Int = 0) throws {
+    /// `threads`: the video decoder's (0: FFmpeg's choice; `CodecThreads`). `videoStream`: the
+    /// stream to decode (`DetectorConfig.videoStream`); nil: libavformat's best.
+    init(path: String, keepAudio: Bool, threads: Int = 0, videoStream: Int? = nil) throws {
         input = try MediaInput(path: path)
-        let video = try input.primaryVideoStreamIndex()
+        let video = try input.videoStreamIndex(requested: videoStream)
         let vs = input.stream(video)
         decoder = try VideoDecoder(stream: vs, path: path, threads: threads)
         var audioMap: [Int: Int] = [:]
@@ -55,7 +71,8 @@ final class DecodeStage {
             expected = Int(Double(input.context.pointee.duration) / Double(AV_TIME_BASE) * fps)
         }
         layout = InputLayout(
-            videoStream: video, audioMap: audioMap,
+            videoStream: video, videoStreamRequested: videoStream != nil, otherVideoStreams: input.videoStreamIndices.filter { $0 != video },
+            audioMap: audioMap,
             geometry: FrameGeometry(storedWidth: Int(par.width), storedHeight: Int(par.height), quarterTurns: displayRotationQuarterTurns(vs)),
             timeBase: vs.pointee.time_base, droppedStreams: dropped,
             droppedMetadata: OutputMuxer.droppedMetadata(of: input, keptStreams: Set(audioMap.keys).union([video]), videoStream: video),

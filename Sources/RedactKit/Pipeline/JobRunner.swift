@@ -19,6 +19,9 @@ public struct JobResult: Codable, Sendable {
     public var framesPerSecond: Double
     /// For a job with a tracks file: whether its boxes were reused or detected, and why (one line).
     public var tracksNote: String?
+    /// For an input holding more than one video stream: which one was redacted, and that the
+    /// others are not in the output (`InputLayout.otherVideoNote`; one line).
+    public var videoNote: String?
 
     enum CodingKeys: String, CodingKey {
         case id, input, output, receipt
@@ -26,6 +29,7 @@ public struct JobResult: Codable, Sendable {
         case counts, seconds
         case framesPerSecond = "fps"
         case tracksNote = "tracks"
+        case videoNote = "video_streams"
     }
 }
 
@@ -194,7 +198,7 @@ public final class JobRunner: @unchecked Sendable {
         let seconds = Date().timeIntervalSince(started)
         return JobResult(id: job.id, input: inputPath, output: job.output.path, receipt: receipt.path, inputSHA256: inputHash,
                          counts: counts.counts, seconds: seconds, framesPerSecond: Double(counts.counts.frames) / max(seconds, 1e-9),
-                         tracksNote: tracksNote)
+                         tracksNote: tracksNote, videoNote: counts.videoNote)
     }
 
     struct RedactOutcome {
@@ -211,6 +215,8 @@ public final class JobRunner: @unchecked Sendable {
         var analyst: AnalystRecord?
         /// Presentation times of the first and last frame.
         var seconds: (first: Double?, last: Double?)
+        /// `InputLayout.otherVideoNote`.
+        var videoNote: String?
     }
 
     /// The streaming core shared by `run` and `render`: with `boxes == nil` frames are detected
@@ -223,7 +229,8 @@ public final class JobRunner: @unchecked Sendable {
                        analyst: AnalystPlan? = nil, cores: Int = CodecThreads.cores(),
                        progress: @escaping (Int, Int?) -> Void) throws -> RedactOutcome {
         let threads = CodecThreads(detecting: boxes == nil, cores: cores)
-        let decode = try DecodeStage(path: input, keepAudio: config.render.keepAudio, threads: threads.decoder)
+        let decode = try DecodeStage(path: input, keepAudio: config.render.keepAudio, threads: threads.decoder,
+                                     videoStream: config.detector.videoStream)
         if let expected, expected.geometry != decode.layout.geometry {
             throw TracksMismatch(description: "tracks file's frame geometry is not the input's")
         }
@@ -282,7 +289,8 @@ public final class JobRunner: @unchecked Sendable {
         let sideData = render.droppedFrameSideData.map { "stream \(video):frame side data:\($0)" }
         return RedactOutcome(counts: counts, dropped: decode.layout.droppedStreams, droppedMetadata: decode.layout.droppedMetadata + sideData,
                              audioMute: render.audioMuteRecord, geometry: decode.layout.geometry, frames: recorder?.frames,
-                             analyst: analyst?.record, seconds: (render.firstSeconds, render.lastSeconds))
+                             analyst: analyst?.record, seconds: (render.firstSeconds, render.lastSeconds),
+                             videoNote: decode.layout.otherVideoNote)
     }
 }
 

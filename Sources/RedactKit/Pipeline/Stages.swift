@@ -4,14 +4,18 @@ import Foundation
 /// The stages as standalone steps (`redact detect`, `track`, `render`, `mux`), each reading and
 /// writing files, so any one can be run, inspected or replaced on its own.
 public enum Stages {
-    /// Decodes `input` and runs the detector on every frame; writes detections.json.
+    /// Decodes `input` (its video stream `config.videoStream`, else libavformat's best) and runs
+    /// the detector on every frame; writes detections.json. `note` hears of the input's other
+    /// video streams, which no output of these detections carries (`InputLayout.otherVideoNote`).
     @discardableResult
     public static func detect(input: URL, output: URL, config: DetectorConfig, registry: ModelRegistry,
+                              note: (String) -> Void = { _ in },
                               progress: @escaping (Int, Int?) -> Void = { _, _ in }) throws -> DetectionsFile {
         try OutputPolicy.checkJSON(output: output, inputs: [input])
         let hash = try FileDigest.sha256(of: input)
         let model = try registry.model(config.model)
-        let decode = try DecodeStage(path: input.path, keepAudio: false)
+        let decode = try DecodeStage(path: input.path, keepAudio: false, videoStream: config.videoStream)
+        if let other = decode.layout.otherVideoNote { note(other) }
         // Standalone detect keeps weak detections (down to the default tracker's low score) so
         // that `track` can use them; `track` decodes the video again for its grey images.
         var tracker = TrackerConfig()
@@ -105,7 +109,7 @@ public enum Stages {
     /// one frame at a time: memory stays flat. The video must have as many frames as `file`.
     private static func forEachFlowImage(of source: URL, file: DetectionsFile, detections: URL,
                                          _ body: (Int, GrayImage) throws -> Void) throws {
-        let decode = try DecodeStage(path: source.path, keepAudio: false)
+        let decode = try DecodeStage(path: source.path, keepAudio: false, videoStream: file.detector.videoStream)
         guard decode.layout.geometry == file.geometry else {
             throw RedactError.badJSON(path: detections.path, jsonPath: "$.geometry", detail: "does not match \(source.path)")
         }
@@ -151,6 +155,8 @@ public enum Stages {
         }
         var job = JobConfig()
         job.render = config
+        // The video stream the boxes were found on.
+        job.detector.videoStream = file.detector?.videoStream
         let temporary = AtomicFile.temporaryURL(for: output)
         defer { try? FileManager.default.removeItem(at: temporary) }
         let outcome = try JobRunner.redact(input: input.path, temporary: temporary, reportPath: output.path, config: job,

@@ -109,35 +109,40 @@ public enum Probe {
     /// picture CODEC"): what the standalone `redact sign` records, since it did not make the
     /// output. Video streams match by type, preferring the same displayed size (the video is
     /// re-encoded); other streams by type and codec (they are copied). Cover pictures never
-    /// match: the pipeline always drops them.
-    public static func droppedStreams(input: String, output: String) throws -> [String] {
-        droppedStreams(input: try headerStreams(path: input), output: try headerStreams(path: output))
+    /// match: the pipeline always drops them. `videoStream`: the input stream the output's video
+    /// was made from, when known (`DetectorConfig.videoStream` of the tracks used); it alone
+    /// matches a video output.
+    public static func droppedStreams(input: String, output: String, videoStream: Int? = nil) throws -> [String] {
+        droppedStreams(input: try headerStreams(path: input), output: try headerStreams(path: output), videoStream: videoStream)
     }
 
-    /// SHA-256 over the payloads of the primary video stream's packets, in file order: equal for
-    /// two files whose video was copied one from the other (`Receipts.checkStandaloneOutput`).
-    static func videoPacketDigest(path: String) throws -> String {
+    /// SHA-256 over the payloads of each video stream's packets (cover pictures aside), in file
+    /// order, by stream index: equal for two streams copied one from the other
+    /// (`Receipts.checkStandaloneOutput`). One pass over the file.
+    static func videoPacketDigests(path: String) throws -> [Int: String] {
         let input = try MediaInput(path: path)
-        let video = try input.primaryVideoStreamIndex()
-        for i in 0..<input.streamCount where i != video { input.stream(i).pointee.discard = AVDISCARD_ALL }
-        var hasher = SHA256()
+        let videos = input.videoStreamIndices
+        guard !videos.isEmpty else { throw RedactError.badMedia(path: path, detail: "no video stream") }
+        for i in 0..<input.streamCount where !videos.contains(i) { input.stream(i).pointee.discard = AVDISCARD_ALL }
+        var hashers = Dictionary(uniqueKeysWithValues: videos.map { ($0, SHA256()) })
         let packet = Packet()
         while try input.read(into: packet.pointer) {
             let p = packet.pointer.pointee
-            if Int(p.stream_index) == video, let data = p.data, p.size > 0 {
-                hasher.update(bufferPointer: UnsafeRawBufferPointer(start: data, count: Int(p.size)))
+            if let data = p.data, p.size > 0 {
+                hashers[Int(p.stream_index)]?.update(bufferPointer: UnsafeRawBufferPointer(start: data, count: Int(p.size)))
             }
             av_packet_unref(packet.pointer)
         }
-        return FileDigest.hex(hasher.finalize())
+        return hashers.mapValues { FileDigest.hex($0.finalize()) }
     }
 
     /// See `droppedStreams(input:output:)`; streams as the container header describes them.
-    static func droppedStreams(input: [StreamReport], output: [StreamReport]) -> [String] {
+    static func droppedStreams(input: [StreamReport], output: [StreamReport], videoStream: Int? = nil) -> [String] {
         var matched = Set<Int>()
         for out in output where !out.attachedPicture {
             let candidates = input.filter {
                 !matched.contains($0.index) && !$0.attachedPicture && $0.type == out.type && (out.type == "video" || $0.codec == out.codec)
+                    && (out.type != "video" || videoStream == nil || $0.index == videoStream)
             }
             let sameSize = candidates.first { $0.displayWidth == out.displayWidth && $0.displayHeight == out.displayHeight }
             if let pick = out.type == "video" ? sameSize ?? candidates.first : candidates.first { matched.insert(pick.index) }

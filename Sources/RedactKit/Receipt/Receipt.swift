@@ -256,10 +256,13 @@ public enum Receipts {
 
     /// `redact sign` signs an output this process did not make: it refuses one whose video
     /// packets are the input's (the input itself, or its video stream copied: not re-encoded, so
-    /// not redacted). A signed copy of the original used to verify OK.
+    /// not redacted). A signed copy of the original used to verify OK. Every video stream of the
+    /// input counts: a file holding two cameras has two to copy.
     public static func checkStandaloneOutput(_ output: URL, input: URL) throws {
-        if try Probe.videoPacketDigest(path: output.path) == Probe.videoPacketDigest(path: input.path) {
-            throw RedactError.badMedia(path: output.path, detail: "not a redacted output, so not signed: its video packets are those of \(input.path) (the input itself, or its video copied, never re-encoded)")
+        let inputStreams = try Probe.videoPacketDigests(path: input.path)
+        let outputDigests = Set(try Probe.videoPacketDigests(path: output.path).values)
+        if let copied = inputStreams.keys.sorted().first(where: { outputDigests.contains(inputStreams[$0]!) }) {
+            throw RedactError.badMedia(path: output.path, detail: "not a redacted output, so not signed: its video packets are those of \(input.path)'s stream \(copied) (the input itself, or its video copied, never re-encoded)")
         }
     }
 

@@ -75,7 +75,7 @@ public enum ReviewPage {
             throw RedactError.badJSON(path: tracks.path, jsonPath: "$.input.sha256",
                                       detail: "tracks were made from another file (\(file.input.sha256)); \(input.path) is \(hash)")
         }
-        let extractor = try ThumbnailExtractor(path: input.path, reportPath: output.path)
+        let extractor = try ThumbnailExtractor(path: input.path, videoStream: file.detector?.videoStream, reportPath: output.path)
         let g = extractor.geometry
         guard g.displayWidth == file.geometry.displayWidth, g.displayHeight == file.geometry.displayHeight else {
             throw RedactError.badJSON(path: tracks.path, jsonPath: "$.geometry",

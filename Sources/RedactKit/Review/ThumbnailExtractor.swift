@@ -69,10 +69,11 @@ final class ThumbnailExtractor {
     private var rgb: [UInt8] = []
     private var rotated: [UInt8] = []
 
-    /// `reportPath` names encoding failures (the page being written).
-    init(path: String, reportPath: String) throws {
+    /// `reportPath` names encoding failures (the page being written). `videoStream`: the one the
+    /// tracks were found on (`DetectorConfig.videoStream`); nil: libavformat's best.
+    init(path: String, videoStream: Int? = nil, reportPath: String) throws {
         self.reportPath = reportPath
-        reader = try VideoStreamReader(path: path)
+        reader = try VideoStreamReader(path: path, videoStream: videoStream)
     }
 
     deinit { sws_freeContext(sws) }
