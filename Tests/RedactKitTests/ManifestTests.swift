@@ -501,9 +501,11 @@ final class ManifestTests: XCTestCase {
         XCTAssertEqual(m.jobs.count, 2)
     }
 
-    func testOutputMustBeMP4() throws {
-        assertBadJSON(manifest(jobs: #"{"id": "a", "input": "a.mp4", "output": "a.mov"}"#), "$.jobs[0].output",
-                      detailContains: "ending in .mp4")
+    func testOutputMustBeMP4OrMOV() throws {
+        assertBadJSON(manifest(jobs: #"{"id": "a", "input": "a.mp4", "output": "a.mkv"}"#), "$.jobs[0].output",
+                      detailContains: "ending in .mp4 (or .mov")
+        assertBadJSON(manifest(jobs: #"{"id": "a", "input": "a.mp4", "output": "out/.mov"}"#), "$.jobs[0].output")
+        XCTAssertEqual(try parse(manifest(jobs: #"{"id": "a", "input": "a.avi", "output": "a.MOV"}"#)).jobs[0].output.lastPathComponent, "a.MOV")
         assertBadJSON(manifest(jobs: #"{"id": "a", "input": "a.mp4", "output": "out/"}"#), "$.jobs[0].output")
         assertBadJSON(manifest(jobs: #"{"id": "a", "input": "a.mp4", "output": "out/.mp4"}"#), "$.jobs[0].output")
         let m = try parse(manifest(jobs: #"{"id": "a", "input": "a.mp4", "output": "A.Redacted.Mp4"}"#))

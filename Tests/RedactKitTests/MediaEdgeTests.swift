@@ -296,6 +296,18 @@ extension PipelineTests {
         XCTAssertEqual(audioTags?["language"], "eng")
         try assertSameAudio(input, output, tracks: 1)
         try assertSameFrameTimes(input, output)
+
+        // The same into QuickTime (an output named .mov): nothing more gets through.
+        let mov = dir.appendingPathComponent("camera-redacted.mov")
+        try JobRunner(registry: try Fixtures.registry(), signingKey: key).run(Fixtures.job(input: input, output: mov))
+        try assertNothingLeaked(
+            input: input, output: mov, audioTracks: 1,
+            expectedDroppedStreams: ["stream 2: subtitle mov_text", "stream 3: data bin_data", "stream 4: data none"],
+            expectedDropped: ["format:location", "format:com.apple.quicktime.location.ISO6709", "format:comment", "format:title",
+                              "format:timecode", "stream 1:handler_name", "stream 0:timecode", "stream 2:handler_name", "stream 4:timecode",
+                              "chapter 0:title", "stream 0:frame side data:H.26[45] User Data Unregistered SEI message"])
+        try assertSameAudio(input, mov, tracks: 1)
+        try assertSameFrameTimes(input, mov)
     }
 
     /// Matroska with stream titles and a position tag, a cover picture, a text attachment, SRT
@@ -389,6 +401,7 @@ extension PipelineTests {
         XCTAssertThrowsError(try runner.run(Fixtures.job(input: input, output: dir.appendingPathComponent("o/x.mp4")))) { error in
             let text = "\(error)"
             XCTAssertTrue(text.contains("stream 1") && text.contains("pcm_s16le"), text)
+            XCTAssertTrue(text.contains("name the output .mov"), "says what keeps the audio: \(text)")
             XCTAssertFalse(text.contains("\n"), text)
         }
         // Without audio the same file is fine.
@@ -398,6 +411,44 @@ extension PipelineTests {
         let result = try runner.run(Fixtures.job(input: input, output: output, config: config))
         XCTAssertEqual(result.counts.frames, try Self.mainClip().frameCount)
         XCTAssertEqual(try Fixtures.streams(output, type: "audio").count, 0)
+    }
+
+    /// The same PCM audio into an output named .mov (QuickTime, which stores PCM): every audio
+    /// packet unchanged, the video redacted with the frame times kept, the receipt valid, the
+    /// redact tag there; through `run`, and through `render --no-audio` then `mux`.
+    func testPCMAudioIsCopiedUnchangedIntoAMOVOutput() throws {
+        let clip = try Self.mainClip()
+        let input = dir.appendingPathComponent("pcm.mov")
+        try Fixtures.ffmpeg(["-i", clip.url.path, "-map", "0", "-c:v", "copy", "-c:a", "pcm_s16le", input.path])
+        let output = dir.appendingPathComponent("out.mov")
+        let result = try JobRunner(registry: try Fixtures.registry(), signingKey: key).run(Fixtures.job(input: input, output: output))
+        XCTAssertEqual(result.counts.frames, clip.frameCount)
+        let probe = try Fixtures.ffprobeJSON(["-show_format", "-show_streams", output.path])
+        let codecs = (probe["streams"] as? [[String: Any]] ?? []).map { $0["codec_name"] as? String ?? "?" }
+        XCTAssertEqual(codecs, ["h264", "pcm_s16le"])
+        // QuickTime's brand, not MP4's: the container follows the name.
+        XCTAssertEqual(((probe["format"] as? [String: Any])?["tags"] as? [String: String])?["major_brand"], "qt  ")
+        XCTAssertEqual(try Fixtures.audioPacketHashes(output, track: 0), try Fixtures.audioPacketHashes(input, track: 0))
+        try assertRedacted(clip, output: output)
+        try assertSameFrameTimes(input, output)
+        XCTAssertNoThrow(try Receipts.verify(output: output, input: input, trustedKey: key.publicKey))
+        XCTAssertTrue(OutputMuxer.isRedactedVideo(try MediaInput(path: output.path)))
+
+        let silent = dir.appendingPathComponent("silent.mp4"), muxed = dir.appendingPathComponent("muxed.mov")
+        let tracks = dir.appendingPathComponent("tracks.json")
+        var r = try Fixtures.redact(["detect", input.path, "-o", dir.appendingPathComponent("det.json").path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        r = try Fixtures.redact(["track", dir.appendingPathComponent("det.json").path, "-o", tracks.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        r = try Fixtures.redact(["render", input.path, tracks.path, "-o", silent.path, "--no-audio"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        r = try Fixtures.redact(["mux", silent.path, "--audio-from", input.path, "-o", dir.appendingPathComponent("muxed.mp4").path])
+        XCTAssertEqual(r.status, 65, r.stderr)
+        XCTAssertTrue(r.stderr.contains("name the output .mov"), r.stderr)
+        r = try Fixtures.redact(["mux", silent.path, "--audio-from", input.path, "-o", muxed.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try Fixtures.audioPacketHashes(muxed, track: 0), try Fixtures.audioPacketHashes(input, track: 0))
+        try assertRedacted(clip, output: muxed)
     }
 }
 

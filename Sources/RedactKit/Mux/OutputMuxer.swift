@@ -1,8 +1,30 @@
 import CFFmpeg
 import Foundation
 
-/// Writes the MP4 output: one re-encoded video stream plus audio streams copied packet for
-/// packet. Container and stream metadata are not copied except the allow-list below.
+/// The container an output is written in, chosen by the output's name: QuickTime for `.mov`,
+/// MP4 for anything else. Audio is copied unchanged, never re-encoded, and MP4 cannot store
+/// some of what cameras record: PCM, which dash cameras write in MOV and AVI files, fits in MOV.
+enum OutputContainer: String {
+    case mp4, mov
+
+    init(outputPath: String) {
+        self = URL(fileURLWithPath: outputPath).pathExtension.lowercased() == "mov" ? .mov : .mp4
+    }
+
+    /// libavformat's muxer name.
+    var muxerName: String { rawValue }
+    var displayName: String { rawValue.uppercased() }
+
+    /// Whether the container stores packets of this codec unchanged.
+    func stores(_ codec: AVCodecID) -> Bool {
+        guard let format = av_guess_format(muxerName, nil, nil) else { return false }
+        return avformat_query_codec(format, codec, FF_COMPLIANCE_NORMAL) == 1
+    }
+}
+
+/// Writes the output (MP4, or MOV for a `.mov` name: `OutputContainer`): one re-encoded video
+/// stream plus audio streams copied packet for packet. Container and stream metadata are not
+/// copied except the allow-list below.
 final class OutputMuxer {
     private var context: UnsafeMutablePointer<AVFormatContext>
     /// Where bytes go (a temporary name); `reportPath` is what errors name.
@@ -61,13 +83,15 @@ final class OutputMuxer {
         return dropped
     }
 
+    /// The container follows `reportPath`, the output's final name (`writePath` is temporary).
     init(writePath: String, reportPath: String) throws {
         self.writePath = writePath
         self.reportPath = reportPath
+        let container = OutputContainer(outputPath: reportPath)
         var ctx: UnsafeMutablePointer<AVFormatContext>? = nil
-        let r = avformat_alloc_output_context2(&ctx, nil, "mp4", writePath)
+        let r = avformat_alloc_output_context2(&ctx, nil, container.muxerName, writePath)
         guard r >= 0, let c = ctx else {
-            throw RedactError.output(path: reportPath, detail: "cannot create MP4 muxer: \(avErrorText(r))")
+            throw RedactError.output(path: reportPath, detail: "cannot create \(container.displayName) muxer: \(avErrorText(r))")
         }
         context = c
     }
@@ -139,17 +163,18 @@ final class OutputMuxer {
         }
     }
 
-    /// Why the packets of `stream` cannot be copied into an MP4 unchanged, or nil when they can:
-    /// a codec the MP4 muxer cannot store (PCM from a MOV, for instance) or parameters it
-    /// refuses (unknown codec, no sample rate or channels: a damaged header). Checked before the
-    /// output is started, so such an input fails as bad media naming its stream instead of as
-    /// an MP4 header that cannot be written.
-    static func copyProblem(_ stream: UnsafeMutablePointer<AVStream>) -> String? {
+    /// Why the packets of `stream` cannot be copied into `container` unchanged, or nil when they
+    /// can: a codec the muxer cannot store (PCM in MP4, for instance) or parameters it refuses
+    /// (unknown codec, no sample rate or channels: a damaged header). Checked before the output
+    /// is started, so such an input fails as bad media naming its stream instead of as a header
+    /// that cannot be written; the message says what would keep it.
+    static func copyProblem(_ stream: UnsafeMutablePointer<AVStream>, container: OutputContainer) -> String? {
         let par = stream.pointee.codecpar.pointee
         let codec = String(cString: avcodec_get_name(par.codec_id))
         if par.codec_id == AV_CODEC_ID_NONE { return "unknown codec" }
-        guard let mp4 = av_guess_format("mp4", nil, nil), avformat_query_codec(mp4, par.codec_id, FF_COMPLIANCE_NORMAL) == 1 else {
-            return "codec \(codec) cannot be stored in MP4 (audio is copied, never re-encoded)"
+        guard container.stores(par.codec_id) else {
+            let mov = container != .mov && OutputContainer.mov.stores(par.codec_id) ? "name the output .mov to keep it unchanged, or " : ""
+            return "codec \(codec) cannot be stored in \(container.displayName) (audio is copied, never re-encoded): \(mov)drop the audio (render.keep_audio false, --no-audio)"
         }
         if par.codec_type == AVMEDIA_TYPE_AUDIO && (par.sample_rate <= 0 || par.ch_layout.nb_channels <= 0) {
             return "\(codec) with \(par.sample_rate) Hz and \(par.ch_layout.nb_channels) channels (damaged header)"

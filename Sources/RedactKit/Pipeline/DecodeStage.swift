@@ -40,8 +40,9 @@ final class DecodeStage {
     private(set) var videoPackets = 0
 
     /// `threads`: the video decoder's (0: FFmpeg's choice; `CodecThreads`). `videoStream`: the
-    /// stream to decode (`DetectorConfig.videoStream`); nil: libavformat's best.
-    init(path: String, keepAudio: Bool, threads: Int = 0, videoStream: Int? = nil) throws {
+    /// stream to decode (`DetectorConfig.videoStream`); nil: libavformat's best. `container`: the
+    /// output's, which must store the kept audio unchanged.
+    init(path: String, keepAudio: Bool, threads: Int = 0, videoStream: Int? = nil, container: OutputContainer = .mp4) throws {
         input = try MediaInput(path: path)
         let video = try input.videoStreamIndex(requested: videoStream)
         let vs = input.stream(video)
@@ -53,7 +54,7 @@ final class DecodeStage {
             let s = input.stream(i)
             let type = s.pointee.codecpar.pointee.codec_type
             if type == AVMEDIA_TYPE_AUDIO && keepAudio {
-                if let problem = OutputMuxer.copyProblem(s) {
+                if let problem = OutputMuxer.copyProblem(s, container: container) {
                     throw RedactError.badMedia(path: path, detail: "stream \(i): audio cannot be copied: \(problem)")
                 }
                 audioMap[i] = nextOutput

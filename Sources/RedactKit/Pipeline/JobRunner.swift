@@ -230,7 +230,7 @@ public final class JobRunner: @unchecked Sendable {
                        progress: @escaping (Int, Int?) -> Void) throws -> RedactOutcome {
         let threads = CodecThreads(detecting: boxes == nil, cores: cores)
         let decode = try DecodeStage(path: input, keepAudio: config.render.keepAudio, threads: threads.decoder,
-                                     videoStream: config.detector.videoStream)
+                                     videoStream: config.detector.videoStream, container: OutputContainer(outputPath: reportPath))
         if let expected, expected.geometry != decode.layout.geometry {
             throw TracksMismatch(description: "tracks file's frame geometry is not the input's")
         }
