@@ -72,8 +72,14 @@ extension PipelineTests {
         let det = dir.appendingPathComponent("det.json"), tracks = dir.appendingPathComponent("tracks.json")
         let output = dir.appendingPathComponent("back.mp4"), keyPath = dir.appendingPathComponent("k.pem")
 
+        // probe says which stream is taken by default, and that there is a choice.
+        var r = try Fixtures.redact(["probe", input.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdoutText.contains("2 video streams: redact takes #0 unless detector.video_stream"), r.stdoutText)
+        XCTAssertEqual(try Probe.run(path: input.path).defaultVideoStream, 0)
+
         // Without --video-stream, detect warns that the other camera is not covered.
-        var r = try Fixtures.redact(["detect", input.path, "-o", dir.appendingPathComponent("default.json").path])
+        r = try Fixtures.redact(["detect", input.path, "-o", dir.appendingPathComponent("default.json").path])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stderr.contains("warning: the input has 2 video streams"), r.stderr)
 

@@ -60,6 +60,9 @@ public struct ProbeReport: Codable, Equatable, Sendable {
     public var sizeBytes: Int64
     public var metadataKeys: [String]
     public var streams: [StreamReport]
+    /// The video stream redact detects and redacts unless `detector.video_stream` names another
+    /// (libavformat's best, never a cover picture); nil: none.
+    public var defaultVideoStream: Int?
 
     enum CodingKeys: String, CodingKey {
         case file, container
@@ -67,6 +70,7 @@ public struct ProbeReport: Codable, Equatable, Sendable {
         case sizeBytes = "size_bytes"
         case metadataKeys = "metadata_keys"
         case streams
+        case defaultVideoStream = "default_video_stream"
     }
 }
 
@@ -100,7 +104,8 @@ public enum Probe {
             durationSeconds: duration == avNoPTS || duration <= 0 ? nil : Double(duration) / Double(AV_TIME_BASE),
             sizeBytes: size,
             metadataKeys: dictionaryKeys(ctx.pointee.metadata),
-            streams: streams
+            streams: streams,
+            defaultVideoStream: try? input.primaryVideoStreamIndex()
         )
     }
 
