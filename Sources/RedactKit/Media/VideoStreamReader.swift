@@ -1,10 +1,11 @@
 import CFFmpeg
 import Foundation
 
-/// One video stream of a file (by default its primary one), decoded in order, every frame exactly once (decoder output
-/// order, numbered as `VideoDecoder` numbers them); every other stream is discarded. For the
-/// readers that need the frames alone, without the pipeline's queues: the evaluator's grey
-/// frames (`GreyVideoReader`) and the review page's thumbnails (`ThumbnailExtractor`).
+/// One video stream of a file (by default its primary one), decoded in order, every frame
+/// exactly once (decoder output order, numbered as `VideoDecoder` numbers them); every other
+/// stream is discarded. For the readers that need the frames alone, without the pipeline's
+/// queues: the evaluator's grey frames (`GreyVideoReader`) and the review page's thumbnails
+/// (`ThumbnailExtractor`).
 final class VideoStreamReader {
     let path: String
     let geometry: FrameGeometry

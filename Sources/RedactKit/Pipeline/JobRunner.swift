@@ -19,8 +19,8 @@ public struct JobResult: Codable, Sendable {
     public var framesPerSecond: Double
     /// For a job with a tracks file: whether its boxes were reused or detected, and why (one line).
     public var tracksNote: String?
-    /// For an input holding more than one video stream: which one was redacted, and that the
-    /// others are not in the output (`InputLayout.otherVideoNote`; one line).
+    /// For an input holding more than one video stream and a job naming none: which one was
+    /// redacted, and that the others are not in the output (`InputLayout.otherVideoNote`; one line).
     public var videoNote: String?
 
     enum CodingKeys: String, CodingKey {
