@@ -241,6 +241,10 @@ final class CLITests: TempDirectoryTestCase {
         let tracks = dir.appendingPathComponent("t.json")
         try Data("{}".utf8).write(to: tracks)
         try assertFails(["render", try Self.clip().url.path, tracks.path, "-o", out.path, "--style", "smudge"], exit: 64, mentions: ["--style"], output: out)
+        // The name picks the container: a video named anything but .mp4 or .mov is refused.
+        let mkv = dir.appendingPathComponent("r.mkv")
+        try assertFails(["render", try Self.clip().url.path, tracks.path, "-o", mkv.path], exit: 64, mentions: [mkv.path, ".mp4", ".mov"], output: mkv)
+        try assertFails(["mux", out.path, "--audio-from", try Self.clip().url.path, "-o", mkv.path], exit: 64, mentions: [mkv.path], output: mkv)
         let detections = dir.appendingPathComponent("d.json")
         try assertFails(["detect", try Self.clip().url.path, "-o", detections.path, "--engine", "tensorflow"], exit: 64,
                         mentions: ["--engine", "openvino", "opencv"], output: detections)

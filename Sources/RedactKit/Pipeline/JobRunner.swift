@@ -341,6 +341,16 @@ enum OutputPolicy {
         for input in inputs { try check(input: input, output: output) }
     }
 
+    /// A redacted video's name picks its container (`OutputContainer`), so it must be one the
+    /// file is: `.mp4`, or `.mov` (as the manifest's `output` must). A video named `.mkv` or `.avi`
+    /// holding MP4 would mislead whoever receives it.
+    static func checkVideoName(_ output: URL) throws {
+        let ext = output.pathExtension.lowercased()
+        guard ext == "mp4" || ext == "mov" else {
+            throw RedactError.usage("\(output.path): a redacted video must be named .mp4, or .mov (which also keeps PCM audio); the name picks the container")
+        }
+    }
+
     static func check(input: URL, output: URL) throws {
         let inPath = input.standardizedFileURL.resolvingSymlinksInPath().path
         let outPath = output.standardizedFileURL.resolvingSymlinksInPath().path

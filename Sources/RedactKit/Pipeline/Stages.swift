@@ -148,6 +148,7 @@ public enum Stages {
                               progress: @escaping (Int, Int?) -> Void = { _, _ in }) throws -> StageCounts {
         try OutputPolicy.check(input: input, output: output)
         try OutputPolicy.check(input: tracks, output: output)
+        try OutputPolicy.checkVideoName(output)
         let file = try JSONFiles.read(TracksFile.self, from: tracks)
         let hash = try FileDigest.sha256(of: input)
         guard file.input.sha256 == hash else {
@@ -181,6 +182,7 @@ public enum Stages {
     public static func mux(video: URL, audioFrom: URL, output: URL) throws {
         try OutputPolicy.check(input: video, output: output)
         try OutputPolicy.check(input: audioFrom, output: output)
+        try OutputPolicy.checkVideoName(output)
         let v = try MediaInput(path: video.path)
         let a = try MediaInput(path: audioFrom.path)
         let vIndex = try v.primaryVideoStreamIndex()
