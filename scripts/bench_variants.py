@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Face recall on the dev clips played backwards, mirrored and shifted (and, opt-in, faster and dimmer): cases the dev clips do not hold.
+"""Face recall on the dev clips played backwards, mirrored and shifted (and, opt-in, faster, dimmer, grey or noisy): cases the dev clips do not hold.
 
     scripts/bench_variants.py REDACT_BIN [--out DIR] [--only NAME ...] [--kinds KIND ...]
 
@@ -20,6 +20,11 @@ over the frames still held); a mirrored clip moves every face and texture to the
   dim   contrast 0.6, brightness -0.08, saturation 0.6 (ffmpeg `eq`, audio copied; not in the
         default kinds): every face scores lower, as a face harder for CenterFace than the
         benchmark's would (a darker scene, another face).
+  grey  colour removed (ffmpeg `hue=s=0`; not in the default kinds): as cameras record at night
+        in infrared.
+  noisy temporal noise of strength 12 (ffmpeg `noise`, its fixed seed; not in the default
+        kinds): as a sensor at night gives. The scorer compares the output with this noisy
+        input, so re-encoding the noise may count as over-redaction.
 
 dev05 (variable frame rate) is left out: reversing its timestamps is not the same clip. Each
 variant is encoded once (libx264 veryfast CRF 18) into DIR (default out/variants), redacted with
@@ -54,7 +59,9 @@ def make_variant(name, kind, out_dir):
     if not os.path.exists(video):
         vf = {'rev': 'reverse', 'flip': 'hflip', 'shift': 'trim=start_frame=1,setpts=PTS-STARTPTS',
               'fast': 'select=not(mod(n\\,2)),setpts=N/FRAME_RATE/TB',
-              'dim': 'eq=contrast=0.6:brightness=-0.08:saturation=0.6'}[kind]
+              'dim': 'eq=contrast=0.6:brightness=-0.08:saturation=0.6',
+              'grey': 'hue=s=0',
+              'noisy': 'noise=alls=12:allf=t'}[kind]
         audio = ['-af', 'areverse'] if kind == 'rev' else ['-c:a', 'copy']
         # ffmpeg applies the display matrix (dev06), so the variant is stored as displayed.
         subprocess.run(['ffmpeg', '-v', 'error', '-y', '-i', src, '-map', '0', '-vf', vf, '-c:v', 'libx264', '-preset',
@@ -89,7 +96,7 @@ def main():
     ap.add_argument('redact')
     ap.add_argument('--out', default=os.path.join(ROOT, 'out', 'variants'))
     ap.add_argument('--only', nargs='*', default=None, help='clip names (e.g. dev03_night_city)')
-    ap.add_argument('--kinds', nargs='*', default=['rev', 'flip', 'shift'], choices=['rev', 'flip', 'shift', 'fast', 'dim'])
+    ap.add_argument('--kinds', nargs='*', default=['rev', 'flip', 'shift'], choices=['rev', 'flip', 'shift', 'fast', 'dim', 'grey', 'noisy'])
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     names = sorted(f[:-4] for f in os.listdir(DEV) if f.endswith('.mp4') and not f.startswith('dev05'))
