@@ -285,9 +285,8 @@ public enum ManifestLoader {
             case "output":
                 let s = try v.pathString(m.value, at: p, what: "path of the output .mp4")
                 let url = resolve(s, against: base)
-                let name = url.lastPathComponent.lowercased()
                 // The name picks the container (`OutputContainer`): .mov keeps PCM audio unchanged.
-                guard name.count > 4, name.hasSuffix(".mp4") || name.hasSuffix(".mov"), !s.hasSuffix("/") else {
+                guard url.lastPathComponent.count > 4, OutputContainer.named(url.path) != nil, !s.hasSuffix("/") else {
                     throw v.fail(p, "expected a path ending in .mp4 (or .mov, for audio MP4 cannot store), found \(m.value.foundDescription)")
                 }
                 output = url

@@ -7,8 +7,14 @@ import Foundation
 enum OutputContainer: String {
     case mp4, mov
 
+    /// The container a name ending in `.mp4` or `.mov` (any case) picks; nil for any other name,
+    /// which a redacted video may not have (the manifest's `output`, `render`, `mux`).
+    static func named(_ path: String) -> OutputContainer? {
+        OutputContainer(rawValue: URL(fileURLWithPath: path).pathExtension.lowercased())
+    }
+
     init(outputPath: String) {
-        self = URL(fileURLWithPath: outputPath).pathExtension.lowercased() == "mov" ? .mov : .mp4
+        self = Self.named(outputPath) ?? .mp4
     }
 
     /// libavformat's muxer name.

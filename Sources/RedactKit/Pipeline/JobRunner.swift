@@ -345,8 +345,7 @@ enum OutputPolicy {
     /// file is: `.mp4`, or `.mov` (as the manifest's `output` must). A video named `.mkv` or `.avi`
     /// holding MP4 would mislead whoever receives it.
     static func checkVideoName(_ output: URL) throws {
-        let ext = output.pathExtension.lowercased()
-        guard ext == "mp4" || ext == "mov" else {
+        guard OutputContainer.named(output.path) != nil else {
             throw RedactError.usage("\(output.path): a redacted video must be named .mp4, or .mov (which also keeps PCM audio); the name picks the container")
         }
     }
