@@ -2,7 +2,8 @@ import CFFmpeg
 import Foundation
 
 /// The container an output is written in, chosen by the output's name: QuickTime for `.mov`,
-/// MP4 for anything else. Audio is copied unchanged, never re-encoded, and MP4 cannot store
+/// MP4 for `.mp4` (and for a name that is neither, which only a direct caller of `JobRunner`
+/// can give: the manifest, `render` and `mux` refuse them). Audio is copied unchanged, never re-encoded, and MP4 cannot store
 /// some of what cameras record: PCM, which dash cameras write in MOV and AVI files, fits in MOV.
 enum OutputContainer: String {
     case mp4, mov
