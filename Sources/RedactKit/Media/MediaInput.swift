@@ -47,35 +47,29 @@ final class MediaInput {
         guard requested >= 0, requested < streamCount else {
             throw RedactError.badMedia(path: path, detail: "has no stream \(requested) (detector.video_stream; it has \(streamCount) streams, numbered from 0: `redact probe` lists them)")
         }
-        let s = stream(requested)
-        guard s.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_VIDEO, s.pointee.disposition & AV_DISPOSITION_ATTACHED_PIC == 0 else {
-            let what = s.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_VIDEO ? "a cover picture" : Probe.typeName(s.pointee.codecpar.pointee.codec_type)
+        guard isCamera(requested) else {
+            let type = stream(requested).pointee.codecpar.pointee.codec_type
+            let what = type == AVMEDIA_TYPE_VIDEO ? "a cover picture" : Probe.typeName(type)
             throw RedactError.badMedia(path: path, detail: "stream \(requested) is \(what), not a video stream to redact (detector.video_stream; `redact probe` lists the streams)")
         }
         return requested
     }
 
-    /// Every video stream that is not a cover picture, in file order: the cameras a file holds.
-    var videoStreamIndices: [Int] {
-        (0..<streamCount).filter {
-            let s = stream($0)
-            return s.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_VIDEO && s.pointee.disposition & AV_DISPOSITION_ATTACHED_PIC == 0
-        }
+    /// Whether stream `index` is video and not a cover picture: a camera's pictures.
+    private func isCamera(_ index: Int) -> Bool {
+        let s = stream(index)
+        return s.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_VIDEO && s.pointee.disposition & AV_DISPOSITION_ATTACHED_PIC == 0
     }
 
-    /// The video stream redact processes by default: the best one by libavformat's choice, ignoring cover art.
+    /// Every video stream that is not a cover picture, in file order: the cameras a file holds.
+    var videoStreamIndices: [Int] { (0..<streamCount).filter(isCamera) }
+
+    /// The video stream redact processes by default: the best one by libavformat's choice,
+    /// ignoring cover art; else the first camera.
     func primaryVideoStreamIndex() throws -> Int {
-        let best = av_find_best_stream(context, AVMEDIA_TYPE_VIDEO, -1, -1, nil, 0)
-        if best >= 0, stream(Int(best)).pointee.disposition & AV_DISPOSITION_ATTACHED_PIC == 0 {
-            return Int(best)
-        }
-        for i in 0..<streamCount {
-            let s = stream(i)
-            if s.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_VIDEO,
-               s.pointee.disposition & AV_DISPOSITION_ATTACHED_PIC == 0 {
-                return i
-            }
-        }
+        let best = Int(av_find_best_stream(context, AVMEDIA_TYPE_VIDEO, -1, -1, nil, 0))
+        if best >= 0, isCamera(best) { return best }
+        if let first = videoStreamIndices.first { return first }
         throw RedactError.badMedia(path: path, detail: "no video stream")
     }
 
