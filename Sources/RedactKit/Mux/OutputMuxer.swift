@@ -37,6 +37,8 @@ final class OutputMuxer {
     /// Where bytes go (a temporary name); `reportPath` is what errors name.
     private let writePath: String
     private let reportPath: String
+    /// Picked by `reportPath`'s name.
+    let container: OutputContainer
     private var headerWritten = false
     private var finished = false
     private(set) var sourceTimeBases: [AVRational] = []
@@ -94,7 +96,7 @@ final class OutputMuxer {
     init(writePath: String, reportPath: String) throws {
         self.writePath = writePath
         self.reportPath = reportPath
-        let container = OutputContainer(outputPath: reportPath)
+        container = OutputContainer(outputPath: reportPath)
         var ctx: UnsafeMutablePointer<AVFormatContext>? = nil
         let r = avformat_alloc_output_context2(&ctx, nil, container.muxerName, writePath)
         guard r >= 0, let c = ctx else {

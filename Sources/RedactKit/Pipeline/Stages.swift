@@ -205,7 +205,7 @@ public enum Stages {
         map.append((v, vIndex, try muxer.addCopiedStream(like: v.stream(vIndex))))
         if let matrix = displayMatrix(v.stream(vIndex)) { try muxer.setDisplayMatrix(matrix, stream: 0) }
         for i in 0..<a.streamCount where a.stream(i).pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_AUDIO {
-            if let problem = OutputMuxer.copyProblem(a.stream(i), container: OutputContainer(outputPath: output.path)) {
+            if let problem = OutputMuxer.copyProblem(a.stream(i), container: muxer.container) {
                 throw RedactError.badMedia(path: audioFrom.path, detail: "stream \(i): audio cannot be copied: \(problem)")
             }
             map.append((a, i, try muxer.addCopiedStream(like: a.stream(i))))
