@@ -371,7 +371,9 @@ public final class OnlineTracker {
         // was found again 27 px beyond its last speed's place and started a new track).
         var aheads: [Int: [Box]] = [:]
         for (ti, t) in active.enumerated() where !taken.contains(ti) {
-            aheads[ti] = [t.velocity, t.steadyVelocity].flatMap { v in
+            // With two detections or fewer remembered, both speeds are the same one.
+            let speeds = t.recentCentres.count > 2 ? [t.velocity, t.steadyVelocity] : [t.velocity]
+            aheads[ti] = speeds.flatMap { v in
                 [1 - Self.aheadSpeedSpread, 1.0, 1 + Self.aheadSpeedSpread].compactMap { k in
                     displaced(t.lastDetection, byFrames: lastPushed - t.lastDetectedFrame, velocity: (v.x * k, v.y * k), clearMotion: fastMotion * k)
                 }
