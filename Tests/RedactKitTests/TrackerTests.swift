@@ -767,4 +767,70 @@ final class TrackerTests: XCTestCase {
         XCTAssertEqual(Set(ids.compactMap { $0 }).count, 1, "\(ids)")
         XCTAssertTrue(boxes(out, frame: 6).contains { $0.source == .interpolated }, "frame 6 is between two of its detections: \(boxes(out, frame: 6))")
     }
+
+    /// A small face crossing the frame fast (28 px, 45 px a frame: more than one and a half
+    /// widths), found by the detector on two runs four frames apart and by nothing between (no
+    /// image to follow it, as where flow stays on the background): the second detection
+    /// continues the first one's track (`OnlineTracker.bridge`), so the frames between are
+    /// interpolated and the frames after are painted where its motion puts it. As two
+    /// one-detection tracks, each painted where it was found, it leaked on the frames between
+    /// (dev02 at twice its speed, frames 46-47).
+    func testFastFaceWhoseFirstDetectionsAreFarApartIsOneTrack() {
+        let t = OnlineTracker(config: config(maxGap: 15, extend: 10), frameSize: (1280, 720), detectionInterval: 2)
+        func x(_ f: Int) -> Double { 100 + 45 * Double(f - 5) }
+        var out: [FrameBoxes] = []
+        for f in 1...16 {
+            // The detector runs on odd frames (`every` 2) and finds the face on two of them.
+            let found = f == 5 || f == 9 ? [face(x(f), 300, 28, 34, score: f == 5 ? 0.34 : 0.44)] : []
+            out += t.push(frame: f, detections: f % 2 == 1 ? found : nil, image: nil)
+        }
+        out += t.finish()
+        XCTAssertEqual(t.trackCount, 1, "one track for the two detections")
+        for f in 6...13 {
+            let truth = Box(x: x(f), y: 300, w: 28, h: 34)
+            let covered = boxes(out, frame: f).map { overlapArea($0.box, truth) }.max() ?? 0
+            XCTAssertEqual(covered, truth.area, accuracy: 1e-6, "frame \(f): \(boxes(out, frame: f)) does not cover \(truth)")
+        }
+        XCTAssertTrue(boxes(out, frame: 7).contains { $0.source == .interpolated }, "\(boxes(out, frame: 7))")
+    }
+
+    /// Two faces joined wrongly (a still face found once, then another one appearing three widths
+    /// away two frames later, which `bridge` takes for the first moving fast): nothing leaks. The
+    /// first keeps the boxes it was extended by where it was, and when it is found again it
+    /// starts a track of its own, which reaches back over the frames since the join. Detections
+    /// farther apart than `DetectionSchedule.farthestMotion` (3 heights a frame), or of heights
+    /// more than `DetectionSchedule.sizeRatio` apart, are not joined.
+    func testJoiningTwoFacesByMistakeLeavesNeitherUnpainted() {
+        let still = Box(x: 100, y: 300, w: 40, h: 40)
+        func mover(_ f: Int) -> Box { Box(x: 220 + 10 * Double(f - 7), y: 300, w: 40, h: 40) }
+        let t = OnlineTracker(config: config(maxGap: 15, extend: 10), frameSize: (1280, 720), detectionInterval: 2)
+        var out: [FrameBoxes] = []
+        for f in 1...16 {
+            var found: [Detection] = []
+            if f == 5 || f == 11 { found.append(Detection(box: still, score: 0.9, objectClass: .face)) }
+            if f >= 7 && f % 2 == 1 { found.append(Detection(box: mover(f), score: 0.9, objectClass: .face)) }
+            out += t.push(frame: f, detections: f % 2 == 1 ? found : nil, image: nil)
+        }
+        out += t.finish()
+        let joined = [5, 7].map { f in boxes(out, frame: f).first { $0.source == .detected }?.trackID }
+        XCTAssertEqual(joined[0], joined[1], "the other face's first detection continues the still one's track")
+        for f in 5...11 {
+            let covered = boxes(out, frame: f).map { overlapArea($0.box, still) }.max() ?? 0
+            XCTAssertEqual(covered, still.area, accuracy: 1e-6, "frame \(f), the still face: \(boxes(out, frame: f))")
+        }
+        for f in 7...16 {
+            let truth = mover(f)
+            let covered = boxes(out, frame: f).map { overlapArea($0.box, truth) }.max() ?? 0
+            XCTAssertEqual(covered, truth.area, accuracy: 1e-6, "frame \(f), the other face: \(boxes(out, frame: f))")
+        }
+
+        // Not joined: 4 heights a frame apart, or a box twice the size.
+        for second in [Box(x: 100 + 320, y: 300, w: 40, h: 40), Box(x: 160, y: 290, w: 80, h: 80)] {
+            let t = OnlineTracker(config: config(maxGap: 15, extend: 10), frameSize: (1280, 720), detectionInterval: 2)
+            _ = t.push(frame: 1, detections: [Detection(box: still, score: 0.9, objectClass: .face)], image: nil)
+            _ = t.push(frame: 2, detections: nil, image: nil)
+            _ = t.push(frame: 3, detections: [Detection(box: second, score: 0.9, objectClass: .face)], image: nil)
+            XCTAssertEqual(t.trackCount, 2, "\(second)")
+        }
+    }
 }

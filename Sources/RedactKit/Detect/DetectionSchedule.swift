@@ -206,6 +206,19 @@ struct DetectionSchedule {
         }
     }
 
+    /// The motion per frame of a face detected at `old` and, `frames` frames later, at `new`, as a
+    /// share of its height (`perFrame`) and in pixels (`velocity`); nil when the two cannot be
+    /// one face: sizes more than `sizeRatio` apart, or more than `farthestMotion` of its height
+    /// per frame between them. The tracker joins a fast face's first detections by the same
+    /// rule (`OnlineTracker.bridge`).
+    static func motion(from old: Box, to new: Box, frames: Int) -> (perFrame: Double, velocity: (x: Double, y: Double))? {
+        guard frames > 0, old.h > 0, new.h > 0, max(old.h / new.h, new.h / old.h) <= sizeRatio else { return nil }
+        let dx = (new.centerX - old.centerX) / Double(frames), dy = (new.centerY - old.centerY) / Double(frames)
+        let perFrame = hypot(dx, dy) / new.h
+        guard perFrame <= farthestMotion else { return nil }
+        return (perFrame, (dx, dy))
+    }
+
     /// `detections` with their motion since the earlier detections (`seen`) they continue: one
     /// earlier detection each, of the same class and a similar size, at most `farthestMotion` of
     /// the new one's height per frame away, the nearest pairs first, and detections at least
@@ -222,12 +235,10 @@ struct DetectionSchedule {
             var pairs: [(perFrame: Double, new: Int, old: Int, velocity: (x: Double, y: Double))] = []
             for i in group where detections[i].box.h > 0 {
                 let d = detections[i]
-                for (j, old) in seen.enumerated() where !taken.contains(j) && old.frame < frame && old.detection.objectClass == d.objectClass
-                    && old.detection.box.h > 0 && max(old.detection.box.h / d.box.h, d.box.h / old.detection.box.h) <= Self.sizeRatio {
-                    let frames = Double(frame - old.frame)
-                    let dx = (d.box.centerX - old.detection.box.centerX) / frames, dy = (d.box.centerY - old.detection.box.centerY) / frames
-                    let perFrame = hypot(dx, dy) / d.box.h
-                    if perFrame <= Self.farthestMotion { pairs.append((perFrame, i, j, (dx, dy))) }
+                for (j, old) in seen.enumerated() where !taken.contains(j) && old.frame < frame && old.detection.objectClass == d.objectClass {
+                    if let m = Self.motion(from: old.detection.box, to: d.box, frames: frame - old.frame) {
+                        pairs.append((m.perFrame, i, j, m.velocity))
+                    }
                 }
             }
             for p in pairs.sorted(by: { ($0.perFrame, $0.new, $0.old) < ($1.perFrame, $1.new, $1.old) }) where motion[p.new] == nil && !taken.contains(p.old) {
