@@ -37,7 +37,8 @@ final class OutputMuxer {
     /// Where bytes go (a temporary name); `reportPath` is what errors name.
     private let writePath: String
     private let reportPath: String
-    /// Picked by `reportPath`'s name.
+    /// Picked by the output's final name (`OutputContainer(outputPath:)`, by the caller, which
+    /// may have needed it before: the decode stage checks the audio against it).
     let container: OutputContainer
     private var headerWritten = false
     private var finished = false
@@ -92,11 +93,11 @@ final class OutputMuxer {
         return dropped
     }
 
-    /// The container follows `reportPath`, the output's final name (`writePath` is temporary).
-    init(writePath: String, reportPath: String) throws {
+    /// `container`: the one `reportPath`, the output's final name, picks (`writePath` is temporary).
+    init(writePath: String, reportPath: String, container: OutputContainer) throws {
         self.writePath = writePath
         self.reportPath = reportPath
-        container = OutputContainer(outputPath: reportPath)
+        self.container = container
         var ctx: UnsafeMutablePointer<AVFormatContext>? = nil
         let r = avformat_alloc_output_context2(&ctx, nil, container.muxerName, writePath)
         guard r >= 0, let c = ctx else {

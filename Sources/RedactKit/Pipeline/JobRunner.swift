@@ -229,8 +229,10 @@ public final class JobRunner: @unchecked Sendable {
                        analyst: AnalystPlan? = nil, cores: Int = CodecThreads.cores(),
                        progress: @escaping (Int, Int?) -> Void) throws -> RedactOutcome {
         let threads = CodecThreads(detecting: boxes == nil, cores: cores)
+        // Picked once: the decode stage checks the audio against it, the render stage writes it.
+        let container = OutputContainer(outputPath: reportPath)
         let decode = try DecodeStage(path: input, keepAudio: config.render.keepAudio, threads: threads.decoder,
-                                     videoStream: config.detector.videoStream, container: OutputContainer(outputPath: reportPath))
+                                     videoStream: config.detector.videoStream, container: container)
         if let expected, expected.geometry != decode.layout.geometry {
             throw TracksMismatch(description: "tracks file's frame geometry is not the input's")
         }
@@ -254,7 +256,7 @@ public final class JobRunner: @unchecked Sendable {
         let recorder = recordBoxes ? RecordingBoxes(provider) : nil
         if let recorder { provider = recorder }
         let render = try RenderStage(input: decode.input, layout: decode.layout, config: config.render,
-                                     writePath: temporary.path, reportPath: reportPath, boxes: provider, mute: mute, analyst: analyst,
+                                     writePath: temporary.path, reportPath: reportPath, container: container, boxes: provider, mute: mute, analyst: analyst,
                                      encoderThreads: threads.encoder) { done in
             progress(done, decode.layout.expectedFrames)
         }

@@ -200,7 +200,7 @@ public enum Stages {
         }
         let temporary = AtomicFile.temporaryURL(for: output)
         defer { try? FileManager.default.removeItem(at: temporary) }
-        let muxer = try OutputMuxer(writePath: temporary.path, reportPath: output.path)
+        let muxer = try OutputMuxer(writePath: temporary.path, reportPath: output.path, container: OutputContainer(outputPath: output.path))
         var map: [(input: MediaInput, index: Int, out: Int)] = []
         map.append((v, vIndex, try muxer.addCopiedStream(like: v.stream(vIndex))))
         if let matrix = displayMatrix(v.stream(vIndex)) { try muxer.setDisplayMatrix(matrix, stream: 0) }

@@ -76,7 +76,7 @@ final class RenderStage {
     private(set) var firstSeconds: Double?
     private(set) var lastSeconds: Double?
 
-    init(input: MediaInput, layout: InputLayout, config: RenderConfig, writePath: String, reportPath: String,
+    init(input: MediaInput, layout: InputLayout, config: RenderConfig, writePath: String, reportPath: String, container: OutputContainer,
          boxes: BoxProvider, mute: [MuteRange] = [], analyst: AnalystPlan? = nil, encoderThreads: Int = 0,
          progress: @escaping (Int) -> Void) throws {
         // Every box the manifest names must lie in the picture: checked before any work.
@@ -94,7 +94,7 @@ final class RenderStage {
         // was counted (as in receipts made before these counts existed).
         counts.byClass = [:]
         counts.boxSources = [:]
-        muxer = try OutputMuxer(writePath: writePath, reportPath: reportPath)
+        muxer = try OutputMuxer(writePath: writePath, reportPath: reportPath, container: container)
         // Opened now, before any frame: an audio stream that cannot be muted fails the job at once.
         var muters: [Int: AudioMuter] = [:]
         for (inIndex, outIndex) in layout.audioMap.sorted(by: { $0.value < $1.value })
