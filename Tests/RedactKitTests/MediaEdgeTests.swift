@@ -589,8 +589,70 @@ extension PipelineTests {
         XCTAssertEqual(record.reencodedStreams, [])
     }
 
-    /// Only AAC can be muted: other audio fails the job as bad media naming the stream.
-    func testMuteOnNonAACAudioFailsNamingTheStream() throws {
+    /// PCM (as dash cameras record it in MOV files) is toned in place: every packet keeps its
+    /// size and time, every sample outside the ranges keeps its bytes, and the samples inside
+    /// (from the first at or after `start` to the last before `end`) carry the tone. 16-bit
+    /// stereo at 48 kHz, and G.711 mu-law mono at 8 kHz, whose tone the codec's encoder writes.
+    func testMuteTonesPCMAudioInPlace() throws {
+        let clip = try Self.clip("mute") { $0.frames = 45; $0.face = 2 }
+        let range = MuteRange(start: 0.5, end: 1.25, reason: "a phone number")
+        for (codec, rate, channels) in [("pcm_s16le", 48000, 2), ("pcm_mulaw", 8000, 1)] {
+            let input = dir.appendingPathComponent("\(codec).mov"), output = dir.appendingPathComponent("\(codec)-muted.mov")
+            try Fixtures.ffmpeg(["-i", clip.url.path, "-map", "0", "-c:v", "copy", "-c:a", codec, "-ar", "\(rate)", "-ac", "\(channels)", input.path])
+            var job = Fixtures.job(input: input, output: output)
+            job.mute = [range]
+            let result = try JobRunner(registry: try Fixtures.registry(), signingKey: key).run(job)
+            XCTAssertEqual(result.counts.audioPackets, 0, "\(codec): the stream went through the muter, not copied")
+
+            let record = try XCTUnwrap(try Receipts.verify(output: output, input: input, trustedKey: key.publicKey).predicate.audioMute)
+            XCTAssertEqual(record.ranges, [range])
+            XCTAssertEqual(record.reencodedStreams, ["stream 1: \(codec) \(rate) Hz \(channels) ch -> \(codec), toned in place (packets and samples outside the ranges unchanged)"])
+            XCTAssertEqual(try Fixtures.streams(output, type: "audio").first?["codec_name"] as? String, codec)
+            try assertSameFrameTimes(input, output)
+            func packets(_ u: URL) throws -> [String] {
+                let obj = try Fixtures.ffprobeJSON(["-select_streams", "a:0", "-show_entries", "packet=pts,duration,size", u.path])
+                return (obj["packets"] as? [[String: Any]] ?? []).map { "\($0["pts"] ?? "?") \($0["duration"] ?? "?") \($0["size"] ?? "?")" }
+            }
+            let inPackets = try packets(input)
+            XCTAssertGreaterThan(inPackets.count, 3, codec)
+            XCTAssertEqual(try packets(output), inPackets, "\(codec): packet times and sizes")
+
+            // The stored bytes, packet after packet (the stream starts at 0, so byte offset =
+            // sample index x bytes per sample instant).
+            func payload(_ u: URL) throws -> [UInt8] {
+                let raw = dir.appendingPathComponent("payload-\(UUID().uuidString).raw")
+                defer { try? FileManager.default.removeItem(at: raw) }
+                try Fixtures.ffmpeg(["-i", u.path, "-map", "0:a:0", "-c", "copy", "-f", "data", raw.path])
+                return [UInt8](try Data(contentsOf: raw))
+            }
+            let a = try payload(input), b = try payload(output)
+            let width = (codec == "pcm_s16le" ? 2 : 1) * channels
+            XCTAssertEqual(a.count, b.count, codec)
+            let first = Int((range.start * Double(rate)).rounded(.up)), end = Int((range.end * Double(rate)).rounded(.up))
+            let changed = stride(from: 0, to: min(a.count, b.count), by: width).filter { a[$0..<($0 + width)] != b[$0..<($0 + width)] }.map { $0 / width }
+            XCTAssertFalse(changed.isEmpty, codec)
+            XCTAssertTrue(changed.allSatisfy { $0 >= first && $0 < end }, "\(codec): samples changed outside [\(first), \(end)): \(changed.filter { $0 < first || $0 >= end }.prefix(5))")
+            XCTAssertGreaterThan(changed.count, (end - first) * 9 / 10, "\(codec): most samples in the range carry the tone")
+            XCTAssertTrue(changed.contains(first + 1) && changed.contains(end - 2), "\(codec): the range's edges are toned")
+
+            // Decoded, each channel: the tone at -20 dBFS inside, nothing of the 440 Hz original.
+            for c in 0..<channels {
+                let raw = dir.appendingPathComponent("channel-\(UUID().uuidString).raw")
+                defer { try? FileManager.default.removeItem(at: raw) }
+                try Fixtures.ffmpeg(["-i", output.path, "-map", "0:a:0", "-af", "pan=mono|c0=c\(c)", "-ar", "48000", "-f", "f32le", raw.path])
+                let decoded = try Data(contentsOf: raw).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+                for t in [0.55, 0.85, 1.15] {
+                    let window = decoded[Int(t * 48000)..<Int((t + 0.05) * 48000)]
+                    XCTAssertEqual(amplitude(window, hz: 1000), 0.1, accuracy: 0.01, "\(codec) channel \(c): tone at \(t) s")
+                    XCTAssertLessThan(amplitude(window, hz: 440), 0.005, "\(codec) channel \(c): original at \(t) s")
+                }
+            }
+        }
+    }
+
+    /// Only AAC and interleaved PCM can be muted: other audio fails the job as bad media naming
+    /// the stream.
+    func testMuteOnAudioNeitherAACNorPCMFailsNamingTheStream() throws {
         let input = dir.appendingPathComponent("in/ac3.mp4")
         try FileManager.default.createDirectory(at: input.deletingLastPathComponent(), withIntermediateDirectories: true)
         try Fixtures.ffmpeg(["-i", try Self.clip("mute") { $0.frames = 45; $0.face = 2 }.url.path, "-map", "0", "-c:v", "copy", "-c:a", "ac3", input.path])

@@ -65,8 +65,8 @@ final class RenderStage {
     /// Names of the frame side data (SEI user data, closed captions...) removed from the decoded
     /// frames before encoding, each once, in the order first seen; for the receipt.
     private(set) var droppedFrameSideData: [String] = []
-    /// Audio streams re-encoded with a tone over the mute ranges, by output stream index.
-    private let muters: [Int: AudioMuter]
+    /// Audio streams with a tone over the mute ranges, by output stream index.
+    private let muters: [Int: ToneMuter]
     private let mute: [MuteRange]
     /// libx264's threads (0: FFmpeg's choice; `CodecThreads`).
     private let encoderThreads: Int
@@ -96,11 +96,11 @@ final class RenderStage {
         counts.boxSources = [:]
         muxer = try OutputMuxer(writePath: writePath, reportPath: reportPath, container: container)
         // Opened now, before any frame: an audio stream that cannot be muted fails the job at once.
-        var muters: [Int: AudioMuter] = [:]
+        var muters: [Int: ToneMuter] = [:]
         for (inIndex, outIndex) in layout.audioMap.sorted(by: { $0.value < $1.value })
-        where AudioMuter.affects(input.stream(inIndex), ranges: mute) {
-            muters[outIndex] = try AudioMuter(stream: input.stream(inIndex), inputIndex: inIndex, outputIndex: outIndex, ranges: mute,
-                                              inputPath: input.path, reportPath: reportPath, globalHeader: muxer.needsGlobalHeader)
+        where ToneMuters.affects(input.stream(inIndex), ranges: mute) {
+            muters[outIndex] = try ToneMuters.make(stream: input.stream(inIndex), inputIndex: inIndex, outputIndex: outIndex, ranges: mute,
+                                                   inputPath: input.path, reportPath: reportPath, globalHeader: muxer.needsGlobalHeader)
         }
         self.muters = muters
         redactor = Redactor(style: config.style, padding: config.padding, platePadding: config.platePadding, faceShape: config.shape, geometry: layout.geometry, path: reportPath)
@@ -202,7 +202,7 @@ final class RenderStage {
     /// What the receipt records about the mute ranges; nil when the job had none.
     var audioMuteRecord: AudioMuteRecord? {
         guard !mute.isEmpty else { return nil }
-        return AudioMuteRecord(ranges: mute, toneHz: AudioMuter.toneHz, toneDBFS: AudioMuter.toneDBFS,
+        return AudioMuteRecord(ranges: mute, toneHz: MuteTone.hz, toneDBFS: MuteTone.dbfs,
                                reencodedStreams: muters.sorted { $0.key < $1.key }.map { $0.value.summary })
     }
 
@@ -231,7 +231,7 @@ final class RenderStage {
         let enc = try VideoEncoder(settings, path: reportPath)
         videoOutputStream = try muxer.addVideoStream(encoder: enc, like: vs)
         for (inIndex, outIndex) in layout.audioMap.sorted(by: { $0.value < $1.value }) {
-            let added = try muters[outIndex].map { try muxer.addEncodedAudioStream(encoder: $0.encoder, like: input.stream(inIndex)) }
+            let added = try muters[outIndex].map { try $0.addStream(to: muxer, like: input.stream(inIndex)) }
                 ?? muxer.addCopiedStream(like: input.stream(inIndex))
             precondition(added == outIndex)
         }

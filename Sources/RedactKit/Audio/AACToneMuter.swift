@@ -1,10 +1,9 @@
 import CFFmpeg
 import Foundation
 
-/// Replaces the audio of one AAC stream inside the job's mute ranges by a steady 1 kHz tone and
+/// Replaces the audio of one AAC stream inside the job's mute ranges by the tone (`MuteTone`) and
 /// re-encodes the whole stream as AAC-LC (FFmpeg's native encoder), since AAC frames overlap
-/// and cannot be replaced one by one. Forensic guidance prefers a tone to silence: a listener
-/// can hear that something was removed and where.
+/// and cannot be replaced one by one.
 ///
 /// Samples are placed on the stream's own timeline: sample `i` of the output is at `i /
 /// sample_rate` seconds, the decoder's timestamps (after the input's priming samples are
@@ -12,12 +11,7 @@ import Foundation
 /// tone, inside a range) and an overlap is cut, so the audio stays in sync with the video. Every
 /// sample whose time is in a range `[start, end)` is replaced on every channel: no fade, so
 /// none of the original sound is mixed into the tone.
-final class AudioMuter {
-    static let toneHz = 1000.0
-    /// Peak level of the tone in dBFS (amplitude 0.1 of full scale).
-    static let toneDBFS = -20.0
-    static let toneAmplitude = 0.1
-
+final class AACToneMuter: ToneMuter {
     let inputIndex: Int
     let outputIndex: Int
     let encoder: UnsafeMutablePointer<AVCodecContext>
@@ -44,15 +38,6 @@ final class AudioMuter {
     private var inputEnd: Int64?
     private(set) var packetsOut = 0
     private(set) var samplesReplaced: Int64 = 0
-
-    /// Whether any range overlaps the stream's known extent (unknown extent: yes).
-    static func affects(_ stream: UnsafeMutablePointer<AVStream>, ranges: [MuteRange]) -> Bool {
-        let tb = stream.pointee.time_base
-        guard stream.pointee.duration > 0, tb.num > 0, tb.den > 0 else { return !ranges.isEmpty }
-        let start = stream.pointee.start_time == avNoPTS ? 0 : Double(stream.pointee.start_time) * Double(tb.num) / Double(tb.den)
-        let end = start + Double(stream.pointee.duration) * Double(tb.num) / Double(tb.den)
-        return ranges.contains { $0.start < end && start < $0.end }
-    }
 
     init(stream: UnsafeMutablePointer<AVStream>, inputIndex: Int, outputIndex: Int, ranges: [MuteRange],
          inputPath: String, reportPath: String, globalHeader: Bool) throws {
@@ -116,6 +101,10 @@ final class AudioMuter {
         encoder = enc
         fifo = queue
         summary = "stream \(inputIndex): \(name) \(sampleRate) Hz \(channels) ch -> aac \(bitRate / 1000) kb/s"
+    }
+
+    func addStream(to muxer: OutputMuxer, like input: UnsafeMutablePointer<AVStream>) throws -> Int {
+        try muxer.addEncodedAudioStream(encoder: encoder, like: input)
     }
 
     deinit {
@@ -205,7 +194,7 @@ final class AudioMuter {
             for k in 0..<n {
                 let t = Double(first + Int64(k)) / rate
                 guard ranges.contains(where: { $0.contains(seconds: t) }) else { continue }
-                let tone = Float(Self.toneAmplitude * sin(2 * Double.pi * Self.toneHz * t))
+                let tone = Float(MuteTone.value(at: t))
                 for c in 0..<channels { planes[c][k] = tone }
                 samplesReplaced += 1
             }
