@@ -13,7 +13,6 @@ import Foundation
 /// none of the original sound is mixed into the tone.
 final class AACToneMuter: ToneMuter {
     let inputIndex: Int
-    let outputIndex: Int
     let encoder: UnsafeMutablePointer<AVCodecContext>
     /// One line for the receipt, e.g. "stream 1: aac 48000 Hz 1 ch -> aac 96 kb/s".
     let summary: String
@@ -36,13 +35,10 @@ final class AACToneMuter: ToneMuter {
     /// packets. The encoder pads its last frame to a whole AAC frame; the last packet's duration
     /// is cut back to this, so the re-encoded stream lasts exactly as long as the input's.
     private var inputEnd: Int64?
-    private(set) var packetsOut = 0
-    private(set) var samplesReplaced: Int64 = 0
 
-    init(stream: UnsafeMutablePointer<AVStream>, inputIndex: Int, outputIndex: Int, ranges: [MuteRange],
+    init(stream: UnsafeMutablePointer<AVStream>, inputIndex: Int, ranges: [MuteRange],
          inputPath: String, reportPath: String, globalHeader: Bool) throws {
         self.inputIndex = inputIndex
-        self.outputIndex = outputIndex
         self.ranges = ranges
         self.inputPath = inputPath
         self.reportPath = reportPath
@@ -196,7 +192,6 @@ final class AACToneMuter: ToneMuter {
                 guard ranges.contains(where: { $0.contains(seconds: t) }) else { continue }
                 let tone = Float(MuteTone.value(at: t))
                 for c in 0..<channels { planes[c][k] = tone }
-                samplesReplaced += 1
             }
         }
         // One contiguous block, one plane after the other, for the FIFO's array of plane pointers.
@@ -243,7 +238,6 @@ final class AACToneMuter: ToneMuter {
             let r = avcodec_receive_packet(encoder, packet.pointer)
             if r == avErrorEAGAIN || r == avErrorEOF { return }
             if r < 0 { throw RedactError.encode(path: reportPath, frame: nil, detail: "stream \(inputIndex): AAC encoder: \(avErrorText(r))") }
-            packetsOut += 1
             let finished = Packet(moving: packet.pointer)
             if let previous = pending { try sink(previous.pointer) }
             pending = finished

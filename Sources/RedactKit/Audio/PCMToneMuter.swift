@@ -45,7 +45,6 @@ final class PCMToneMuter: ToneMuter {
     }
 
     let summary: String
-    private(set) var samplesReplaced: Int64 = 0
     private let layout: Layout
     private let ranges: [MuteRange]
     private let inputIndex: Int
@@ -112,7 +111,6 @@ final class PCMToneMuter: ToneMuter {
             let t = Double(first + Int64(k)) / Double(rate)
             guard ranges.contains(where: { $0.contains(seconds: t) }) else { continue }
             (packet.pointee.data + k * width).update(from: tone + k * width, count: width)
-            samplesReplaced += 1
         }
         try sink(packet)
     }

@@ -21,8 +21,6 @@ protocol ToneMuter: AnyObject {
     /// One line for the receipt (`audio_mute.reencoded_streams`), e.g.
     /// "stream 1: aac 48000 Hz 1 ch -> aac 96 kb/s".
     var summary: String { get }
-    /// Sample instants (all channels at once) replaced by the tone so far.
-    var samplesReplaced: Int64 { get }
     /// Adds the output stream this muter feeds; its packets' timestamps are in that stream's
     /// source time base.
     func addStream(to muxer: OutputMuxer, like input: UnsafeMutablePointer<AVStream>) throws -> Int
@@ -42,11 +40,11 @@ enum ToneMuters {
     /// The muter for `stream`'s codec: AAC is decoded, toned and re-encoded (`AACToneMuter`);
     /// interleaved PCM is toned in place (`PCMToneMuter`). Any other codec fails as bad media
     /// naming the stream, before any work.
-    static func make(stream: UnsafeMutablePointer<AVStream>, inputIndex: Int, outputIndex: Int, ranges: [MuteRange],
+    static func make(stream: UnsafeMutablePointer<AVStream>, inputIndex: Int, ranges: [MuteRange],
                      inputPath: String, reportPath: String, globalHeader: Bool) throws -> ToneMuter {
         let id = stream.pointee.codecpar.pointee.codec_id
         if id == AV_CODEC_ID_AAC {
-            return try AACToneMuter(stream: stream, inputIndex: inputIndex, outputIndex: outputIndex, ranges: ranges,
+            return try AACToneMuter(stream: stream, inputIndex: inputIndex, ranges: ranges,
                                     inputPath: inputPath, reportPath: reportPath, globalHeader: globalHeader)
         }
         if let layout = PCMToneMuter.Layout(stream.pointee.codecpar) {

@@ -99,7 +99,7 @@ final class RenderStage {
         var muters: [Int: ToneMuter] = [:]
         for (inIndex, outIndex) in layout.audioMap.sorted(by: { $0.value < $1.value })
         where ToneMuters.affects(input.stream(inIndex), ranges: mute) {
-            muters[outIndex] = try ToneMuters.make(stream: input.stream(inIndex), inputIndex: inIndex, outputIndex: outIndex, ranges: mute,
+            muters[outIndex] = try ToneMuters.make(stream: input.stream(inIndex), inputIndex: inIndex, ranges: mute,
                                                    inputPath: input.path, reportPath: reportPath, globalHeader: muxer.needsGlobalHeader)
         }
         self.muters = muters
