@@ -253,7 +253,9 @@ for line in open(rows_path):
              "fps": round(frames / wall, 2) if frames and wall and ok == "1" else None}
         if rss is not None:
             kb = num(rss, int)
-            d["peak_rss_mb"] = round(kb / 1024, 1) if kb else None
+            # GNU time's %M is in KiB. Both units, since a bound such as "600 MB" may mean either.
+            d["peak_rss_mib"] = round(kb / 1024, 1) if kb else None
+            d["peak_rss_mb"] = round(kb * 1024 / 1e6, 1) if kb else None
         return d
     c["ffmpeg"] = speed(ff_ok, ff_wall, ff_rss)
     c["redact"] = speed(rd_ok, rd_wall, rd_rss)
@@ -307,11 +309,15 @@ def table(header, rows):
         print(line(r))
 
 have_deface = any("deface" in c for c in clips)
-header = ["clip", "frames", "ffmpeg fps", "redact fps", "redact/ffmpeg", "redact peak RSS MB"] + (["deface fps", "redact/deface"] if have_deface else [])
+
+def rss(mib, mb):
+    return "-" if mib is None else f"{mib:.1f} ({mb:.1f})"
+
+header = ["clip", "frames", "ffmpeg fps", "redact fps", "redact/ffmpeg", "redact peak RSS MiB (MB)"] + (["deface fps", "redact/deface"] if have_deface else [])
 rows = []
 for c in clips:
     r = [c["clip"], fmt(c["frames"], "d"), fmt(c["ffmpeg"]["fps"], ".2f"), fmt(c["redact"]["fps"], ".2f"),
-         fmt(c.get("ratio_redact_ffmpeg"), ".3f"), fmt(c["redact"].get("peak_rss_mb"), ".1f")]
+         fmt(c.get("ratio_redact_ffmpeg"), ".3f"), rss(c["redact"].get("peak_rss_mib"), c["redact"].get("peak_rss_mb"))]
     if have_deface:
         df = c.get("deface", {}).get("fps")
         c["ratio_redact_deface"] = round(c["redact"]["fps"] / df, 2) if df and c["redact"]["fps"] else None
@@ -325,6 +331,7 @@ def total_fps(key):
     return sum(c["frames"] for c in ok) / sum(c[key]["seconds"] for c in ok)
 
 summary = {"frames": sum(c["frames"] or 0 for c in clips), "ffmpeg_fps": total_fps("ffmpeg"), "redact_fps": total_fps("redact"),
+           "redact_max_peak_rss_mib": max((c["redact"].get("peak_rss_mib") or 0 for c in clips), default=None) or None,
            "redact_max_peak_rss_mb": max((c["redact"].get("peak_rss_mb") or 0 for c in clips), default=None) or None,
            "redact_failures": sum(1 for c in clips if not c["redact"]["ok"])}
 if summary["ffmpeg_fps"] and summary["redact_fps"]:
@@ -334,7 +341,7 @@ if have_deface:
     summary["deface_fps"] = sum(c["frames"] for c in ok) / sum(c["deface"]["seconds"] for c in ok) if ok else None
 if len(clips) > 1:
     r = ["all", fmt(summary["frames"], "d"), fmt(summary["ffmpeg_fps"], ".2f"), fmt(summary["redact_fps"], ".2f"),
-         fmt(summary.get("ratio_redact_ffmpeg"), ".3f"), fmt(summary["redact_max_peak_rss_mb"], ".1f") + " (max)"]
+         fmt(summary.get("ratio_redact_ffmpeg"), ".3f"), rss(summary["redact_max_peak_rss_mib"], summary["redact_max_peak_rss_mb"]) + " max"]
     if have_deface:
         df = summary.get("deface_fps")
         summary["ratio_redact_deface"] = summary["redact_fps"] / df if df and summary["redact_fps"] else None
