@@ -139,11 +139,17 @@ extern "C" int rcv_net_forward(rcv_net *net, const uint8_t *pixels, int width, i
             write_error(err, err_len, "invalid argument to rcv_net_forward");
             return RCV_ERR_ARGUMENT;
         }
-        // The bytes as they are: no mean, unit scale, channels in the given order.
-        static const double zero[3] = {0, 0, 0}, one[3] = {1, 1, 1};
-        rcv_internal::image_blob(net->blob, pixels, width, height, stride, zero, one, false);
+        // The bytes as they are: no mean, unit scale, channels in the given order. OpenVINO takes
+        // the bytes themselves (its model converts them); OpenCV's DNN a float32 blob.
         std::vector<std::string> names(output_names, output_names + output_len);
-        std::vector<cv::Mat> results = rcv_internal::forward_blob(*net, net->blob, names);
+        std::vector<cv::Mat> results;
+        if (net->engine == RCV_ENGINE_OPENVINO) {
+            results = rcv_internal::openvino_forward_pixels(*net->openvino, pixels, width, height, stride, names);
+        } else {
+            static const double zero[3] = {0, 0, 0}, one[3] = {1, 1, 1};
+            rcv_internal::image_blob(net->blob, pixels, width, height, stride, zero, one, false);
+            results = rcv_internal::forward_blob(*net, net->blob, names);
+        }
         if (static_cast<int>(results.size()) != output_len) {
             write_error(err, err_len, "network returned a different number of outputs");
             return RCV_ERR_OPENCV;

@@ -41,6 +41,11 @@ OpenVINOModel *openvino_open(const char *path, int threads, int precision);
 /// Runs an OpenVINO model on one NCHW float32 blob; returns the named outputs as float32 Mats
 /// over the request's own output memory: valid until the same shape's next run.
 std::vector<cv::Mat> openvino_forward(OpenVINOModel &model, const cv::Mat &blob, const std::vector<std::string> &names);
+/// The same on packed 8-bit pixels (rows of width x 3 bytes, `stride` == width * 3), each byte
+/// the network's input value as it is: the model converts them itself. A model runs either on
+/// blobs or on pixels, whichever its first run used.
+std::vector<cv::Mat> openvino_forward_pixels(OpenVINOModel &model, const uint8_t *pixels, int width, int height,
+                                             int stride, const std::vector<std::string> &names);
 /// OpenVINO's build number, or "" when the build has none.
 std::string openvino_version();
 /// The precision the CPU plugin computes in for `precision` on this CPU ("f32", "bf16", ...).

@@ -63,9 +63,46 @@ struct rcv_internal::OpenVINOModel {
     std::string threads;
     bool float32 = false;
     std::string path;
+    // Whether the model takes the image's bytes (1xHxWx3 u8, see `takePixels`) instead of a
+    // 1x3xHxW float32 blob: set by the first run, fixed after.
+    bool pixelInput = false;
     // A CPU plugin model is compiled for fixed input dimensions: one per size seen (the
     // detectors use one or two sizes per network).
     std::map<std::pair<int, int>, std::unique_ptr<CompiledShape>> shapes;
+
+    // Makes the model take packed 8-bit pixels, height x width x 3, as they are: the byte to
+    // float conversion and the move to planar channels become the first step of the compiled
+    // network, which OpenVINO folds into its first layer's input reordering. No float32 blob is
+    // packed on the caller's thread, nor kept (11 MB for a 1280x736 input). The values the
+    // network sees are the same floats (each byte converted exactly).
+    void takePixels() {
+        ov_preprocess_prepostprocessor_t *ppp = nullptr;
+        ov_preprocess_input_info_t *input = nullptr;
+        ov_preprocess_input_tensor_info_t *tensor = nullptr;
+        ov_preprocess_input_model_info_t *modelInfo = nullptr;
+        ov_layout_t *tensorLayout = nullptr, *modelLayout = nullptr;
+        ov_model_t *built = nullptr;
+        ov_status_e status = ov_preprocess_prepostprocessor_create(model, &ppp);
+        if (status == OK) status = ov_preprocess_prepostprocessor_get_input_info(ppp, &input);
+        if (status == OK) status = ov_preprocess_input_info_get_tensor_info(input, &tensor);
+        if (status == OK) status = ov_preprocess_input_tensor_info_set_element_type(tensor, U8);
+        if (status == OK) status = ov_layout_create("NHWC", &tensorLayout);
+        if (status == OK) status = ov_preprocess_input_tensor_info_set_layout(tensor, tensorLayout);
+        if (status == OK) status = ov_preprocess_input_info_get_model_info(input, &modelInfo);
+        if (status == OK) status = ov_layout_create("NCHW", &modelLayout);
+        if (status == OK) status = ov_preprocess_input_model_info_set_layout(modelInfo, modelLayout);
+        if (status == OK) status = ov_preprocess_prepostprocessor_build(ppp, &built);
+        if (modelLayout != nullptr) ov_layout_free(modelLayout);
+        if (tensorLayout != nullptr) ov_layout_free(tensorLayout);
+        if (modelInfo != nullptr) ov_preprocess_input_model_info_free(modelInfo);
+        if (tensor != nullptr) ov_preprocess_input_tensor_info_free(tensor);
+        if (input != nullptr) ov_preprocess_input_info_free(input);
+        if (ppp != nullptr) ov_preprocess_prepostprocessor_free(ppp);
+        check(status, "8-bit input for " + path);
+        ov_model_free(model);
+        model = built;
+        pixelInput = true;
+    }
 
     ~OpenVINOModel() {
         shapes.clear();
@@ -77,7 +114,8 @@ struct rcv_internal::OpenVINOModel {
         auto key = std::make_pair(width, height);
         auto found = shapes.find(key);
         if (found != shapes.end()) return *found->second;
-        const int64_t dims[4] = {1, 3, height, width};
+        const int64_t nchw[4] = {1, 3, height, width}, nhwc[4] = {1, height, width, 3};
+        const int64_t *dims = pixelInput ? nhwc : nchw;
         ov_partial_shape_t shape;
         check(ov_partial_shape_create_static(4, dims, &shape), "input shape");
         ov_status_e reshaped = ov_model_reshape_single_input(model, shape);
@@ -120,18 +158,42 @@ rcv_internal::OpenVINOModel *rcv_internal::openvino_open(const char *path, int t
     return model.release();
 }
 
+namespace {
+std::vector<cv::Mat> run(rcv_internal::OpenVINOModel &model, int width, int height, ov_element_type_e type, void *data,
+                         const std::vector<std::string> &names);
+}  // namespace
+
 std::vector<cv::Mat> rcv_internal::openvino_forward(OpenVINOModel &model, const cv::Mat &blob,
                                                     const std::vector<std::string> &names) {
     if (blob.dims != 4 || blob.size[0] != 1 || blob.size[1] != 3 || blob.type() != CV_32F || !blob.isContinuous())
         throw std::invalid_argument("OpenVINO input must be one continuous 1x3xHxW float32 blob");
-    const int height = blob.size[2], width = blob.size[3];
+    if (model.pixelInput) throw std::logic_error("OpenVINO: " + model.path + " takes pixels, not a blob");
+    return run(model, blob.size[3], blob.size[2], F32, const_cast<float *>(blob.ptr<float>()), names);
+}
+
+std::vector<cv::Mat> rcv_internal::openvino_forward_pixels(OpenVINOModel &model, const uint8_t *pixels, int width,
+                                                           int height, int stride, const std::vector<std::string> &names) {
+    if (pixels == nullptr || width <= 0 || height <= 0 || stride != width * 3)
+        throw std::invalid_argument("OpenVINO pixel input must be packed rows of width x 3 bytes");
+    if (!model.pixelInput) {
+        if (!model.shapes.empty()) throw std::logic_error("OpenVINO: " + model.path + " takes a blob, not pixels");
+        model.takePixels();
+    }
+    return run(model, width, height, U8, const_cast<uint8_t *>(pixels), names);
+}
+
+namespace {
+// One run on `data` (1x3xHxW float32 or 1xHxWx3 u8, as the model takes), the named outputs
+// returned over the request's own memory.
+std::vector<cv::Mat> run(rcv_internal::OpenVINOModel &model, int width, int height, ov_element_type_e type, void *data,
+                         const std::vector<std::string> &names) {
     CompiledShape &shape = model.compiled(width, height);
 
-    const int64_t dims[4] = {1, 3, height, width};
+    const int64_t nchw[4] = {1, 3, height, width}, nhwc[4] = {1, height, width, 3};
     ov_shape_t inputShape;
-    check(ov_shape_create(4, dims, &inputShape), "tensor shape");
+    check(ov_shape_create(4, type == U8 ? nhwc : nchw, &inputShape), "tensor shape");
     ov_tensor_t *input = nullptr;
-    ov_status_e created = ov_tensor_create_from_host_ptr(F32, inputShape, const_cast<float *>(blob.ptr<float>()), &input);
+    ov_status_e created = ov_tensor_create_from_host_ptr(type, inputShape, data, &input);
     ov_shape_free(&inputShape);
     check(created, "input tensor");
     ov_status_e set = ov_infer_request_set_input_tensor(shape.request, input);
@@ -171,6 +233,7 @@ std::vector<cv::Mat> rcv_internal::openvino_forward(OpenVINOModel &model, const 
     }
     return results;
 }
+}  // namespace
 
 std::string rcv_internal::openvino_precision(int precision) {
     if (precision == RCV_PRECISION_F32) return "f32";
@@ -209,6 +272,11 @@ rcv_internal::OpenVINOModel *rcv_internal::openvino_open(const char *, int, int)
 }
 
 std::vector<cv::Mat> rcv_internal::openvino_forward(OpenVINOModel &, const cv::Mat &, const std::vector<std::string> &) {
+    throw std::runtime_error("this build has no OpenVINO");
+}
+
+std::vector<cv::Mat> rcv_internal::openvino_forward_pixels(OpenVINOModel &, const uint8_t *, int, int, int,
+                                                           const std::vector<std::string> &) {
     throw std::runtime_error("this build has no OpenVINO");
 }
 
