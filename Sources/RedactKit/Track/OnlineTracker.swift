@@ -147,6 +147,8 @@ public final class OnlineTracker {
     private let extensionGrowth = 0.05
     /// Extrapolated boxes stop growing at this fraction per side.
     private let maxExtensionGrowth = 0.3
+    /// How much an extrapolated box grows per side `frames` frames from the detection it comes from.
+    private func extensionPadding(_ frames: Double) -> Double { min(maxExtensionGrowth, extensionGrowth * frames) }
     /// Growth of flow-followed boxes per frame since the last detection (flow drifts slowly).
     private let flowGrowth = 0.02
     /// IoU a weak detection needs with a track's prediction (stricter than for confident ones).
@@ -292,7 +294,7 @@ public final class OnlineTracker {
                                             velocity: active[ti].velocity),
                    ahead.intersectionOverUnion(box) < 0.5 {
                     current.boxes.append(TrackedBox(trackID: active[ti].id, objectClass: active[ti].objectClass,
-                                                    box: ahead.padded(by: min(maxExtensionGrowth, extensionGrowth * sinceDetection)),
+                                                    box: ahead.padded(by: extensionPadding(sinceDetection)),
                                                     score: active[ti].lastScore, source: .extended))
                 }
             }
@@ -304,7 +306,7 @@ public final class OnlineTracker {
             // An unconfirmed track is carried (by flow or extension) only so far past its last detection.
             let carried = isConfirmed(t) ? missed <= config.extendFrames : frame - t.lastDetectedFrame <= unconfirmedExtension
             if carried {
-                let growth = min(maxExtensionGrowth, extensionGrowth * Double(missed))
+                let growth = extensionPadding(Double(missed))
                 var grown = t.filter.box.padded(by: growth)
                 // The Kalman filter's velocity is still small after a few detections: a fast face
                 // (`fastMotion`) is also covered where its last detections' motion puts it.
@@ -490,7 +492,7 @@ public final class OnlineTracker {
                 if back <= config.extendFrames, let behind = paintedBehind(firstBox, byFrames: back, velocity: velocity),
                    isInPicture(behind), flowLags(box, from: firstBox, byFrames: -back, velocity: velocity) {
                     pending[slot].boxes.boxes.append(TrackedBox(trackID: t.id, objectClass: t.objectClass,
-                                                                box: behind.padded(by: min(maxExtensionGrowth, extensionGrowth * Double(back))),
+                                                                box: behind.padded(by: extensionPadding(Double(back))),
                                                                 score: t.lastScore, source: .extended))
                 }
             } else {
@@ -498,7 +500,7 @@ public final class OnlineTracker {
                 // (`frames` may reach further only while flow follows it), an unconfirmed one by a
                 // few frames only.
                 if back > (isConfirmed(t) ? config.extendFrames : unconfirmedExtension) { break }
-                let growth = min(maxExtensionGrowth, extensionGrowth * Double(back))
+                let growth = extensionPadding(Double(back))
                 var painted = box.padded(by: growth)
                 if let earlier = displaced(box, byFrames: -(back - boxBack), velocity: velocity) {
                     if !isInPicture(earlier) {
@@ -576,7 +578,7 @@ public final class OnlineTracker {
         for back in 1...unconfirmedExtension {
             guard let slot = slotIndex(t.firstFrame - back) else { break }
             pending[slot].boxes.boxes.append(TrackedBox(trackID: t.id, objectClass: t.objectClass,
-                                                        box: t.lastDetection.padded(by: min(maxExtensionGrowth, extensionGrowth * Double(back))),
+                                                        box: t.lastDetection.padded(by: extensionPadding(Double(back))),
                                                         score: t.lastScore, source: .extended))
         }
     }
@@ -615,7 +617,7 @@ public final class OnlineTracker {
             if !bridged { pending[slot].boxes.boxes.removeAll { $0.trackID == t.id && $0.source == .extended } }
             let fraction = Double(f - t.lastDetectedFrame) / Double(frame - t.lastDetectedFrame)
             var b = t.lastDetection.interpolated(to: box, t: fraction)
-            if bridged { b = b.padded(by: min(maxExtensionGrowth, extensionGrowth * Double(min(f - t.lastDetectedFrame, frame - f)))) }
+            if bridged { b = b.padded(by: extensionPadding(Double(min(f - t.lastDetectedFrame, frame - f)))) }
             pending[slot].boxes.boxes.append(TrackedBox(trackID: t.id, objectClass: t.objectClass, box: b, score: t.lastScore, source: .interpolated))
         }
     }
