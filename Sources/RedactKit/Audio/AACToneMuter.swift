@@ -186,7 +186,7 @@ final class AACToneMuter: ToneMuter {
         guard n > 0, let first = nextSample else { return }
         let rate = Double(sampleRate)
         let t0 = Double(first) / rate, t1 = Double(first + Int64(n)) / rate
-        if ranges.contains(where: { $0.start < t1 && t0 < $0.end }) {
+        if ranges.contains(where: { $0.overlaps(from: t0, to: t1) }) {
             for k in 0..<n {
                 let t = Double(first + Int64(k)) / rate
                 guard ranges.contains(where: { $0.contains(seconds: t) }) else { continue }

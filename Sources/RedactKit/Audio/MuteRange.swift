@@ -16,6 +16,8 @@ public struct MuteRange: Codable, Equatable, Sendable {
     }
 
     func contains(seconds t: Double) -> Bool { t >= start && t < end }
+    /// Whether the range shares any time with `[from, to)`.
+    func overlaps(from: Double, to: Double) -> Bool { start < to && from < end }
 }
 
 extension ManifestValidator {
@@ -51,7 +53,7 @@ extension ManifestValidator {
             guard !reason.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
                 throw fail(ep + ".reason", "expected non-empty string, found \(r.foundDescription)")
             }
-            if let k = ranges.firstIndex(where: { $0.start < end && start < $0.end }) {
+            if let k = ranges.firstIndex(where: { $0.overlaps(from: start, to: end) }) {
                 throw fail(ep, "overlaps \(jp)[\(k)] (\(ManifestValidator.format(ranges[k].start))-\(ManifestValidator.format(ranges[k].end)) s)")
             }
             ranges.append(MuteRange(start: start, end: end, reason: reason))

@@ -101,7 +101,7 @@ final class PCMToneMuter: ToneMuter {
         let first = packet.pointee.pts == avNoPTS ? nextSample : av_rescale_q(packet.pointee.pts, streamTimeBase, AVRational(num: 1, den: rate))
         nextSample = first + Int64(count)
         let t0 = Double(first) / Double(rate), t1 = Double(first + Int64(count)) / Double(rate)
-        guard count > 0, ranges.contains(where: { $0.start < t1 && t0 < $0.end }) else { return try sink(packet) }
+        guard count > 0, ranges.contains(where: { $0.overlaps(from: t0, to: t1) }) else { return try sink(packet) }
 
         let tone = try toneBytes(first: first, count: count)
         let r = av_packet_make_writable(packet)  // the demuxer's buffer may be shared

@@ -34,7 +34,7 @@ enum ToneMuters {
         guard stream.pointee.duration > 0, tb.num > 0, tb.den > 0 else { return !ranges.isEmpty }
         let start = stream.pointee.start_time == avNoPTS ? 0 : Double(stream.pointee.start_time) * Double(tb.num) / Double(tb.den)
         let end = start + Double(stream.pointee.duration) * Double(tb.num) / Double(tb.den)
-        return ranges.contains { $0.start < end && start < $0.end }
+        return ranges.contains { $0.overlaps(from: start, to: end) }
     }
 
     /// The muter for `stream`'s codec: AAC is decoded, toned and re-encoded (`AACToneMuter`);
