@@ -13,6 +13,7 @@
 
 #include <malloc.h>
 
+#include <array>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -70,6 +71,12 @@ struct rcv_internal::OpenVINOModel {
     // detectors use one or two sizes per network).
     std::map<std::pair<int, int>, std::unique_ptr<CompiledShape>> shapes;
 
+    // The input's dimensions for a width x height image, in the layout the model takes.
+    std::array<int64_t, 4> inputDims(int width, int height) const {
+        if (pixelInput) return {1, height, width, 3};
+        return {1, 3, height, width};
+    }
+
     // Makes the model take packed 8-bit pixels, height x width x 3, as they are: the byte to
     // float conversion and the move to planar channels become the first step of the compiled
     // network, which OpenVINO folds into its first layer's input reordering. No float32 blob is
@@ -114,10 +121,9 @@ struct rcv_internal::OpenVINOModel {
         auto key = std::make_pair(width, height);
         auto found = shapes.find(key);
         if (found != shapes.end()) return *found->second;
-        const int64_t nchw[4] = {1, 3, height, width}, nhwc[4] = {1, height, width, 3};
-        const int64_t *dims = pixelInput ? nhwc : nchw;
+        const std::array<int64_t, 4> dims = inputDims(width, height);
         ov_partial_shape_t shape;
-        check(ov_partial_shape_create_static(4, dims, &shape), "input shape");
+        check(ov_partial_shape_create_static(4, dims.data(), &shape), "input shape");
         ov_status_e reshaped = ov_model_reshape_single_input(model, shape);
         ov_partial_shape_free(&shape);
         check(reshaped, "reshape " + path + " to " + std::to_string(width) + "x" + std::to_string(height));
@@ -159,7 +165,7 @@ rcv_internal::OpenVINOModel *rcv_internal::openvino_open(const char *path, int t
 }
 
 namespace {
-std::vector<cv::Mat> run(rcv_internal::OpenVINOModel &model, int width, int height, ov_element_type_e type, void *data,
+std::vector<cv::Mat> run(rcv_internal::OpenVINOModel &model, int width, int height, void *data,
                          const std::vector<std::string> &names);
 }  // namespace
 
@@ -168,7 +174,7 @@ std::vector<cv::Mat> rcv_internal::openvino_forward(OpenVINOModel &model, const 
     if (blob.dims != 4 || blob.size[0] != 1 || blob.size[1] != 3 || blob.type() != CV_32F || !blob.isContinuous())
         throw std::invalid_argument("OpenVINO input must be one continuous 1x3xHxW float32 blob");
     if (model.pixelInput) throw std::logic_error("OpenVINO: " + model.path + " takes pixels, not a blob");
-    return run(model, blob.size[3], blob.size[2], F32, const_cast<float *>(blob.ptr<float>()), names);
+    return run(model, blob.size[3], blob.size[2], const_cast<float *>(blob.ptr<float>()), names);
 }
 
 std::vector<cv::Mat> rcv_internal::openvino_forward_pixels(OpenVINOModel &model, const uint8_t *pixels, int width,
@@ -179,21 +185,21 @@ std::vector<cv::Mat> rcv_internal::openvino_forward_pixels(OpenVINOModel &model,
         if (!model.shapes.empty()) throw std::logic_error("OpenVINO: " + model.path + " takes a blob, not pixels");
         model.takePixels();
     }
-    return run(model, width, height, U8, const_cast<uint8_t *>(pixels), names);
+    return run(model, width, height, const_cast<uint8_t *>(pixels), names);
 }
 
 namespace {
 // One run on `data` (1x3xHxW float32 or 1xHxWx3 u8, as the model takes), the named outputs
 // returned over the request's own memory.
-std::vector<cv::Mat> run(rcv_internal::OpenVINOModel &model, int width, int height, ov_element_type_e type, void *data,
+std::vector<cv::Mat> run(rcv_internal::OpenVINOModel &model, int width, int height, void *data,
                          const std::vector<std::string> &names) {
     CompiledShape &shape = model.compiled(width, height);
 
-    const int64_t nchw[4] = {1, 3, height, width}, nhwc[4] = {1, height, width, 3};
+    const std::array<int64_t, 4> dims = model.inputDims(width, height);
     ov_shape_t inputShape;
-    check(ov_shape_create(4, type == U8 ? nhwc : nchw, &inputShape), "tensor shape");
+    check(ov_shape_create(4, dims.data(), &inputShape), "tensor shape");
     ov_tensor_t *input = nullptr;
-    ov_status_e created = ov_tensor_create_from_host_ptr(type, inputShape, data, &input);
+    ov_status_e created = ov_tensor_create_from_host_ptr(model.pixelInput ? U8 : F32, inputShape, data, &input);
     ov_shape_free(&inputShape);
     check(created, "input tensor");
     ov_status_e set = ov_infer_request_set_input_tensor(shape.request, input);
