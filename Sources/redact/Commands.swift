@@ -25,7 +25,7 @@ struct Probe: ParsableCommand {
                 print(line)
             }
             if !report.metadataKeys.isEmpty { print("  metadata: \(report.metadataKeys.joined(separator: ","))") }
-            let cameras = report.streams.filter { $0.type == "video" && !$0.attachedPicture }
+            let cameras = report.streams.filter(\.isCamera)
             if cameras.count > 1, let main = report.defaultVideoStream {
                 print("  \(cameras.count) video streams: redact takes #\(main) unless detector.video_stream (--video-stream) names another; an output carries one")
             }

@@ -11,6 +11,8 @@ public struct StreamReport: Codable, Equatable, Sendable {
     public var timeBase: Rational
     public var metadataKeys: [String]
     public var attachedPicture: Bool
+    /// A camera's pictures: video and not a cover picture (`MediaInput.isCamera`, from the header).
+    public var isCamera: Bool { type == "video" && !attachedPicture }
     // Video
     public var width: Int?
     public var height: Int?
@@ -92,7 +94,7 @@ public enum Probe {
             }
             av_packet_unref(packet.pointer)
         }
-        for i in streams.indices where streams[i].type == "video" && !streams[i].attachedPicture {
+        for i in streams.indices where streams[i].isCamera {
             streams[i].frameCount = timestamps[i].count
             streams[i].variableFrameRate = isVariable(timestamps[i])
         }
