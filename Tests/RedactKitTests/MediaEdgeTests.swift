@@ -7,6 +7,35 @@ import XCTest
 /// streams that must not reach the output. An extension of PipelineTests so that it shares its
 /// clips, jobs and pixel assertions (`swift test --filter 'PipelineTests/test(Odd|TenBit|Metadata|Encoder)'`).
 extension PipelineTests {
+    // MARK: - The decoder's references
+
+    /// The decoder is closed before its last pictures go downstream: until closed it holds the
+    /// pictures it keeps as references, and the render stage copies a picture someone else still
+    /// holds before painting it (a few full-size pictures more at the job's end, where its memory
+    /// peaked). Every picture that leaves the decode stage is its holders' alone.
+    func testDecodedPicturesAreNotSharedWithTheDecoderOnceTheInputIsDrained() throws {
+        let clip = try Self.clip("decoder-references") { $0.audioTracks = 0; $0.face = 1; $0.frames = 40 }
+        let stage = try DecodeStage(path: clip.url.path, keepAudio: false, threads: 1)
+        // Room for every frame: the stage runs to the end before anything is taken out.
+        let queue = BoundedQueue<MediaItem>(capacity: clip.frameCount + 8)
+        stage.run(into: queue)
+        var frames: [Int] = [], shared: [Int] = []
+        loop: while let item = queue.pop() {
+            switch item {
+            case .video(let work):
+                frames.append(work.frame.number)
+                if av_frame_is_writable(work.frame.pointer) == 0 { shared.append(work.frame.number) }
+            case .end:
+                break loop
+            default:
+                XCTFail("unexpected item \(item)")
+                break loop
+            }
+        }
+        XCTAssertEqual(frames, Array(1...clip.frameCount))
+        XCTAssertEqual(shared, [], "pictures the decoder still references")
+    }
+
     // MARK: - Odd picture sizes
 
     /// The output keeps the exact stored size (no crop, no scale), every frame and timestamp, the

@@ -3,7 +3,8 @@ import CFFmpeg
 /// Decodes one video stream. Frames come out numbered 1, 2, ... in decoder output order;
 /// every decoded frame is kept (none dropped, none duplicated).
 final class VideoDecoder {
-    private var context: UnsafeMutablePointer<AVCodecContext>
+    /// Nil once closed.
+    private var context: UnsafeMutablePointer<AVCodecContext>?
     private let path: String
     private var nextNumber = 1
     private var lastPTS: Int64 = Int64.min
@@ -33,12 +34,21 @@ final class VideoDecoder {
     }
 
     deinit {
-        var c: UnsafeMutablePointer<AVCodecContext>? = context
-        avcodec_free_context(&c)
+        close()
+    }
+
+    /// Frees the decoder, and with it its references to the pictures it returned (the reference
+    /// pictures it keeps for the next frames), so that their holders may write into them without
+    /// a copy. Nothing can be decoded after it.
+    func close() {
+        avcodec_free_context(&context)
     }
 
     /// Sends one packet (nil: end of stream) and returns every frame it completes.
     func decode(_ packet: UnsafeMutablePointer<AVPacket>?) throws -> [VideoFrame] {
+        guard let context else {
+            throw RedactError.decode(path: path, frame: nextNumber, detail: "the decoder was closed")
+        }
         let sent = avcodec_send_packet(context, packet)
         if sent < 0 && sent != avErrorEOF && sent != avErrorEAGAIN {
             throw RedactError.decode(path: path, frame: nextNumber, detail: avErrorText(sent))

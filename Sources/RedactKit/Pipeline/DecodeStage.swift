@@ -105,7 +105,13 @@ final class DecodeStage {
             if let cut = input.truncation() {
                 throw RedactError.badMedia(path: input.path, detail: "truncated: the file has \(cut.size) bytes but its index refers to data up to byte \(cut.needed)")
             }
-            for f in try decoder.decode(nil) {
+            let last = try decoder.decode(nil)
+            // Closed before the last pictures go downstream: the decoder keeps its reference
+            // pictures until closed, and the render stage would copy each such picture before
+            // painting it (av_frame_make_writable): a few full-size pictures more at the very end
+            // of the job, where its memory peaked.
+            decoder.close()
+            for f in last {
                 decodedAny = true
                 guard queue.push(.video(FrameWork(frame: f))) else { return }
             }
