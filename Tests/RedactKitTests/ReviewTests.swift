@@ -119,6 +119,8 @@ final class ReviewTests: TempDirectoryTestCase {
         var jpeg: Data?
         var width: Int
         var height: Int
+        /// Frames without detection before a pick-up (`data-pickup`); nil: not a pick-up.
+        var pickUp: Int? = nil
     }
 
     static func attributes(_ tag: String) -> [String: String] {
@@ -142,6 +144,7 @@ final class ReviewTests: TempDirectoryTestCase {
                 let figure = fig.components(separatedBy: "</figure>")[0]
                 let fa = attributes(String(figure[..<figure.firstIndex(of: ">")!]))
                 var shot = Shot(frame: Int(fa["data-frame"] ?? "") ?? -1, crop: nil, jpeg: nil, width: 0, height: 0)
+                shot.pickUp = fa["data-pickup"].flatMap { Int($0) }
                 if let c = fa["data-crop"] {
                     let v = c.split(separator: ",").compactMap { Int($0) }
                     if v.count == 4 { shot.crop = Fixtures.Rect(x0: v[0], y0: v[1], x1: v[0] + v[2], y1: v[1] + v[3]) }
@@ -332,6 +335,46 @@ final class ReviewTests: TempDirectoryTestCase {
             (1...3).map { String(strip[Range(m.range(at: $0), in: strip)!]) }.joined(separator: " ")
         }
         XCTAssertEqual(runs, ["extended 1 3", "detected 4 12", "interpolated 13 15", "detected 16 24", "extended 25 30"])
+        XCTAssertFalse(html.contains("data-pickup=") || html.contains("<p class=\"pickups\""), "no track went 8 frames without detection")
+        try assertSelfContained(html)
+    }
+
+    /// A track the tracker carried through a gap and then matched to another face (face A
+    /// detected in frames 1-10, nothing detected in 11-20, face B detected in 21-30): the page
+    /// shows the pick-up at frame 21 beside the usual thumbnails, with B's pixels, marks it, and
+    /// asks the analyst to check it before keeping the track.
+    func testATrackPickedUpAgainAfterAGapShowsThePickUp() throws {
+        let clip = try Self.twoFaceClip()
+        let sha = try FileDigest.sha256(of: clip.url)
+        var frames: [FrameBoxes] = (1...clip.frames).map { FrameBoxes(frame: $0, boxes: []) }
+        for f in 1...30 {
+            let (box, score, source): (Box, Double, BoxSource) = switch f {
+            case 1...10: (clip.boxA[f - 1], f == 5 ? 0.9 : 0.6, .detected)
+            case 11...20: (clip.boxA[f - 1], 0.6, .interpolated)
+            default: (clip.boxB, 0.7, .detected)
+            }
+            frames[f - 1].boxes.append(TrackedBox(trackID: 4, objectClass: .face, box: box, score: score, source: source))
+        }
+        let file = TracksFile(frames: frames, input: InputReference(path: clip.url.path, sha256: sha),
+                              geometry: FrameGeometry(storedWidth: clip.width, storedHeight: clip.height, quarterTurns: 0),
+                              model: nil, detector: nil, tracker: TrackerConfig())
+        let out = dir.appendingPathComponent("pickup.html")
+        try ReviewPage.write(input: clip.url, tracks: try writeTracks(file, name: "pickup.json"), output: out)
+        let html = try String(contentsOf: out, encoding: .utf8)
+        let rows = Self.rows(html)
+        XCTAssertEqual(rows.count, 1)
+        let row = try XCTUnwrap(rows.first)
+        // First, best, midway (the 10th of 20 detected boxes) and last, and the pick-up.
+        XCTAssertEqual(row.shots.map(\.frame), [1, 5, 10, 21, 30])
+        XCTAssertEqual(row.shots.map(\.pickUp), [nil, nil, nil, 10, nil])
+        let pixels = try Self.rgbFrames(clip.url, width: clip.width, height: clip.height)
+        for shot in row.shots {
+            try assertThumbnail(shot, box: shot.frame <= 10 ? clip.boxA[shot.frame - 1] : clip.boxB, frames: pixels,
+                                label: "frame \(shot.frame)")
+        }
+        XCTAssertTrue(row.html.contains("picked up after 10 frames without detection"), row.html)
+        XCTAssertTrue(row.html.contains(#"<p class="pickups" data-pickups="1">Picked up again once"#), row.html)
+        XCTAssertTrue(row.html.contains("(frames 21)"), row.html)
         try assertSelfContained(html)
     }
 

@@ -35,6 +35,9 @@ struct ReviewTrackRow {
     var shots: [Shot]
     /// Runs of consecutive frames with the same (strongest) source, in frame order.
     var segments: [Segment]
+    /// Frames where the track was picked up again (`ReviewPage.pickUps`), with the frames
+    /// without a detection before each.
+    var pickUps: [Int: Int] = [:]
 }
 
 /// The review page: an HTML page for the analyst, self-contained (thumbnails inline as data: URIs,
@@ -42,8 +45,16 @@ struct ReviewTrackRow {
 /// anything else), listing every track of a tracks.json with thumbnails of the ORIGINAL,
 /// unredacted pixels and a timeline strip. See docs/review.md.
 public enum ReviewPage {
-    /// Thumbnails per track at most.
+    /// Thumbnails per track at most: first, best, midway, last.
     static let maxShots = 4
+    /// Thumbnails of pick-ups per track at most, besides those: the longest gaps first.
+    static let maxPickUpShots = 4
+    /// A detected box with at least this many frames before it without a detected box of its
+    /// track: 3 detector runs missed it at the default schedule (`detector.every` 2), so the
+    /// tracker carried the track (flow, prediction, `max_gap`) and then matched a detection to
+    /// it by position alone, which may be another face: someone who walked in front, or took
+    /// the place of the one who left.
+    static let pickUpGap = 8
     /// Source shown on the timeline when one frame has boxes from several: the strongest evidence first.
     static let sourcePriority: [BoxSource] = [.detected, .manual, .interpolated, .flow, .extended]
     static let colours: [BoxSource: String] = [
@@ -111,20 +122,43 @@ public enum ReviewPage {
 
     // MARK: - Choosing and summarizing
 
-    /// The boxes to show: among the detected (and manual) boxes, else all boxes, the first, the
-    /// highest-scoring, the one midway and the last; one per frame, in frame order, at most `maxShots`.
-    static func shotBoxes(_ t: TrackRecord) -> [TrackBox] {
+    /// The detected (and manual) boxes with a size, in frame order; else all boxes with a size.
+    static func shotPool(_ t: TrackRecord) -> [TrackBox] {
         let usable = t.boxes.filter { $0.w > 0 && $0.h > 0 }
-        var pool = usable.filter { $0.source == .detected || $0.source == .manual }
-        if pool.isEmpty { pool = usable }
-        pool.sort { $0.frame < $1.frame }
+        let evidence = usable.filter { $0.source == .detected || $0.source == .manual }
+        return (evidence.isEmpty ? usable : evidence).sorted { $0.frame < $1.frame }
+    }
+
+    /// The boxes to show: among `shotPool`, the first, the highest-scoring, the one midway and
+    /// the last (at most `maxShots`), and the pick-ups with the longest gaps before them (at most
+    /// `maxPickUpShots`); one per frame, in frame order.
+    static func shotBoxes(_ t: TrackRecord) -> [TrackBox] {
+        let pool = shotPool(t)
         guard let first = pool.first, let last = pool.last else { return [] }
         let best = pool.max { $0.score < $1.score }!
         var chosen: [TrackBox] = []
         for b in [first, best, pool[(pool.count - 1) / 2], last] where !chosen.contains(where: { $0.frame == b.frame }) {
             chosen.append(b)
         }
-        return Array(chosen.sorted { $0.frame < $1.frame }.prefix(maxShots))
+        chosen = Array(chosen.sorted { $0.frame < $1.frame }.prefix(maxShots))
+        let gaps = pickUps(t)
+        let longest = gaps.keys.sorted { (gaps[$0]!, $1) > (gaps[$1]!, $0) }.prefix(maxPickUpShots)
+        for frame in longest where !chosen.contains(where: { $0.frame == frame }) {
+            if let b = pool.first(where: { $0.frame == frame }) { chosen.append(b) }
+        }
+        return chosen.sorted { $0.frame < $1.frame }
+    }
+
+    /// Where the track was picked up again: frames of a detected (or manual) box with at least
+    /// `pickUpGap` frames before it, since the track's previous such box, without one; each with
+    /// that number of frames. The track's first box is not a pick-up.
+    static func pickUps(_ t: TrackRecord) -> [Int: Int] {
+        let frames = shotPool(t).filter { $0.source == .detected || $0.source == .manual }.map(\.frame)
+        var out: [Int: Int] = [:]
+        for (previous, frame) in zip(frames, frames.dropFirst()) where frame - previous - 1 >= pickUpGap {
+            out[frame] = frame - previous - 1
+        }
+        return out
     }
 
     static func summarize(_ t: TrackRecord) -> ReviewTrackRow {
@@ -150,7 +184,7 @@ public enum ReviewPage {
         let detectedScores = t.boxes.filter { $0.source == .detected }.map(\.score)
         return ReviewTrackRow(id: t.id, objectClass: t.objectClass, firstFrame: frames.first, lastFrame: frames.last,
                               frameCount: frames.count, sourceCounts: counts, maxDetectedScore: detectedScores.max(),
-                              shots: [], segments: segments)
+                              shots: [], segments: segments, pickUps: pickUps(t))
     }
 
     // MARK: - HTML
@@ -195,6 +229,8 @@ public enum ReviewPage {
         ul.sources { list-style: none; margin: 0; padding: 0; white-space: nowrap; }
         .thumbs { display: flex; gap: 10px; flex-wrap: wrap; }
         figure.thumb { margin: 0; font-size: 11px; color: #57606a; }
+        figure.thumb[data-pickup] figcaption strong { color: #9a6700; }
+        p.pickups { margin: 6px 0 0; font-size: 12px; color: #9a6700; max-width: 760px; }
         .pic { position: relative; display: inline-block; line-height: 0; background: #000; }
         .pic img { height: 112px; width: auto; display: block; }
         .pic .box { position: absolute; box-sizing: border-box; border: 2px solid #ffeb3b; }
@@ -287,23 +323,34 @@ public enum ReviewPage {
         h += "<td class=\"num\">\(r.maxDetectedScore.map { String(format: "%.2f", $0) } ?? "–")</td>\n<td><div class=\"thumbs\">"
         for shot in r.shots {
             let b = shot.box
-            let caption = "frame \(b.frame) · \(seconds(frames.seconds(atFrame: b.frame))) s<br>\(b.source.rawValue) \(String(format: "%.2f", b.score))"
+            var caption = "frame \(b.frame) · \(seconds(frames.seconds(atFrame: b.frame))) s<br>\(b.source.rawValue) \(String(format: "%.2f", b.score))"
+            let pickUp = r.pickUps[b.frame]
+            if let gap = pickUp { caption += "<br><strong>picked up after \(gap) frames without detection</strong>" }
+            let pickUpAttribute = pickUp.map { " data-pickup=\"\($0)\"" } ?? ""
             guard let t = shot.thumbnail else {
-                h += "<figure class=\"thumb\" data-frame=\"\(b.frame)\"><span class=\"missing\">outside picture</span><figcaption>\(caption)</figcaption></figure>"
+                h += "<figure class=\"thumb\" data-frame=\"\(b.frame)\"\(pickUpAttribute)><span class=\"missing\">outside picture</span><figcaption>\(caption)</figcaption></figure>"
                 continue
             }
             let c = t.crop
             let left = (b.x - Double(c.x)) / Double(c.w) * 100, top = (b.y - Double(c.y)) / Double(c.h) * 100
             let right = (b.x + b.w - Double(c.x)) / Double(c.w) * 100, bottom = (b.y + b.h - Double(c.y)) / Double(c.h) * 100
             let l = max(0, min(100, left)), tp = max(0, min(100, top))
-            h += "<figure class=\"thumb\" data-frame=\"\(b.frame)\" data-crop=\"\(c)\" data-source=\"\(b.source.rawValue)\">"
+            h += "<figure class=\"thumb\" data-frame=\"\(b.frame)\" data-crop=\"\(c)\" data-source=\"\(b.source.rawValue)\"\(pickUpAttribute)>"
             h += "<div class=\"pic\"><img src=\"data:image/jpeg;base64,\(t.jpeg.base64EncodedString())\" width=\"\(t.width)\" height=\"\(t.height)\" "
             h += "alt=\"track \(r.id), frame \(b.frame)\">"
             h += "<div class=\"box\" style=\"left:\(percent(l))%;top:\(percent(tp))%;width:\(percent(min(100, right) - l))%;height:\(percent(min(100, bottom) - tp))%\"></div></div>"
             h += "<figcaption>\(caption)</figcaption></figure>"
         }
         if r.shots.isEmpty { h += "<span class=\"missing\">no box</span>" }
-        h += "</div></td>\n</tr>\n"
+        h += "</div>"
+        if !r.pickUps.isEmpty {
+            let n = r.pickUps.count
+            h += "<p class=\"pickups\" data-pickups=\"\(n)\">Picked up again \(n == 1 ? "once" : "\(n) times") after \(pickUpGap) or more frames without "
+                + "detection (frames \(r.pickUps.keys.sorted().map(String.init).joined(separator: ", "))): the tracker matched a detection "
+                + "there by its position, which may be another face. Before keeping this track visible, check that "
+                + "each thumbnail marked \"picked up\" shows the same person.</p>"
+        }
+        h += "</td>\n</tr>\n"
         h += "<tr class=\"timeline\" data-track=\"\(r.id)\"><td colspan=\"8\"><div class=\"strip\"><span>0 s</span>"
         h += "<svg viewBox=\"0 0 1000 10\" preserveAspectRatio=\"none\" role=\"img\" aria-label=\"track \(r.id) over the video\">"
         h += "<rect x=\"0\" y=\"0\" width=\"1000\" height=\"10\" fill=\"#e6e6e6\"/>"
