@@ -236,6 +236,43 @@ final class AnalystPipelineTests: TempDirectoryTestCase {
         }
     }
 
+    /// Face A in frames 1-10, nobody in 11-20, face B where A was in 21-30: the tracker carries
+    /// A's track through the gap (`max_gap`) and matches B to it by position. Keeping that track
+    /// (A, the requester) would leave B visible: the run says so, naming the frame where the
+    /// track was picked up, and the review page marks it (ReviewTests).
+    func testKeepingATrackPickedUpAgainAfterAGapWarns() throws {
+        let url = dir.appendingPathComponent("a-gap-b.mp4")
+        try Fixtures.ffmpeg([
+            "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=15",
+            "-loop", "1", "-framerate", "15", "-i", Fixtures.face(0).path,
+            "-loop", "1", "-framerate", "15", "-i", Fixtures.face(3).path,
+            "-filter_complex",
+            "[1:v]scale=100:100,format=yuv420p[a];[2:v]scale=100:100,format=yuv420p[b];[0:v]format=yuv420p[bg];"
+                + "[bg][a]overlay=270:120:enable='lte(n,9)'[t];[t][b]overlay=270:120:enable='gte(n,20)'[v]",
+            "-map", "[v]", "-frames:v", "30", "-c:v", "libx264", "-preset", "veryfast", "-crf", "12", "-pix_fmt", "yuv420p", url.path,
+        ])
+        let place = Box(x: 270, y: 120, w: 100, h: 100)
+        let clip = ThreeFaces(url: url, faces: [place], times: try Fixtures.framePTS(url))
+        let first = try job(clip, output: "out/a-gap-b.mp4")
+        let (r1, _) = try run(first)
+        XCTAssertFalse(r1.tracksNote?.contains("warning") ?? false, r1.tracksNote ?? "")
+        let file = try tracksFile(first)
+        let id = try trackID(over: place, in: file)
+        let track = try XCTUnwrap(file.tracks.first { $0.id == id })
+        let detected = Set(track.boxes.filter { $0.source == .detected }.map(\.frame))
+        XCTAssertTrue(detected.isSuperset(of: [1, 10, 21, 30]) && detected.isDisjoint(with: 11...20),
+                      "the premise: one track, detected on A and on B, nothing between: \(detected.sorted())")
+        XCTAssertEqual(track.pickUps, [21: 10])
+
+        let kept = try job(clip, output: "out/kept.mp4",
+                           extra: #""keep": [{"track": \#(id), "reason": "the requester"}], \#(try reviewed(first))"#)
+        let (r2, p2) = try run(kept)
+        XCTAssertEqual(p2.counts.tracksReused, true)
+        let note = try XCTUnwrap(r2.tracksNote)
+        XCTAssertTrue(note.contains("warning: kept track picked up again after a gap")
+                      && note.contains("track \(id) at frame 21 (after 10 frames without detection)"), note)
+    }
+
     /// A tracks file changed after it was written (a track's boxes removed by hand) is not used:
     /// the job detects again and every face is redacted.
     func testEditedTracksFileIsNotReusedAndTheJobDetectsAgain() throws {

@@ -35,7 +35,7 @@ struct ReviewTrackRow {
     var shots: [Shot]
     /// Runs of consecutive frames with the same (strongest) source, in frame order.
     var segments: [Segment]
-    /// Frames where the track was picked up again (`ReviewPage.pickUps`), with the frames
+    /// Frames where the track was picked up again (`TrackRecord.pickUps`), with the frames
     /// without a detection before each.
     var pickUps: [Int: Int] = [:]
 }
@@ -47,14 +47,9 @@ struct ReviewTrackRow {
 public enum ReviewPage {
     /// Thumbnails per track at most: first, best, midway, last.
     static let maxShots = 4
-    /// Thumbnails of pick-ups per track at most, besides those: the longest gaps first.
+    /// Thumbnails of pick-ups (`TrackRecord.pickUps`) per track at most, besides those: the
+    /// longest gaps first.
     static let maxPickUpShots = 4
-    /// A detected box with at least this many frames before it without a detected box of its
-    /// track: 3 detector runs missed it at the default schedule (`detector.every` 2), so the
-    /// tracker carried the track (flow, prediction, `max_gap`) and then matched a detection to
-    /// it by position alone, which may be another face: someone who walked in front, or took
-    /// the place of the one who left.
-    static let pickUpGap = 8
     /// Source shown on the timeline when one frame has boxes from several: the strongest evidence first.
     static let sourcePriority: [BoxSource] = [.detected, .manual, .interpolated, .flow, .extended]
     static let colours: [BoxSource: String] = [
@@ -141,24 +136,12 @@ public enum ReviewPage {
             chosen.append(b)
         }
         chosen = Array(chosen.sorted { $0.frame < $1.frame }.prefix(maxShots))
-        let gaps = pickUps(t)
+        let gaps = t.pickUps
         let longest = gaps.keys.sorted { (gaps[$0]!, $1) > (gaps[$1]!, $0) }.prefix(maxPickUpShots)
         for frame in longest where !chosen.contains(where: { $0.frame == frame }) {
             if let b = pool.first(where: { $0.frame == frame }) { chosen.append(b) }
         }
         return chosen.sorted { $0.frame < $1.frame }
-    }
-
-    /// Where the track was picked up again: frames of a detected (or manual) box with at least
-    /// `pickUpGap` frames before it, since the track's previous such box, without one; each with
-    /// that number of frames. The track's first box is not a pick-up.
-    static func pickUps(_ t: TrackRecord) -> [Int: Int] {
-        let frames = shotPool(t).filter { $0.source == .detected || $0.source == .manual }.map(\.frame)
-        var out: [Int: Int] = [:]
-        for (previous, frame) in zip(frames, frames.dropFirst()) where frame - previous - 1 >= pickUpGap {
-            out[frame] = frame - previous - 1
-        }
-        return out
     }
 
     static func summarize(_ t: TrackRecord) -> ReviewTrackRow {
@@ -184,7 +167,7 @@ public enum ReviewPage {
         let detectedScores = t.boxes.filter { $0.source == .detected }.map(\.score)
         return ReviewTrackRow(id: t.id, objectClass: t.objectClass, firstFrame: frames.first, lastFrame: frames.last,
                               frameCount: frames.count, sourceCounts: counts, maxDetectedScore: detectedScores.max(),
-                              shots: [], segments: segments, pickUps: pickUps(t))
+                              shots: [], segments: segments, pickUps: t.pickUps)
     }
 
     // MARK: - HTML
@@ -345,7 +328,7 @@ public enum ReviewPage {
         h += "</div>"
         if !r.pickUps.isEmpty {
             let n = r.pickUps.count
-            h += "<p class=\"pickups\" data-pickups=\"\(n)\">Picked up again \(n == 1 ? "once" : "\(n) times") after \(pickUpGap) or more frames without "
+            h += "<p class=\"pickups\" data-pickups=\"\(n)\">Picked up again \(n == 1 ? "once" : "\(n) times") after \(TrackRecord.pickUpGap) or more frames without "
                 + "detection (frames \(r.pickUps.keys.sorted().map(String.init).joined(separator: ", "))): the tracker matched a detection "
                 + "there by its position, which may be another face. Before keeping this track visible, check that "
                 + "each thumbnail marked \"picked up\" shows the same person.</p>"

@@ -25,6 +25,25 @@ public struct TrackRecord: Codable, Equatable, Sendable {
         case lastFrame = "last_frame"
         case boxes
     }
+
+    /// A detected (or manual) box with at least this many frames before it without one of its
+    /// track: 3 detector runs missed the face at the default schedule (`detector.every` 2), so
+    /// the tracker carried the track (flow, prediction, `max_gap`) and then matched a detection
+    /// to it by position alone, which may be another face: someone who walked in front, or took
+    /// the place of the one who left.
+    public static let pickUpGap = 8
+
+    /// Where the track was picked up again (`pickUpGap`): frames of its detected (or manual)
+    /// boxes with a size, each with the frames before it, since the previous such box, without
+    /// one. The track's first box is not a pick-up.
+    public var pickUps: [Int: Int] {
+        let frames = boxes.filter { ($0.source == .detected || $0.source == .manual) && $0.w > 0 && $0.h > 0 }.map(\.frame).sorted()
+        var out: [Int: Int] = [:]
+        for (previous, frame) in zip(frames, frames.dropFirst()) where frame - previous - 1 >= Self.pickUpGap {
+            out[frame] = frame - previous - 1
+        }
+        return out
+    }
 }
 
 /// tracks.json: what `redact track` writes and `redact render` reads. Boxes are in display pixels.
