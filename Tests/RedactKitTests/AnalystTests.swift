@@ -242,15 +242,8 @@ final class AnalystPipelineTests: TempDirectoryTestCase {
     /// track was picked up, and the review page marks it (ReviewTests).
     func testKeepingATrackPickedUpAgainAfterAGapWarns() throws {
         let url = dir.appendingPathComponent("a-gap-b.mp4")
-        try Fixtures.ffmpeg([
-            "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=15",
-            "-loop", "1", "-framerate", "15", "-i", Fixtures.face(0).path,
-            "-loop", "1", "-framerate", "15", "-i", Fixtures.face(3).path,
-            "-filter_complex",
-            "[1:v]scale=100:100,format=yuv420p[a];[2:v]scale=100:100,format=yuv420p[b];[0:v]format=yuv420p[bg];"
-                + "[bg][a]overlay=270:120:enable='lte(n,9)'[t];[t][b]overlay=270:120:enable='gte(n,20)'[v]",
-            "-map", "[v]", "-frames:v", "30", "-c:v", "libx264", "-preset", "veryfast", "-crf", "12", "-pix_fmt", "yuv420p", url.path,
-        ])
+        try Fixtures.twoFacesOverTestPattern(url, frames: 30, fps: 15, sizes: (100, 100),
+                                             overlays: ("270:120:enable='lte(n,9)'", "270:120:enable='gte(n,20)'"))
         let place = Box(x: 270, y: 120, w: 100, h: 100)
         let clip = ThreeFaces(url: url, faces: [place], times: try Fixtures.framePTS(url))
         let first = try job(clip, output: "out/a-gap-b.mp4")

@@ -109,6 +109,22 @@ enum Fixtures {
         }
     }
 
+    /// `frames` frames of testsrc2 at 640x360 and `fps`, with face photographs 0 and 3 scaled to
+    /// `sizes` and laid over it by the overlay filters' options `overlays` (position, `enable`);
+    /// H.264, veryfast, CRF 12, yuv420p.
+    static func twoFacesOverTestPattern(_ url: URL, frames: Int, fps: Int, sizes: (Int, Int), overlays: (String, String)) throws {
+        try ffmpeg([
+            "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=\(fps)",
+            "-loop", "1", "-framerate", "\(fps)", "-i", face(0).path,
+            "-loop", "1", "-framerate", "\(fps)", "-i", face(3).path,
+            "-filter_complex",
+            "[1:v]scale=\(sizes.0):\(sizes.0),format=yuv420p[a];[2:v]scale=\(sizes.1):\(sizes.1),format=yuv420p[b];[0:v]format=yuv420p[bg];"
+                + "[bg][a]overlay=\(overlays.0)[t];[t][b]overlay=\(overlays.1)[v]",
+            "-map", "[v]", "-frames:v", "\(frames)", "-c:v", "libx264", "-preset", "veryfast", "-crf", "12", "-pix_fmt", "yuv420p",
+            url.path,
+        ])
+    }
+
     static func ffprobeJSON(_ arguments: [String]) throws -> [String: Any] {
         let r = try run("/usr/bin/ffprobe", ["-v", "error", "-of", "json"] + arguments)
         guard r.status == 0, let obj = try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any] else {

@@ -50,16 +50,8 @@ final class ReviewTests: TempDirectoryTestCase {
         guard let dir = fixtureDirectory else { throw FixtureError("no fixture directory") }
         let url = dir.appendingPathComponent("two-faces.mp4")
         let (fps, frames) = (15, 30)
-        try Fixtures.ffmpeg([
-            "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=\(fps)",
-            "-loop", "1", "-framerate", "\(fps)", "-i", Fixtures.face(0).path,
-            "-loop", "1", "-framerate", "\(fps)", "-i", Fixtures.face(3).path,
-            "-filter_complex",
-            "[1:v]scale=100:100,format=yuv420p[a];[2:v]scale=90:90,format=yuv420p[b];[0:v]format=yuv420p[bg];"
-                + "[bg][a]overlay=x='40+120*t':y='50+40*t':eval=frame[t];[t][b]overlay=x=470:y=200[v]",
-            "-map", "[v]", "-frames:v", "\(frames)", "-c:v", "libx264", "-preset", "veryfast", "-crf", "12", "-pix_fmt", "yuv420p",
-            url.path,
-        ])
+        try Fixtures.twoFacesOverTestPattern(url, frames: frames, fps: fps, sizes: (100, 90),
+                                             overlays: ("x='40+120*t':y='50+40*t':eval=frame", "x=470:y=200"))
         let boxA = (0..<frames).map { n in
             Box(x: Double(Fixtures.overlayPosition(40, 120, frame: n, fps: fps)), y: Double(Fixtures.overlayPosition(50, 40, frame: n, fps: fps)),
                 w: 100, h: 100)
