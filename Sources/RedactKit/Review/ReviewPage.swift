@@ -117,11 +117,11 @@ public enum ReviewPage {
 
     // MARK: - Choosing and summarizing
 
-    /// The detected (and manual) boxes with a size, in frame order; else all boxes with a size.
+    /// The track's `evidence` (detected and manual boxes with a size); else all boxes with a
+    /// size; in frame order.
     static func shotPool(_ t: TrackRecord) -> [TrackBox] {
-        let usable = t.boxes.filter { $0.w > 0 && $0.h > 0 }
-        let evidence = usable.filter { $0.source == .detected || $0.source == .manual }
-        return (evidence.isEmpty ? usable : evidence).sorted { $0.frame < $1.frame }
+        let evidence = t.evidence
+        return evidence.isEmpty ? t.boxes.filter { $0.w > 0 && $0.h > 0 }.sorted { $0.frame < $1.frame } : evidence
     }
 
     /// The boxes to show: among `shotPool`, the first, the highest-scoring, the one midway and

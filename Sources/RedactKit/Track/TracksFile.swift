@@ -33,11 +33,17 @@ public struct TrackRecord: Codable, Equatable, Sendable {
     /// the place of the one who left.
     public static let pickUpGap = 8
 
-    /// Where the track was picked up again (`pickUpGap`): frames of its detected (or manual)
-    /// boxes with a size, each with the frames before it, since the previous such box, without
-    /// one. The track's first box is not a pick-up.
+    /// The boxes that are evidence of the object there: detected (or drawn by hand, `manual`),
+    /// with a size; in frame order.
+    public var evidence: [TrackBox] {
+        boxes.filter { ($0.source == .detected || $0.source == .manual) && $0.w > 0 && $0.h > 0 }.sorted { $0.frame < $1.frame }
+    }
+
+    /// Where the track was picked up again (`pickUpGap`): frames of its `evidence`, each with
+    /// the frames before it, since the previous evidence, without any. The track's first box is
+    /// not a pick-up.
     public var pickUps: [Int: Int] {
-        let frames = boxes.filter { ($0.source == .detected || $0.source == .manual) && $0.w > 0 && $0.h > 0 }.map(\.frame).sorted()
+        let frames = evidence.map(\.frame)
         var out: [Int: Int] = [:]
         for (previous, frame) in zip(frames, frames.dropFirst()) where frame - previous - 1 >= Self.pickUpGap {
             out[frame] = frame - previous - 1
