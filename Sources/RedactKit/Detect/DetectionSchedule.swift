@@ -65,6 +65,11 @@ struct DetectionSchedule {
     /// The sure detections of the latest runs, each with the frame it was seen on and its motion
     /// per frame since the run before (nil: not seen before, motion unknown).
     private(set) var seen: [SeenFace] = []
+    /// The fast and once-seen faces (`watchedWhenDense`) the latest run looked for and did not
+    /// find again surely: each where a weak detection continued it, else where it was last seen,
+    /// with its motion. A dense stretch's next extra frame watches them once more, closer
+    /// (`Watch.sure` false), where that motion puts them.
+    private(set) var lost: [SeenFace] = []
     /// A detection at least this sure is watched in the small window (`Watch.sure`).
     let sureScore: Double
 
@@ -122,8 +127,11 @@ struct DetectionSchedule {
     /// extra frames of a dense stretch exist for the faces that move fast: with `windowed`, they
     /// get windows around every face seen moving fast, or seen only once (motion unknown), where
     /// its motion puts it; every other face is left to the tracker, as on skipped frames, and
-    /// new faces are found by the next whole-frame run, at most `every - 1` frames later. With
-    /// nothing to watch, or more faces than fit in one window run, the whole frame.
+    /// new faces are found by the next whole-frame run, at most `every - 1` frames later. A fast
+    /// face the latest run did not find again surely (`lost`) is watched there too, closer. With
+    /// nothing to watch (every face the stretch was for found again, slower), the frame is
+    /// skipped like any frame between regular runs; with more faces than fit in one window run,
+    /// the whole frame.
     func plan(for frame: Int) -> Run {
         if (frame - 1) % every == 0 {
             // Every other regular run of a calm stretch: windows around the faces seen.
@@ -134,8 +142,15 @@ struct DetectionSchedule {
         }
         guard frame <= denseUntil else { return .skip }
         guard windowed else { return .whole }
-        let watched = seen.filter(\.watchedWhenDense)
-        guard !watched.isEmpty, Self.fitInWindows(watched) else { return .whole }
+        let watched = seen.filter(\.watchedWhenDense) + lost.map { face in
+            var doubtful = face
+            doubtful.sure = false
+            return doubtful
+        }
+        // Skipped, not looked at whole: on the dev benchmark's 1080p clip 35 of its 153
+        // whole-frame passes were such frames, a fast face found again at walking pace.
+        guard !watched.isEmpty else { return .skip }
+        guard Self.fitInWindows(watched) else { return .whole }
         return .denseWindows(watches(watched, at: frame))
     }
 
@@ -172,8 +187,17 @@ struct DetectionSchedule {
     mutating func record(_ run: Run, frame: Int, detections: [Detection], coarse: Bool = false) {
         precondition(run != .skip, "a skipped frame has no detections to record")
         precondition(!coarse || run == .whole, "only a whole-frame run looks at the coarse input")
-        let all = seenFaces(detections, in: frame)
+        let (all, continued) = seenFaces(detections, in: frame)
         let now = all.filter { $0.detection.score >= minimumScore }
+        // The fast and once-seen faces of `seen` (every run looks for them: a dense stretch's
+        // extra frame watches exactly those) that this run did not find surely. `lost` ones are
+        // watched once, not carried again.
+        var foundSurely = Set<Int>(), foundWeakly: [Int: SeenFace] = [:]
+        for (i, old) in continued.enumerated() {
+            guard let old else { continue }
+            if all[i].detection.score >= minimumScore { foundSurely.insert(old) } else { foundWeakly[old] = all[i] }
+        }
+        let nowLost = seen.indices.filter { seen[$0].watchedWhenDense && !foundSurely.contains($0) }.map { foundWeakly[$0] ?? seen[$0] }
         if every > 1, now.contains(where: \.fast) {
             denseUntil = max(denseUntil, frame + 2 * every)
         }
@@ -204,6 +228,7 @@ struct DetectionSchedule {
         case .denseWindows:
             seen = seen.filter { !$0.watchedWhenDense } + now
         }
+        lost = nowLost
     }
 
     /// The motion per frame of a face detected at `old` and, `frames` frames later, at `new`, as a
@@ -226,8 +251,10 @@ struct DetectionSchedule {
     /// again is not also where a second detection came from: a blurred face entering at night
     /// (dev03 played backwards), weak, 116 px tall, was given the motion of a 171 px face 300 px
     /// away that the same run found again, and the windows watching it were put off the frame.
-    private func seenFaces(_ detections: [Detection], in frame: Int) -> [SeenFace] {
+    /// `continued[i]`: the index in `seen` of the face detection `i` continues.
+    private func seenFaces(_ detections: [Detection], in frame: Int) -> (faces: [SeenFace], continued: [Int?]) {
         var motion = [(perFrame: Double, velocity: (x: Double, y: Double))?](repeating: nil, count: detections.count)
+        var continued = [Int?](repeating: nil, count: detections.count)
         var taken = Set<Int>()
         let sure = detections.indices.filter { detections[$0].score >= minimumScore }
         let weak = detections.indices.filter { detections[$0].score < minimumScore }
@@ -243,13 +270,15 @@ struct DetectionSchedule {
             }
             for p in pairs.sorted(by: { ($0.perFrame, $0.new, $0.old) < ($1.perFrame, $1.new, $1.old) }) where motion[p.new] == nil && !taken.contains(p.old) {
                 motion[p.new] = (p.perFrame, p.velocity)
+                continued[p.new] = p.old
                 taken.insert(p.old)
             }
         }
         // No motion known (not seen before, or no height to measure it by): not fast.
-        return detections.indices.map { i in
+        let faces = detections.indices.map { i in
             SeenFace(detection: detections[i], frame: frame, velocity: motion[i]?.velocity,
                      fast: motion[i].map { $0.perFrame >= Self.fastMotion } ?? false, sure: detections[i].score >= sureScore)
         }
+        return (faces, continued)
     }
 }
