@@ -95,10 +95,11 @@ public struct DetectorConfig: Codable, Equatable, Sendable {
     public var every: Int = 2
     /// With faces only, let the detector look at windows of the frame instead of the whole frame
     /// where that suffices (`DetectionSchedule.plan`): on the extra frames of a dense stretch,
-    /// around the fast faces; and on every other regular run while the whole-frame run before it
-    /// found at most 4 detections (weak ones included), around those, where their motion puts
-    /// them. New faces are then found by whole-frame runs, `2 * every` frames apart in a calm
-    /// stretch. On the dev benchmark: 11 % less time over the ten clips, the same face recall
+    /// around the fast faces and those the run before lost (with none, the frame is skipped);
+    /// and on every other regular run while the whole-frame run before it found at most 4
+    /// detections (weak ones included), around those, where their motion puts them. New faces
+    /// are then found by whole-frame runs, `2 * every` frames apart in a calm stretch. On the
+    /// dev benchmark: 11 % less time over the ten clips, the same face recall
     /// (1.0, no leak frame; docs/performance.md). `false`: every detector run looks at the whole
     /// frame.
     public var windows: Bool = true
