@@ -148,7 +148,8 @@ struct DetectionSchedule {
             return doubtful
         }
         // Skipped, not looked at whole: on the dev benchmark's 1080p clip 35 of its 153
-        // whole-frame passes were such frames, a fast face found again at walking pace.
+        // whole-frame passes were extra frames with no fast or once-seen face to watch (lost
+        // ones included, which are now watched in windows).
         guard !watched.isEmpty else { return .skip }
         guard Self.fitInWindows(watched) else { return .whole }
         return .denseWindows(watches(watched, at: frame))
