@@ -65,7 +65,8 @@ final class AnalystPlan {
 
     /// A warning naming every kept track that the tracker picked up again after a gap
     /// (`TrackRecord.pickUps`): there it matched a detection by position alone, and if that was
-    /// another person, that person is left visible with the track. Nil when there is none.
+    /// another person, that person is left visible with the track ("warning: ...", for the
+    /// tracks note). Nil when there is none.
     func pickUpWarning(in tracks: [TrackRecord]) -> String? {
         let parts: [String] = tracks.filter { keptIDs[$0.id] != nil }.sorted { $0.id < $1.id }.compactMap { t in
             let gaps = t.pickUps
@@ -74,7 +75,7 @@ final class AnalystPlan {
             return "track \(t.id) at frame\(at.count == 1 ? "" : "s") \(at.joined(separator: ", "))"
         }
         guard !parts.isEmpty else { return nil }
-        return "kept track picked up again after a gap, where another person may have taken its place: "
+        return "warning: kept track picked up again after a gap, where another person may have taken its place: "
             + parts.joined(separator: "; ") + "; check those frames (redact review marks them) before disclosing"
     }
 

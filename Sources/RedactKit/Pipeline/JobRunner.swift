@@ -115,7 +115,7 @@ public final class JobRunner: @unchecked Sendable {
                     reused.counts.tracksReused = true
                     outcome = reused
                     tracksNote = "tracks reused from \(tracksURL.path) (detector not run)"
-                        + (analyst?.pickUpWarning(in: file.tracks).map { "; warning: " + $0 } ?? "")
+                        + (analyst?.pickUpWarning(in: file.tracks).map { "; " + $0 } ?? "")
                     tracksRecord = TracksFileRecord(name: tracksURL.lastPathComponent, sha256: sha256, reused: true)
                 } catch let mismatch as TracksMismatch {
                     if let reviewed = job.reviewedTracks {
@@ -163,7 +163,7 @@ public final class JobRunner: @unchecked Sendable {
                 try job.reviewedTracks?.check(actual: sha256, tracks: tracksURL, manifestPath: job.manifestPath,
                                               detectedBecause: detectReason ?? TracksReuse.absentReason)
                 if let warning = analyst?.pickUpWarning(in: file.tracks) {
-                    tracksNote = [tracksNote, "warning: " + warning].compactMap { $0 }.joined(separator: "; ")
+                    tracksNote = [tracksNote, warning].compactMap { $0 }.joined(separator: "; ")
                 }
             }
             // Checked after the tracks file is written: a kept track id that is not there, or a

@@ -88,9 +88,12 @@ public enum ReviewPage {
                                       detail: "boxes are for a \(file.geometry.displayWidth)x\(file.geometry.displayHeight) picture; \(input.path) shows \(g.displayWidth)x\(g.displayHeight)")
         }
         var requests: [ThumbnailRequest] = []
+        var rows: [ReviewTrackRow] = []
         var picks: [[TrackBox]] = []
         for t in file.tracks {
-            let chosen = shotBoxes(t)
+            let row = summarize(t)
+            let chosen = shotBoxes(t, pickUps: row.pickUps)
+            rows.append(row)
             picks.append(chosen)
             requests += chosen.map { ThumbnailRequest(track: t.id, frame: $0.frame, box: Box(x: $0.x, y: $0.y, w: $0.w, h: $0.h)) }
         }
@@ -99,15 +102,12 @@ public enum ReviewPage {
             throw RedactError.badJSON(path: tracks.path, jsonPath: "$.frame_count",
                                       detail: "tracks cover \(file.frameCount) frames; the input has \(extracted.frameCount)")
         }
-        var rows: [ReviewTrackRow] = []
         var next = 0
-        for (t, chosen) in zip(file.tracks, picks) {
-            var row = summarize(t)
-            row.shots = chosen.map { b in
+        for (i, chosen) in picks.enumerated() {
+            rows[i].shots = chosen.map { b in
                 defer { next += 1 }
                 return ReviewTrackRow.Shot(box: b, thumbnail: extracted.thumbnails[next])
             }
-            rows.append(row)
         }
         let page = html(input: input, sha256: hash, tracks: tracks, tracksSHA256: tracksHash, rows: rows, frames: extracted, generated: generated)
         try AtomicFile.write(Data(page.utf8), to: output, permissions: 0o600)
@@ -126,8 +126,9 @@ public enum ReviewPage {
 
     /// The boxes to show: among `shotPool`, the first, the highest-scoring, the one midway and
     /// the last (at most `maxShots`), and the pick-ups with the longest gaps before them (at most
-    /// `maxPickUpShots`); one per frame, in frame order.
-    static func shotBoxes(_ t: TrackRecord) -> [TrackBox] {
+    /// `maxPickUpShots`); one per frame, in frame order. `pickUps`: the track's
+    /// (`TrackRecord.pickUps`, as `summarize` found them).
+    static func shotBoxes(_ t: TrackRecord, pickUps gaps: [Int: Int]) -> [TrackBox] {
         let pool = shotPool(t)
         guard let first = pool.first, let last = pool.last else { return [] }
         let best = pool.max { $0.score < $1.score }!
@@ -136,7 +137,6 @@ public enum ReviewPage {
             chosen.append(b)
         }
         chosen = Array(chosen.sorted { $0.frame < $1.frame }.prefix(maxShots))
-        let gaps = t.pickUps
         let longest = gaps.keys.sorted { (gaps[$0]!, $1) > (gaps[$1]!, $0) }.prefix(maxPickUpShots)
         for frame in longest where !chosen.contains(where: { $0.frame == frame }) {
             if let b = pool.first(where: { $0.frame == frame }) { chosen.append(b) }
