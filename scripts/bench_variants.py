@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Face recall on the dev clips played backwards, mirrored and shifted (and, opt-in, faster, dimmer, grey or noisy): cases the dev clips do not hold.
 
-    scripts/bench_variants.py REDACT_BIN [--out DIR] [--only NAME ...] [--kinds KIND ...]
+    scripts/bench_variants.py REDACT_BIN [--out DIR] [--only NAME ...] [--kinds KIND ...] [--defaults JSON]
 
 The benchmark's holdout has other seeds and other faces in the same kinds of clips. A clip played
 backwards turns every face that leaves into one that enters (the tracker and the detection
@@ -28,7 +28,8 @@ over the frames still held); a mirrored clip moves every face and texture to the
 
 dev05 (variable frame rate) is left out: reversing its timestamps is not the same clip. Each
 variant is encoded once (libx264 veryfast CRF 18) into DIR (default out/variants), redacted with
-`REDACT_BIN run` (default configuration, one manifest, key .cache/keys/bench.key), and scored
+`REDACT_BIN run` (default configuration unless `--defaults` gives the manifest's `defaults`, e.g.
+'{"detector": {"every": 3}}'; one manifest, key .cache/keys/bench.key), and scored
 with ../shared/bench/score.py; one line per variant: face recall, leak frames, longest leak,
 over-redaction, and the face object-frames missed (frame, id, size, visible fraction).
 Needs a Python with numpy and cv2 (the bench's .cache/benchvenv).
@@ -97,6 +98,8 @@ def main():
     ap.add_argument('--out', default=os.path.join(ROOT, 'out', 'variants'))
     ap.add_argument('--only', nargs='*', default=None, help='clip names (e.g. dev03_night_city)')
     ap.add_argument('--kinds', nargs='*', default=['rev', 'flip', 'shift'], choices=['rev', 'flip', 'shift', 'fast', 'dim', 'grey', 'noisy'])
+    ap.add_argument('--defaults', type=json.loads, default=None,
+                    help='the manifest\'s "defaults" object, as JSON (docs/manifest.md)')
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     names = sorted(f[:-4] for f in os.listdir(DEV) if f.endswith('.mp4') and not f.startswith('dev05'))
@@ -113,8 +116,11 @@ def main():
         subprocess.run([args.redact, 'keygen', '-o', key], check=True, stdout=subprocess.DEVNULL)
     manifest = os.path.join(args.out, 'manifest.json')
     with open(manifest, 'w') as f:
-        json.dump({'version': 1, 'signing_key': key,
-                   'jobs': [{'id': v[0].replace('.', '_'), 'input': v[1], 'output': v[3]} for v in variants]}, f, indent=1)
+        top = {'version': 1, 'signing_key': key}
+        if args.defaults is not None:
+            top['defaults'] = args.defaults
+        top['jobs'] = [{'id': v[0].replace('.', '_'), 'input': v[1], 'output': v[3]} for v in variants]
+        json.dump(top, f, indent=1)
     subprocess.run([args.redact, 'run', manifest, '--force', '--models', os.path.join(ROOT, 'models')], check=True)
     sys.path.insert(0, BENCH)
     import score  # the benchmark's scorer
