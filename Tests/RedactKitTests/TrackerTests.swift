@@ -883,13 +883,13 @@ final class TrackerTests: XCTestCase {
         for f in 23...34 { XCTAssertEqual(boxes(out, frame: f), [], "frame \(f)") }
     }
 
-    /// In a crowd the weak detection that continues a hidden face's track may be another face,
-    /// come into view where the hidden one's motion was taking it: here a still face beside that
-    /// path, in view from frame 27 and found once, weakly, on 30. It is joined to the hidden
-    /// face's track (nothing tells the two apart), and reaches back as a new track's first
-    /// detection would, so it is covered before it was found too. (dev09: a face appearing 0.72
-    /// visible beside a hidden face's path leaked its first frame when its first sure detection
-    /// was joined so, before detections joined only weakly and reached back.)
+    /// In a crowd the weak detection that continues a hidden face's track may be another face, come
+    /// into view where the hidden one's motion was taking it: here a still face beside that path, in
+    /// view from frame 28 and found once, weakly, on 30. It is joined to the hidden face's track
+    /// (nothing tells the two apart), and reaches back as a new track's first weak detection would (2
+    /// frames), so it is covered before it was found too. (dev09: a face appearing 0.72 visible beside
+    /// a hidden face's path leaked its first frame when its first sure detection was joined so, before
+    /// detections joined only weakly and reached back.)
     func testFaceFoundWhereAHiddenOneWasGoingIsCoveredBeforeItWasFound() {
         func front(_ f: Int) -> Box { Box(x: 700 - 5 * Double(f - 1), y: 100, w: 120, h: 150) }
         func hidden(_ f: Int) -> Box { Box(x: 560 + 6 * Double(f - 1), y: 150, w: 40, h: 40) }
