@@ -870,6 +870,14 @@ final class TrackerTests: XCTestCase {
             let covered = boxes(out, frame: f).map { overlapArea($0.box, truth) }.max() ?? 0
             XCTAssertEqual(covered, truth.area, accuracy: 1e-6, "frame \(f): \(boxes(out, frame: f)) does not cover \(truth)")
         }
+        // Joined by position after a long gap, as any pick-up: an analyst keeping the track is
+        // warned and the review page marks the frame (`TrackRecord.pickUps`).
+        let kept = out.flatMap { fb in
+            fb.boxes.filter { $0.trackID == id }.map {
+                TrackBox(frame: fb.frame, x: $0.box.x, y: $0.box.y, w: $0.box.w, h: $0.box.h, score: $0.score, source: $0.source)
+            }
+        }
+        XCTAssertEqual(TrackRecord(id: id ?? 0, objectClass: .face, firstFrame: 1, lastFrame: 34, boxes: kept).pickUps, [30: 17])
     }
 
     /// The same face lost in the open (no nearer face in front): it is carried for `extendFrames`
