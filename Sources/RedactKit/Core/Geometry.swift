@@ -26,10 +26,15 @@ public struct Box: Codable, Equatable, Sendable {
     public var centerX: Double { x + w / 2 }
     public var centerY: Double { y + h / 2 }
 
-    public func intersectionOverUnion(_ other: Box) -> Double {
+    /// Area of the overlap of the two boxes (0 when they do not overlap).
+    public func intersectionArea(_ other: Box) -> Double {
         let ix = max(0, min(maxX, other.maxX) - max(x, other.x))
         let iy = max(0, min(maxY, other.maxY) - max(y, other.y))
-        let inter = ix * iy
+        return ix * iy
+    }
+
+    public func intersectionOverUnion(_ other: Box) -> Double {
+        let inter = intersectionArea(other)
         let union = area + other.area - inter
         return union > 0 ? inter / union : 0
     }

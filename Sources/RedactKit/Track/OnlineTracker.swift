@@ -462,12 +462,11 @@ public final class OnlineTracker {
         return frame - hidden <= config.extendFrames && frame - t.lastDetectedFrame <= hiddenReach
     }
 
-    /// Where a lost track's own motion puts it in `frame`: its last detection moved on at
-    /// `velocity` (its steady speed by default). Slow motion too: a face hidden for 20 frames
-    /// drifting 2 px a frame (under `displaced`'s clear motion for a 46 px box) comes out 40 px
-    /// away (dev09 played backwards).
-    private func ownMotionBox(_ t: Track, at frame: Int, velocity: (x: Double, y: Double)? = nil) -> Box {
-        displaced(t.lastDetection, byFrames: frame - t.lastDetectedFrame, velocity: velocity ?? t.steadyVelocity, clearMotion: 0) ?? t.lastDetection
+    /// Where a lost track's own motion puts it in `frame`: its last detection moved on at its
+    /// steady speed. Slow motion too: a face hidden for 20 frames drifting 2 px a frame (under
+    /// `displaced`'s clear motion for a 46 px box) comes out 40 px away (dev09 played backwards).
+    private func ownMotionBox(_ t: Track, at frame: Int) -> Box {
+        displaced(t.lastDetection, byFrames: frame - t.lastDetectedFrame, velocity: t.steadyVelocity, clearMotion: 0) ?? t.lastDetection
     }
 
     /// Whether `box` lies largely (`hiddenShare`) within the padded box of another confirmed
@@ -478,10 +477,7 @@ public final class OnlineTracker {
             let o = active[oi]
             guard oi != ti, o.objectClass == active[ti].objectClass, o.lastObservedFrame == frame, isConfirmed(o),
                   o.lastObserved.h >= Self.hidingSizeRatio * box.h else { return false }
-            let cover = o.lastObserved.padded(by: Self.hidingPadding)
-            let ix = max(0, min(box.maxX, cover.maxX) - max(box.x, cover.x))
-            let iy = max(0, min(box.maxY, cover.maxY) - max(box.y, cover.y))
-            return ix * iy >= Self.hiddenShare * box.area
+            return box.intersectionArea(o.lastObserved.padded(by: Self.hidingPadding)) >= Self.hiddenShare * box.area
         }
     }
 
@@ -495,7 +491,6 @@ public final class OnlineTracker {
         for ti in active.indices where active[ti].lastDetectedFrame < frame && isConfirmed(active[ti]) {
             let t = active[ti]
             let since = frame - t.lastDetectedFrame
-            guard since <= hiddenReach else { continue }
             let own = ownMotionBox(t, at: frame)
             if isHidden(own, of: ti, frame: frame) { active[ti].lastHiddenFrame = frame }
             guard wasHiddenLately(active[ti], frame: frame), isInPicture(own) else { continue }
