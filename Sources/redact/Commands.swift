@@ -107,6 +107,7 @@ struct Render: ParsableCommand {
             let counts = try Stages.render(input: URL(fileURLWithPath: input), tracks: URL(fileURLWithPath: tracks),
                                            output: URL(fileURLWithPath: output), config: config.render) { progress.update($0, of: $1) }
             progress.finish()
+            if let warning = counts.damageWarning { FileHandle.standardError.write(Data("\(output): warning: \(warning)\n".utf8)) }
             FileHandle.standardError.write(Data("\(output): \(counts.frames) frames, \(counts.redactedBoxes) boxes redacted\n".utf8))
         }
     }
@@ -212,12 +213,16 @@ struct Verify: ParsableCommand {
     }
 }
 
-/// What a person decided for the output (the receipt's `analyst` and `tracks_file`), one line
-/// each, for `verify`: the signature covers these as it covers everything else in the receipt.
+/// What a person decided for the output (the receipt's `analyst` and `tracks_file`), and the
+/// frames the decoder made up in part (`counts.damaged_frames`), one line each, for `verify`:
+/// the signature covers these as it covers everything else in the receipt.
 func analystSummary(_ p: ReceiptPredicate) -> [String] {
     func num(_ d: Double) -> String { d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) : String(d) }
     func frames(_ first: Int?, _ last: Int?) -> String { first.flatMap { f in last.map { "frames \(f)-\($0)" } } ?? "no frame" }
     var lines: [String] = []
+    if let damaged = p.counts.damagedFramesSummary {
+        lines.append("damaged input: the decoder made up \(damaged) in part (counts.damaged_frames)")
+    }
     if let t = p.tracksFile {
         lines.append("tracks: \(t.name) sha256 \(t.sha256) (\(t.reused ? "reused from an earlier run; detector not run" : "detected by this run"))")
     }

@@ -61,6 +61,7 @@ final class BatchReporter: @unchecked Sendable {
             bars[r.id]?.finish()
             if let note = r.tracksNote { FileHandle.standardError.write(Data("\(r.id): \(note)\n".utf8)) }
             if let note = r.videoNote { FileHandle.standardError.write(Data("\(r.id): warning: \(note)\n".utf8)) }
+            if let warning = r.counts.damageWarning { FileHandle.standardError.write(Data("\(r.id): warning: \(warning)\n".utf8)) }
             FileHandle.standardError.write(Data("\(r.id): done: \(r.output) (\(r.counts.frames) frames, \(r.counts.redactedBoxes) boxes redacted, \(String(format: "%.1f", r.framesPerSecond)) fps); receipt \(r.receipt)\n".utf8))
         case .jobSkipped(let s):
             FileHandle.standardError.write(Data("\(s.id): skipped: \(s.output) is up to date (receipt of \(s.receiptCreated) verifies; same input, configuration, models and tool version)\n".utf8))

@@ -407,6 +407,92 @@ extension PipelineTests {
     }
 }
 
+// MARK: - Damaged inputs
+
+extension PipelineTests {
+    /// A copy of `clip` with the second half of one P or B picture's packet damaged (every 7th
+    /// byte flipped): slice data, not the packet's length field or slice header, so FFmpeg's
+    /// H.264 decoder conceals what it cannot decode and marks the picture instead of refusing the
+    /// packet (which fails the job: `VideoDecoder`).
+    func damagedCopy(of clip: Fixtures.Clip, packet index: Int) throws -> URL {
+        let obj = try Fixtures.ffprobeJSON(["-select_streams", "v:0", "-show_entries", "packet=pos,size,flags", clip.url.path])
+        let packets = obj["packets"] as? [[String: Any]] ?? []
+        XCTAssertGreaterThan(packets.count, index, "fixture packets")
+        let p = packets[index]
+        XCTAssertFalse((p["flags"] as? String ?? "K").hasPrefix("K"), "a keyframe: \(p)")
+        let pos = try XCTUnwrap(Int(p["pos"] as? String ?? "")), size = try XCTUnwrap(Int(p["size"] as? String ?? ""))
+        XCTAssertGreaterThan(size, 400, "a packet with slice data to damage")
+        var data = try Data(contentsOf: clip.url)
+        for offset in stride(from: pos + size / 2, to: pos + size - 2, by: 7) { data[offset] ^= 0x55 }
+        let url = dir.appendingPathComponent("in/damaged.mp4")
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try data.write(to: url)
+        return url
+    }
+
+    /// The frames the decoder makes up in part from damaged data are redacted like every other
+    /// (the output has every frame, the face covered on each), and named: a warning from `run`,
+    /// `counts.damaged_frames` and `damaged_frame_ranges` in the signed receipt, a line from
+    /// `verify`. An undamaged input names none.
+    func testFramesTheDecoderConcealedAreRedactedAndNamedInTheReceipt() throws {
+        _ = try Fixtures.requireBinary()
+        let clip = try Self.mainClip()
+        var damaged = clip
+        damaged.url = try damagedCopy(of: clip, packet: 10)
+
+        // What the decode stage marks, on the clean clip and the damaged copy.
+        func marked(_ url: URL) throws -> FrameRanges {
+            let stage = try DecodeStage(path: url.path, keepAudio: false, threads: 1)
+            let queue = BoundedQueue<MediaItem>(capacity: clip.frameCount + 8)
+            stage.run(into: queue)
+            return stage.damagedFrames
+        }
+        XCTAssertEqual(try marked(clip.url).count, 0, "the undamaged clip")
+        let expected = try marked(damaged.url)
+        XCTAssertGreaterThan(expected.count, 0, "the decoder marked no frame of the damaged copy")
+        XCTAssertTrue(expected.runs.allSatisfy { 1 <= $0[0] && $0[0] <= $0[1] && $0[1] <= clip.frameCount }, "\(expected.runs)")
+
+        let keyURL = dir.appendingPathComponent("k.key")
+        XCTAssertEqual(try Fixtures.redact(["keygen", "-o", keyURL.path]).status, 0)
+        let manifest = dir.appendingPathComponent("damaged.json")
+        try Data(#"{"version": 1, "signing_key": "k.key", "jobs": [{"id": "d", "input": "\#(damaged.url.path)", "output": "out/d.mp4"}]}"#.utf8)
+            .write(to: manifest)
+        let r = try Fixtures.redact(["run", manifest.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let warning = r.stderrLines.first { $0.hasPrefix("d: warning: the input is damaged: the decoder made up \(expected.count) frame") }
+        XCTAssertNotNil(warning, r.stderr)
+
+        let output = dir.appendingPathComponent("out/d.mp4")
+        let verified = try Receipts.verify(output: output, input: damaged.url, trustedKey: try PublicKey(contentsOf: URL(fileURLWithPath: keyURL.path + ".pub")))
+        let counts = verified.predicate.counts
+        XCTAssertEqual(counts.frames, clip.frameCount, "every frame, the made-up ones too")
+        XCTAssertEqual(counts.damagedFrames, expected.count)
+        XCTAssertEqual(counts.damagedFrameRanges, expected.runs)
+        try assertRedacted(damaged, output: output)
+
+        let v = try Fixtures.redact(["verify", output.path])
+        XCTAssertEqual(v.status, 0, v.stderr)
+        let first = expected.runs[0]
+        XCTAssertTrue(v.stdoutText.contains("damaged input: the decoder made up \(expected.count) frame"), v.stdoutText)
+        XCTAssertTrue(v.stdoutText.contains("(\(first[0] == first[1] ? "\(first[0])" : "\(first[0])-\(first[1])")"), v.stdoutText)
+    }
+
+    /// Runs of frames, and only the first `limit` runs, however many frames are added.
+    func testFrameRangesKeepRunsUpToTheirLimit() {
+        var r = FrameRanges(limit: 2)
+        for n in [3, 4, 5, 9, 12, 13, 20] { r.add(n) }
+        XCTAssertEqual(r.count, 7)
+        XCTAssertEqual(r.runs, [[3, 5], [9, 9]])
+        var counts = StageCounts()
+        counts.record(damaged: r)
+        XCTAssertEqual(counts.damagedFramesSummary, "7 frames (3-5, 9, ...)")
+        counts = StageCounts()
+        counts.record(damaged: FrameRanges())
+        XCTAssertNil(counts.damagedFrames, "nothing recorded without damage")
+        XCTAssertNil(counts.damageWarning)
+    }
+}
+
 // MARK: - Audio that cannot be copied into MP4
 
 extension PipelineTests {

@@ -27,6 +27,37 @@ public struct StageCounts: Codable, Equatable, Sendable {
     /// the first keyframe of a stream cut mid-GOP). Nil in receipts made before it was recorded
     /// and for counts that did not come from decoding.
     public var videoPackets: Int? = nil
+    /// Frames the decoder marked as made up in part: damaged data it concealed, or references
+    /// it did not have (`VideoDecoder.damagedFrames`). Redacted like every other frame, but not
+    /// wholly what the camera recorded. Nil when none was marked (not every decoder marks
+    /// them: none is no proof of an undamaged input) and in receipts made before it was recorded.
+    public var damagedFrames: Int? = nil
+    /// Those frames as `[first, last]` runs, the first `FrameRanges.limit` (100) runs only.
+    public var damagedFrameRanges: [[Int]]? = nil
+
+    /// Records the frames the decoder marked (`damaged_frames`, `damaged_frame_ranges`).
+    mutating func record(damaged: FrameRanges) {
+        guard damaged.count > 0 else { return }
+        damagedFrames = damaged.count
+        damagedFrameRanges = damaged.runs
+    }
+
+    /// "12 frames (41, 45-54)": the frames the decoder made up in part, for one-line messages
+    /// (", ..." ends the list when runs were left out); nil when there were none.
+    public var damagedFramesSummary: String? {
+        guard let n = damagedFrames, n > 0 else { return nil }
+        let runs = damagedFrameRanges ?? []
+        let listed = runs.map { $0[0] == $0[1] ? "\($0[0])" : "\($0[0])-\($0[1])" }
+        let more = runs.reduce(0) { $0 + $1[1] - $1[0] + 1 } < n ? [", ..."] : []
+        return "\(n) frame\(n == 1 ? "" : "s") (" + listed.joined(separator: ", ") + more.joined() + ")"
+    }
+
+    /// A one-line warning for the user when the decoder made up frames in part; nil otherwise.
+    public var damageWarning: String? {
+        damagedFramesSummary.map {
+            "the input is damaged: the decoder made up \($0) in part, concealing data it could not decode: redacted like the others, but not wholly what the camera recorded (counts.damaged_frames)"
+        }
+    }
     /// Per object class ("face", "plate"): detections and boxes painted. Nil in receipts made
     /// before it was recorded.
     public var byClass: [String: ClassCounts]? = nil
@@ -75,6 +106,8 @@ public struct StageCounts: Codable, Equatable, Sendable {
         case redactedFrames = "redacted_frames"
         case audioPackets = "audio_packets"
         case videoPackets = "video_packets"
+        case damagedFrames = "damaged_frames"
+        case damagedFrameRanges = "damaged_frame_ranges"
         case byClass = "by_class"
         case boxSources = "box_sources"
         case tracksReused = "tracks_reused"

@@ -8,6 +8,11 @@ final class VideoDecoder {
     private let path: String
     private var nextNumber = 1
     private var lastPTS: Int64 = Int64.min
+    /// Frames the decoder returned marked as made up in part (`decode_error_flags`: damaged
+    /// data it concealed, references it did not have; `AV_FRAME_FLAG_CORRUPT`): pictures that
+    /// are not wholly what the camera recorded. Not every decoder marks them (FFmpeg 5.1's HEVC
+    /// decoder conceals without marking), so none marked is no proof of an undamaged input.
+    private(set) var damagedFrames = FrameRanges()
 
     init(stream: UnsafeMutablePointer<AVStream>, path: String, threads: Int = 0) throws {
         self.path = path
@@ -70,7 +75,11 @@ final class VideoDecoder {
                 throw RedactError.decode(path: path, frame: nextNumber, detail: avErrorText(r))
             }
             // A frame the decoder flags as corrupt is still a frame of the input; it is kept and
-            // redacted like any other, so the output has exactly the input's frames.
+            // redacted like any other, so the output has exactly the input's frames, and counted,
+            // so the receipt says which frames the decoder had to make up in part.
+            if frame.pointee.decode_error_flags != 0 || frame.pointee.flags & AV_FRAME_FLAG_CORRUPT != 0 {
+                damagedFrames.add(nextNumber)
+            }
             var pts = frame.pointee.best_effort_timestamp
             if pts == avNoPTS { pts = frame.pointee.pts }
             if pts == avNoPTS || pts <= lastPTS {

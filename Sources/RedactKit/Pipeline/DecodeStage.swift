@@ -38,6 +38,9 @@ final class DecodeStage {
     private let decoder: VideoDecoder
     /// Video packets sent to the decoder so far; read once `run` has returned.
     private(set) var videoPackets = 0
+    /// Frames the decoder marked as made up in part (`VideoDecoder.damagedFrames`); read once
+    /// `run` has returned.
+    var damagedFrames: FrameRanges { decoder.damagedFrames }
 
     /// `threads`: the video decoder's (0: FFmpeg's choice; `CodecThreads`). `videoStream`: the
     /// stream to decode (`DetectorConfig.videoStream`); nil: libavformat's best. `container`: the

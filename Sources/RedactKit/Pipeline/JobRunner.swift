@@ -291,6 +291,7 @@ public final class JobRunner: @unchecked Sendable {
         var counts = render.counts
         counts.tracks = tracker?.trackCount ?? Set(boxes?.values.flatMap { $0.map(\.trackID) } ?? []).count
         counts.videoPackets = decode.videoPackets  // the decode queue has finished (group.wait)
+        counts.record(damaged: decode.damagedFrames)
         let video = decode.layout.videoStream
         let sideData = render.droppedFrameSideData.map { "stream \(video):frame side data:\($0)" }
         return RedactOutcome(counts: counts, dropped: decode.layout.droppedStreams, droppedMetadata: decode.layout.droppedMetadata + sideData,
