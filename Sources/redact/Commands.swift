@@ -207,16 +207,16 @@ struct Verify: ParsableCommand {
                 printJSON(verified.statement)
             } else {
                 print("\(output): OK (signed by key \(verified.keyID); output sha256 \(verified.predicate.output.sha256); input sha256 \(verified.predicate.input.sha256))")
-                for line in analystSummary(verified.predicate) { print("  " + line) }
+                for line in verifiedSummary(verified.predicate) { print("  " + line) }
             }
         }
     }
 }
 
-/// What a person decided for the output (the receipt's `analyst` and `tracks_file`), and the
-/// frames the decoder made up in part (`counts.damaged_frames`), one line each, for `verify`:
-/// the signature covers these as it covers everything else in the receipt.
-func analystSummary(_ p: ReceiptPredicate) -> [String] {
+/// What `verify` prints after `OK`, one line each: the frames the decoder made up in part
+/// (`counts.damaged_frames`) and what a person decided for the output (the receipt's `analyst`
+/// and `tracks_file`). The signature covers these as it covers everything else in the receipt.
+func verifiedSummary(_ p: ReceiptPredicate) -> [String] {
     func num(_ d: Double) -> String { d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) : String(d) }
     func frames(_ first: Int?, _ last: Int?) -> String { first.flatMap { f in last.map { "frames \(f)-\($0)" } } ?? "no frame" }
     var lines: [String] = []

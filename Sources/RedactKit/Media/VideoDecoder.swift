@@ -11,7 +11,8 @@ final class VideoDecoder {
     /// Frames the decoder returned marked as made up in part (`decode_error_flags`: damaged
     /// data it concealed, references it did not have; `AV_FRAME_FLAG_CORRUPT`): pictures that
     /// are not wholly what the camera recorded. Not every decoder marks them (FFmpeg 5.1's HEVC
-    /// decoder conceals without marking), so none marked is no proof of an undamaged input.
+    /// decoder decodes damaged slice data into wrong pictures without an error or a mark), so
+    /// none marked is no proof of an undamaged input.
     private(set) var damagedFrames = FrameRanges()
 
     init(stream: UnsafeMutablePointer<AVStream>, path: String, threads: Int = 0) throws {
