@@ -250,6 +250,8 @@ final class FuzzTests: TempDirectoryTestCase {
         /// Verified outputs of damaged inputs with fewer frames than the clip: packets that gave no
         /// picture, and indexes damaged into describing fewer packets.
         var decoderLoss: [String] = [], shorterIndex: [String] = []
+        /// Verified outputs whose receipt names frames the decoder made up in part.
+        var madeUp: [String] = []
         for i in 0..<Self.mediaMutations {
             let kind = MediaMutation.allCases[i % MediaMutation.allCases.count]
             let seedIndex = (i / MediaMutation.allCases.count) % seeds.count
@@ -296,6 +298,20 @@ final class FuzzTests: TempDirectoryTestCase {
                     // visible: packets that gave no picture (video_packets > frames in the
                     // receipt), and a damaged index that describes fewer packets than the file
                     // holds (not detectable from the file alone: the receipt shows fewer frames).
+                    // Frames the decoder marked: a count and runs that agree with each other and
+                    // lie among the output's frames.
+                    if let n = counts.damagedFrames {
+                        let runs = counts.damagedFrameRanges ?? []
+                        let listed = runs.reduce(0) { $0 + $1[1] - $1[0] + 1 }
+                        let ordered = zip(runs, runs.dropFirst()).allSatisfy { $0[1] + 1 < $1[0] }
+                        if n < 1 || runs.isEmpty || listed > n || (listed < n && runs.count < FrameRanges().limit) || !ordered
+                            || !runs.allSatisfy({ $0.count == 2 && 1 <= $0[0] && $0[0] <= $0[1] && $0[1] <= counts.frames }) {
+                            problem("receipt's damaged_frames \(n) and damaged_frame_ranges \(runs) for \(counts.frames) frames")
+                        }
+                        madeUp.append("\(label): \(counts.damagedFramesSummary ?? "")")
+                    } else if counts.damagedFrameRanges != nil {
+                        problem("receipt has damaged_frame_ranges without damaged_frames")
+                    }
                     if counts.frames < videoPackets {
                         decoderLoss.append("\(label): \(counts.frames) frames from \(videoPackets) packets")
                     } else if videoPackets >= 0 && videoPackets < base.frameCount {
@@ -334,6 +350,7 @@ final class FuzzTests: TempDirectoryTestCase {
             print("  \(kind.rawValue): \(counts)")
         }
         print("  verified outputs with packets that gave no picture (receipt: video_packets > frames): \(decoderLoss.count)\(decoderLoss.isEmpty ? "" : ": " + decoderLoss.joined(separator: "; "))")
+        print("  verified outputs with frames the decoder made up in part (receipt: damaged_frames): \(madeUp.count)\(madeUp.isEmpty ? "" : ": " + madeUp.joined(separator: "; "))")
         print("  verified outputs whose damaged index lists fewer than the clip's \(base.frameCount) video packets: \(shorterIndex.count)\(shorterIndex.isEmpty ? "" : ": " + shorterIndex.joined(separator: "; "))")
         XCTAssertEqual(outcomes.values.reduce(0, +), Self.mediaMutations)
         XCTAssertTrue(problems.isEmpty, "\(problems.count) problems:\n" + problems.prefix(10).joined(separator: "\n"))
