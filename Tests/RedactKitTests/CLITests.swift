@@ -199,6 +199,43 @@ final class CLITests: TempDirectoryTestCase {
         XCTAssertTrue(plain.stderrLines.contains { $0.contains("lost") && $0.contains(missing.path) }, plain.stderr)
     }
 
+    /// An output the file system will not take (here a file-size limit, `ulimit -f`, as a full
+    /// disk or a quota would be) fails the job as an output that cannot be written (73), not as
+    /// an encoder failure (70): an operator fixes the machine and retries. One line naming the
+    /// output and the frame, nothing at the output path, no temporary file left.
+    func testOutputTheFileSystemRefusesExits73AndLeavesNothing() throws {
+        let clip = try Self.clip()
+        let key = try writeKey()
+        func manifest(_ name: String, output: URL) throws -> URL {
+            let url = dir.appendingPathComponent(name)
+            try Data(#"{"version": 1, "jobs": [{"id": "big", "input": "\#(clip.url.path)", "output": "\#(output.path)"}]}"#.utf8).write(to: url)
+            return url
+        }
+        // The same job without a limit, for the size the limit must cut into.
+        let free = dir.appendingPathComponent("free/o.mp4")
+        let done = try Fixtures.redact(["run", try manifest("free.json", output: free).path, "--key", key.path])
+        XCTAssertEqual(done.status, 0, done.stderr)
+        let size = try FileManager.default.attributesOfItem(atPath: free.path)[.size] as? Int ?? 0
+        let limitKB = size / 2 / 1024
+        XCTAssertGreaterThan(limitKB, 2, "output of \(size) bytes: too small to cut in half")
+
+        let out = dir.appendingPathComponent("out/o.mp4")
+        // bash's `ulimit -f` counts 1024-byte blocks. With SIGXFSZ ignored, a write past the limit
+        // fails with EFBIG instead of killing the process.
+        let limited = "ulimit -f \(limitKB); trap '' XFSZ; exec \"$0\" \"$@\""
+        let r = try Fixtures.run("/bin/bash", ["-c", limited, try Fixtures.requireBinary().path, "run", try manifest("limited.json", output: out).path,
+                                               "--key", key.path, "--json"],
+                                 environment: ["REDACT_MODELS": Fixtures.modelsDirectory.path])
+        XCTAssertEqual(r.status, 2, r.stderr)
+        let failed = jsonLines(r.stdoutText).first { $0["event"] as? String == "job_failed" }
+        XCTAssertEqual(failed?["exit_code"] as? Int, 73, "\(String(describing: failed))")
+        let message = failed?["error"] as? String ?? ""
+        // Where the write fails depends on libavformat's buffering: a frame's packet, or the index at the end.
+        XCTAssertTrue(message.contains(out.path) && message.contains("cannot write output: ") && message.contains("File too large"), message)
+        XCTAssertFalse(message.contains("\n"), message)
+        XCTAssertEqual(Fixtures.listing(out.deletingLastPathComponent()), [], "a failed job left files beside its output")
+    }
+
     // MARK: - Verify
 
     func testVerifyOnATamperedOutputExits1() throws {

@@ -19,7 +19,7 @@ public enum RedactError: Error, CustomStringConvertible, Equatable {
     case detector(path: String, frame: Int?, detail: String)
     /// Encoding or muxing failed.
     case encode(path: String, frame: Int?, detail: String)
-    /// An output cannot be created (bad directory, would overwrite the input...).
+    /// An output cannot be created or written (bad directory, would overwrite the input, a full disk...).
     case output(path: String, detail: String)
     /// A key file is missing or malformed.
     case key(path: String, detail: String)

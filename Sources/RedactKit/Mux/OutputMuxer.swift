@@ -233,13 +233,26 @@ final class OutputMuxer {
         av_packet_rescale_ts(packet, sourceTimeBases[index], out.pointee.time_base)
         packet.pointee.pos = -1
         let r = av_interleaved_write_frame(context, packet)
-        if r < 0 { throw RedactError.encode(path: reportPath, frame: frameNumber, detail: "mux: \(avErrorText(r))") }
+        if r < 0 { throw failure(r, frame: frameNumber, doing: "mux") }
     }
 
     func finish() throws {
         let r = av_write_trailer(context)
         finished = true
-        if r < 0 { throw RedactError.encode(path: reportPath, frame: nil, detail: "cannot finish MP4: \(avErrorText(r))") }
+        if r < 0 { throw failure(r, frame: nil, doing: "cannot finish MP4") }
         avio_closep(&context.pointee.pb)
+    }
+
+    /// Errors of the file system when the output is written: a full disk, a quota, a file-size
+    /// limit, a read-only or failing device. The output cannot be written (73), which an operator
+    /// fixes on the machine and retries; any other muxing error stays an encoding failure (70).
+    static let writeErrors: Set<Int32> = [ENOSPC, EDQUOT, EFBIG, EIO, EROFS]
+
+    private func failure(_ r: Int32, frame: Int?, doing what: String) -> RedactError {
+        // FFmpeg returns a system error e as AVERROR(e), that is -e.
+        if Self.writeErrors.contains(-r) {
+            return .output(path: reportPath, detail: "\(frame.map { "writing frame \($0)" } ?? what): \(avErrorText(r))")
+        }
+        return .encode(path: reportPath, frame: frame, detail: "\(what): \(avErrorText(r))")
     }
 }
