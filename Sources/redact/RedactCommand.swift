@@ -10,11 +10,19 @@ struct Redact: ParsableCommand {
         discussion: """
             Exit codes: 0 success; 1 verification failed; 2 some jobs of a batch failed; 3 interrupted;
             64 usage error; 65 bad input (media, JSON, hash mismatch, key); 66 input not found;
-            70 detector/encoder failure; 73 cannot create output.
+            70 detector/encoder failure; 73 cannot create or write output.
             """,
         version: redactVersion,
         subcommands: [Run.self, Probe.self, Detect.self, Track.self, Render.self, Review.self, Mux.self, Keygen.self, Sign.self, Verify.self, Eval.self]
     )
+
+    /// SIGXFSZ is ignored before anything runs: past a file-size limit (`ulimit -f` in a cron
+    /// job's environment) a write then fails with EFBIG, which fails the job like a full disk
+    /// (73, its temporary output removed), instead of the signal killing the process mid-write.
+    static func main() {
+        signal(SIGXFSZ, SIG_IGN)
+        main(nil)
+    }
 }
 
 /// Runs a command body, printing a RedactError as one line on stderr and exiting with its code.

@@ -200,32 +200,34 @@ final class CLITests: TempDirectoryTestCase {
     }
 
     /// An output the file system will not take (here a file-size limit, `ulimit -f`, as a full
-    /// disk or a quota would be) fails the job as an output that cannot be written (73), not as
-    /// an encoder failure (70): an operator fixes the machine and retries. One line naming the
-    /// output and the frame, nothing at the output path, no temporary file left.
+    /// disk or a quota would be) fails as an output that cannot be written (73), not as an
+    /// encoder failure (70): an operator fixes the machine and retries. `run` reports it for the
+    /// job; `render`, which writes on the main thread, is not killed by SIGXFSZ (redact ignores
+    /// it) but fails the same way. One line naming the output, nothing left beside it.
     func testOutputTheFileSystemRefusesExits73AndLeavesNothing() throws {
         let clip = try Self.clip()
         let key = try writeKey()
-        func manifest(_ name: String, output: URL) throws -> URL {
+        func manifest(_ name: String, output: URL, tracks: URL? = nil) throws -> URL {
             let url = dir.appendingPathComponent(name)
-            try Data(#"{"version": 1, "jobs": [{"id": "big", "input": "\#(clip.url.path)", "output": "\#(output.path)"}]}"#.utf8).write(to: url)
+            let extra = tracks.map { #", "tracks": "\#($0.path)""# } ?? ""
+            try Data(#"{"version": 1, "jobs": [{"id": "big", "input": "\#(clip.url.path)", "output": "\#(output.path)"\#(extra)}]}"#.utf8).write(to: url)
             return url
         }
-        // The same job without a limit, for the size the limit must cut into.
-        let free = dir.appendingPathComponent("free/o.mp4")
-        let done = try Fixtures.redact(["run", try manifest("free.json", output: free).path, "--key", key.path])
+        // The same job without a limit: the size the limit must cut into, and tracks for `render`.
+        let free = dir.appendingPathComponent("free/o.mp4"), tracks = dir.appendingPathComponent("free/o.tracks.json")
+        let done = try Fixtures.redact(["run", try manifest("free.json", output: free, tracks: tracks).path, "--key", key.path])
         XCTAssertEqual(done.status, 0, done.stderr)
         let size = try FileManager.default.attributesOfItem(atPath: free.path)[.size] as? Int ?? 0
         let limitKB = size / 2 / 1024
         XCTAssertGreaterThan(limitKB, 2, "output of \(size) bytes: too small to cut in half")
+        // bash's `ulimit -f` counts 1024-byte blocks.
+        func limited(_ args: [String]) throws -> Fixtures.ProcessResult {
+            try Fixtures.run("/bin/bash", ["-c", "ulimit -f \(limitKB); exec \"$0\" \"$@\"", try Fixtures.requireBinary().path] + args,
+                             environment: ["REDACT_MODELS": Fixtures.modelsDirectory.path])
+        }
 
         let out = dir.appendingPathComponent("out/o.mp4")
-        // bash's `ulimit -f` counts 1024-byte blocks. With SIGXFSZ ignored, a write past the limit
-        // fails with EFBIG instead of killing the process.
-        let limited = "ulimit -f \(limitKB); trap '' XFSZ; exec \"$0\" \"$@\""
-        let r = try Fixtures.run("/bin/bash", ["-c", limited, try Fixtures.requireBinary().path, "run", try manifest("limited.json", output: out).path,
-                                               "--key", key.path, "--json"],
-                                 environment: ["REDACT_MODELS": Fixtures.modelsDirectory.path])
+        let r = try limited(["run", try manifest("limited.json", output: out).path, "--key", key.path, "--json"])
         XCTAssertEqual(r.status, 2, r.stderr)
         let failed = jsonLines(r.stdoutText).first { $0["event"] as? String == "job_failed" }
         XCTAssertEqual(failed?["exit_code"] as? Int, 73, "\(String(describing: failed))")
@@ -234,6 +236,16 @@ final class CLITests: TempDirectoryTestCase {
         XCTAssertTrue(message.contains(out.path) && message.contains("cannot write output: ") && message.contains("File too large"), message)
         XCTAssertFalse(message.contains("\n"), message)
         XCTAssertEqual(Fixtures.listing(out.deletingLastPathComponent()), [], "a failed job left files beside its output")
+
+        let rendered = dir.appendingPathComponent("render/r.mp4")
+        try FileManager.default.createDirectory(at: rendered.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let rr = try limited(["render", clip.url.path, tracks.path, "-o", rendered.path])
+        XCTAssertEqual(rr.status, 73, "killed by a signal? \(rr.stderr)")
+        let errors = rr.stderrLines.filter { $0.hasPrefix("redact: ") }
+        XCTAssertEqual(errors.count, 1, rr.stderr)
+        XCTAssertTrue(errors.first?.hasPrefix("redact: \(rendered.path): cannot write output: ") == true, rr.stderr)
+        XCTAssertTrue(rr.stderr.contains("File too large"), rr.stderr)
+        XCTAssertEqual(Fixtures.listing(rendered.deletingLastPathComponent()), [], "render left files beside its output")
     }
 
     // MARK: - Verify
