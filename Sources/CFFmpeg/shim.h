@@ -21,6 +21,7 @@
 static inline int redact_av_error_eagain(void) { return AVERROR(EAGAIN); }
 static inline int redact_av_error_eof(void) { return AVERROR_EOF; }
 static inline int redact_av_error_enomem(void) { return AVERROR(ENOMEM); }
+static inline int redact_av_error_invaliddata(void) { return AVERROR_INVALIDDATA; }
 static inline int64_t redact_av_nopts_value(void) { return AV_NOPTS_VALUE; }
 
 // Human-readable text for an FFmpeg error code (av_err2str is a macro using a compound literal).

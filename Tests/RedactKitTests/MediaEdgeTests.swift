@@ -410,11 +410,10 @@ extension PipelineTests {
 // MARK: - Damaged inputs
 
 extension PipelineTests {
-    /// A copy of `clip` with the second half of one P or B picture's packet damaged (every 7th
-    /// byte flipped): slice data, not the packet's length field or slice header, so FFmpeg's
-    /// H.264 decoder conceals what it cannot decode and marks the picture instead of refusing the
-    /// packet (which fails the job: `VideoDecoder`).
-    func damagedCopy(of clip: Fixtures.Clip, packet index: Int) throws -> URL {
+    /// A copy of `clip` with its video packet `index` (a P or B picture's) damaged by `damage`,
+    /// given the file's bytes and the packet's position and size; and that position.
+    func damagedCopy(of clip: Fixtures.Clip, packet index: Int, named name: String = "damaged.mp4",
+                     damage: (inout Data, _ position: Int, _ size: Int) -> Void) throws -> (url: URL, position: Int) {
         let obj = try Fixtures.ffprobeJSON(["-select_streams", "v:0", "-show_entries", "packet=pos,size,flags", clip.url.path])
         let packets = obj["packets"] as? [[String: Any]] ?? []
         XCTAssertGreaterThan(packets.count, index, "fixture packets")
@@ -423,11 +422,38 @@ extension PipelineTests {
         let pos = try XCTUnwrap(Int(p["pos"] as? String ?? "")), size = try XCTUnwrap(Int(p["size"] as? String ?? ""))
         XCTAssertGreaterThan(size, 400, "a packet with slice data to damage")
         var data = try Data(contentsOf: clip.url)
-        for offset in stride(from: pos + size / 2, to: pos + size - 2, by: 7) { data[offset] ^= 0x55 }
-        let url = dir.appendingPathComponent("in/damaged.mp4")
+        damage(&data, pos, size)
+        let url = dir.appendingPathComponent("in/\(name)")
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try data.write(to: url)
-        return url
+        return (url, pos)
+    }
+
+    /// A copy of `clip` with the second half of one P or B picture's packet damaged (every 7th
+    /// byte flipped): slice data, not the packet's length field or slice header, so FFmpeg's
+    /// H.264 decoder conceals what it cannot decode and marks the picture instead of refusing the
+    /// packet (which fails the job: `VideoDecoder`).
+    func damagedCopy(of clip: Fixtures.Clip, packet index: Int) throws -> URL {
+        try damagedCopy(of: clip, packet: index) { data, pos, size in
+            for offset in stride(from: pos + size / 2, to: pos + size - 2, by: 7) { data[offset] ^= 0x55 }
+        }.url
+    }
+
+    /// A packet the decoder refuses (its NAL unit's length field overwritten, so the unit runs
+    /// past the packet) fails the job, as every decoder error does (65): nothing is output, and
+    /// the one-line error says where the file is damaged and what helps.
+    func testVideoPacketTheDecoderRefusesFailsTheJobNamingWhereTheFileIsDamaged() throws {
+        let (input, position) = try damagedCopy(of: try Self.mainClip(), packet: 10, named: "refused.mp4") { data, pos, _ in
+            for offset in pos..<(pos + 4) { data[offset] = 0xFF }
+        }
+        try assertFailedJobLeavesNothing(input: input, expectedExit: 65)
+        let runner = JobRunner(registry: try Fixtures.registry(), signingKey: key)
+        XCTAssertThrowsError(try runner.run(Fixtures.job(input: input, output: dir.appendingPathComponent("o/x.mp4")))) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("decode failed") && text.contains("the video packet at byte \(position) is damaged"), text)
+            XCTAssertTrue(text.contains("repair the file or export it again"), text)
+            XCTAssertFalse(text.contains("\n"), text)
+        }
     }
 
     /// The frames the decoder makes up in part from damaged data are redacted like every other

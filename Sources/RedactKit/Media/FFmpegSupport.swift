@@ -10,6 +10,7 @@ func avErrorText(_ code: Int32) -> String {
 
 let avErrorEAGAIN = redact_av_error_eagain()
 let avErrorEOF = redact_av_error_eof()
+let avErrorInvalidData = redact_av_error_invaliddata()
 let avNoPTS = redact_av_nopts_value()
 
 /// FFmpeg logs to stderr by default; redact reports its own one-line errors instead.

@@ -57,7 +57,13 @@ final class VideoDecoder {
         }
         let sent = avcodec_send_packet(context, packet)
         if sent < 0 && sent != avErrorEOF && sent != avErrorEAGAIN {
-            throw RedactError.decode(path: path, frame: nextNumber, detail: avErrorText(sent))
+            var detail = avErrorText(sent)
+            if sent == avErrorInvalidData, let position = packet?.pointee.pos, position >= 0 {
+                // Fails closed, as every decoder error does: a picture skipped could be one a
+                // court needs, so the operator is told where the file is damaged and what helps.
+                detail += " (the video packet at byte \(position) is damaged; redact does not skip damaged video: repair the file or export it again)"
+            }
+            throw RedactError.decode(path: path, frame: nextNumber, detail: detail)
         }
         var frames: [VideoFrame] = []
         while true {
