@@ -466,9 +466,11 @@ extension PipelineTests {
         var damaged = clip
         damaged.url = try damagedCopy(of: clip, packet: 10)
 
-        // What the decode stage marks, on the clean clip and the damaged copy.
+        // What the decode stage marks, on the clean clip and the damaged copy, with the decoder
+        // threads the job will use (a decoder's frame threads may conceal differently).
+        let threads = CodecThreads(detecting: true, cores: CodecThreads.cores()).decoder
         func marked(_ url: URL) throws -> FrameRanges {
-            let stage = try DecodeStage(path: url.path, keepAudio: false, threads: 1)
+            let stage = try DecodeStage(path: url.path, keepAudio: false, threads: threads)
             let queue = BoundedQueue<MediaItem>(capacity: clip.frameCount + 8)
             stage.run(into: queue)
             return stage.damagedFrames
