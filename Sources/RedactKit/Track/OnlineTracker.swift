@@ -469,6 +469,13 @@ public final class OnlineTracker {
         displaced(t.lastDetection, byFrames: frame - t.lastDetectedFrame, velocity: t.steadyVelocity, clearMotion: 0) ?? t.lastDetection
     }
 
+    /// The box painted for a lost track in `frame` while it is hidden (`followHidden`), and
+    /// where a detection continues it (`rejoinHidden`): its own-motion box grown as extended
+    /// boxes grow with the time since its last detection.
+    private func hiddenPaintedBox(own: Box, of t: Track, at frame: Int) -> Box {
+        own.padded(by: extensionPadding(Double(frame - t.lastDetectedFrame)))
+    }
+
     /// Whether `box` lies largely (`hiddenShare`) within the padded box of another confirmed
     /// track of its class seen in this frame and at least `hidingSizeRatio` times as tall: a
     /// nearer face, in front of it.
@@ -490,11 +497,10 @@ public final class OnlineTracker {
     private func followHidden(frame: Int, into current: inout FrameBoxes) {
         for ti in active.indices where active[ti].lastDetectedFrame < frame && isConfirmed(active[ti]) {
             let t = active[ti]
-            let since = frame - t.lastDetectedFrame
             let own = ownMotionBox(t, at: frame)
             if isHidden(own, of: ti, frame: frame) { active[ti].lastHiddenFrame = frame }
             guard wasHiddenLately(active[ti], frame: frame), isInPicture(own) else { continue }
-            current.boxes.append(TrackedBox(trackID: t.id, objectClass: t.objectClass, box: own.padded(by: extensionPadding(Double(since))),
+            current.boxes.append(TrackedBox(trackID: t.id, objectClass: t.objectClass, box: hiddenPaintedBox(own: own, of: t, at: frame),
                                             score: t.lastScore, source: .extended))
         }
     }
@@ -544,7 +550,7 @@ public final class OnlineTracker {
         var pairs: [(rank: Double, track: Int, det: Int)] = []  // rank: centre distance, in track heights
         for (ti, t) in active.enumerated() where !taken.contains(ti) && wasHiddenLately(t, frame: frame) {
             let own = ownMotionBox(t, at: frame)
-            let painted = own.padded(by: extensionPadding(Double(frame - t.lastDetectedFrame)))
+            let painted = hiddenPaintedBox(own: own, of: t, at: frame)
             for di in candidates where detections[di].objectClass == t.objectClass {
                 let d = detections[di].box
                 guard d.centerX >= painted.x, d.centerX <= painted.maxX, d.centerY >= painted.y, d.centerY <= painted.maxY,
