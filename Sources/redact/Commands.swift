@@ -47,12 +47,12 @@ struct Detect: ParsableCommand {
             let registry = try ModelRegistry.locate(explicit: models.models)
             let progress = ProgressBar(label: URL(fileURLWithPath: input).lastPathComponent)
             let file = try Stages.detect(input: URL(fileURLWithPath: input), output: URL(fileURLWithPath: output), config: config.detector,
-                                         registry: registry, note: { FileHandle.standardError.write(Data("\(input): warning: \($0)\n".utf8)) }) {
+                                         registry: registry, note: { Console.error("\(input): warning: \($0)\n") }) {
                 progress.update($0, of: $1)
             }
             progress.finish()
             let total = file.frames.reduce(0) { $0 + ($1.detections?.count ?? 0) }
-            FileHandle.standardError.write(Data("\(output): \(file.frames.count) frames, \(total) detections\n".utf8))
+            Console.error("\(output): \(file.frames.count) frames, \(total) detections\n")
         }
     }
 }
@@ -87,7 +87,7 @@ struct Track: ParsableCommand {
                                         video: input.map { URL(fileURLWithPath: $0) }) { progress.update($0, of: $1) }
             progress.finish()
             let boxes = file.tracks.reduce(0) { $0 + $1.boxes.count }
-            FileHandle.standardError.write(Data("\(output): \(file.tracks.count) tracks, \(boxes) boxes over \(file.frameCount) frames\n".utf8))
+            Console.error("\(output): \(file.tracks.count) tracks, \(boxes) boxes over \(file.frameCount) frames\n")
         }
     }
 }
@@ -104,11 +104,12 @@ struct Render: ParsableCommand {
             var config = JobConfig()
             try render.apply(to: &config)
             let progress = ProgressBar(label: URL(fileURLWithPath: input).lastPathComponent)
+            SignalTrap.install()
             let counts = try Stages.render(input: URL(fileURLWithPath: input), tracks: URL(fileURLWithPath: tracks),
                                            output: URL(fileURLWithPath: output), config: config.render) { progress.update($0, of: $1) }
             progress.finish()
-            if let warning = counts.damageWarning { FileHandle.standardError.write(Data("\(output): warning: \(warning)\n".utf8)) }
-            FileHandle.standardError.write(Data("\(output): \(counts.frames) frames, \(counts.redactedBoxes) boxes redacted\n".utf8))
+            if let warning = counts.damageWarning { Console.error("\(output): warning: \(warning)\n") }
+            Console.error("\(output): \(counts.frames) frames, \(counts.redactedBoxes) boxes redacted\n")
         }
     }
 }
@@ -130,8 +131,8 @@ struct Review: ParsableCommand {
         try reportingErrors {
             let summary = try ReviewPage.write(input: URL(fileURLWithPath: input), tracks: URL(fileURLWithPath: tracks),
                                                output: URL(fileURLWithPath: output))
-            FileHandle.standardError.write(Data("\(output): \(summary.tracks) tracks, \(summary.thumbnails) thumbnails over \(summary.frames) frames (INTERNAL: unredacted crops)\n".utf8))
-            FileHandle.standardError.write(Data("\(tracks): SHA-256 \(summary.tracksSHA256) (a job keeping these track ids names it in tracks_sha256)\n".utf8))
+            Console.error("\(output): \(summary.tracks) tracks, \(summary.thumbnails) thumbnails over \(summary.frames) frames (INTERNAL: unredacted crops)\n")
+            Console.error("\(tracks): SHA-256 \(summary.tracksSHA256) (a job keeping these track ids names it in tracks_sha256)\n")
         }
     }
 }
@@ -144,6 +145,7 @@ struct Mux: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            SignalTrap.install()
             try Stages.mux(video: URL(fileURLWithPath: video), audioFrom: URL(fileURLWithPath: audioFrom), output: URL(fileURLWithPath: output))
         }
     }

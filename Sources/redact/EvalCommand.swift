@@ -70,9 +70,9 @@ struct Eval: ParsableCommand {
             } else {
                 print(EvalTable.render(report))
             }
-            for w in result.warnings { FileHandle.standardError.write(Data("eval: warning: \(w)\n".utf8)) }
+            for w in result.warnings { Console.error("eval: warning: \(w)\n") }
             if !result.passed {
-                for f in result.failures { FileHandle.standardError.write(Data("eval: \(f)\n".utf8)) }
+                for f in result.failures { Console.error("eval: \(f)\n") }
                 throw ArgumentParser.ExitCode(RedactKit.ExitCode.verificationFailed.rawValue)
             }
         }

@@ -19,8 +19,11 @@ struct Redact: ParsableCommand {
     /// SIGXFSZ is ignored before anything runs: past a file-size limit (`ulimit -f` in a cron
     /// job's environment) a write then fails with EFBIG, which fails the job like a full disk
     /// (73, its temporary output removed), instead of the signal killing the process mid-write.
+    /// SIGPIPE likewise: a closed stdout or stderr pipe then fails that write (EPIPE) and
+    /// `Console` drops the stream, instead of the signal killing a job half-way.
     static func main() {
         signal(SIGXFSZ, SIG_IGN)
+        signal(SIGPIPE, SIG_IGN)
         main(nil)
     }
 }
@@ -30,7 +33,7 @@ func reportingErrors(_ body: () throws -> Void) throws {
     do {
         try body()
     } catch let error as RedactError {
-        FileHandle.standardError.write(Data("redact: \(error)\n".utf8))
+        Console.error("redact: \(error)\n")
         throw ExitCode(error.exitCode)
     }
 }
@@ -40,8 +43,7 @@ func printJSON<T: Encodable>(_ value: T) {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
     let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
-    FileHandle.standardOutput.write(data)
-    FileHandle.standardOutput.write(Data("\n".utf8))
+    Console.output(data + Data("\n".utf8))
 }
 
 struct ModelOptions: ParsableArguments {

@@ -26,11 +26,11 @@ final class ProgressBar: @unchecked Sendable {
             line += "/\(total) [" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "]"
         }
         line += String(format: " %.1f fps ", fps)
-        FileHandle.standardError.write(Data(line.utf8))
+        Console.error(line)
     }
 
     func finish() {
-        if enabled { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        if enabled { Console.error("\r\u{1B}[K") }
     }
 }
 
@@ -43,7 +43,7 @@ final class BatchReporter: @unchecked Sendable {
 
     /// A line for the user on stderr (in both modes: --json keeps stdout for events).
     func note(_ text: String) {
-        FileHandle.standardError.write(Data("redact: \(text)\n".utf8))
+        Console.error("redact: \(text)\n")
     }
 
     func handle(_ event: BatchEvent) {
@@ -53,29 +53,29 @@ final class BatchReporter: @unchecked Sendable {
         }
         switch event {
         case .jobStarted(let id, _, let redo):
-            if let redo { FileHandle.standardError.write(Data("\(id): redoing: \(redo)\n".utf8)) }
+            if let redo { Console.error("\(id): redoing: \(redo)\n") }
             bars[id] = ProgressBar(label: id)
         case .progress(let p):
             bars[p.jobID]?.update(p.framesDone, of: p.framesExpected)
         case .jobDone(let r):
             bars[r.id]?.finish()
-            if let note = r.tracksNote { FileHandle.standardError.write(Data("\(r.id): \(note)\n".utf8)) }
-            if let note = r.videoNote { FileHandle.standardError.write(Data("\(r.id): warning: \(note)\n".utf8)) }
-            if let warning = r.counts.damageWarning { FileHandle.standardError.write(Data("\(r.id): warning: \(warning)\n".utf8)) }
-            FileHandle.standardError.write(Data("\(r.id): done: \(r.output) (\(r.counts.frames) frames, \(r.counts.redactedBoxes) boxes redacted, \(String(format: "%.1f", r.framesPerSecond)) fps); receipt \(r.receipt)\n".utf8))
+            if let note = r.tracksNote { Console.error("\(r.id): \(note)\n") }
+            if let note = r.videoNote { Console.error("\(r.id): warning: \(note)\n") }
+            if let warning = r.counts.damageWarning { Console.error("\(r.id): warning: \(warning)\n") }
+            Console.error("\(r.id): done: \(r.output) (\(r.counts.frames) frames, \(r.counts.redactedBoxes) boxes redacted, \(String(format: "%.1f", r.framesPerSecond)) fps); receipt \(r.receipt)\n")
         case .jobSkipped(let s):
-            FileHandle.standardError.write(Data("\(s.id): skipped: \(s.output) is up to date (receipt of \(s.receiptCreated) verifies; same input, configuration, models and tool version)\n".utf8))
+            Console.error("\(s.id): skipped: \(s.output) is up to date (receipt of \(s.receiptCreated) verifies; same input, configuration, models and tool version)\n")
         case .jobLocked(let id, _, let lock, let holder):
-            FileHandle.standardError.write(Data("\(id): locked: left to \(holder?.description ?? "another process") (\(lock))\n".utf8))
+            Console.error("\(id): locked: left to \(holder?.description ?? "another process") (\(lock))\n")
         case .jobFailed(let id, let error):
             bars[id]?.finish()
-            FileHandle.standardError.write(Data("redact: job \(id) failed: \(error)\n".utf8))
+            Console.error("redact: job \(id) failed: \(error)\n")
         case .journalFailed(let error):
-            FileHandle.standardError.write(Data("redact: \(error)\n".utf8))
+            Console.error("redact: \(error)\n")
         case .batchDone(let done, let failed, let skipped, let locked):
             var line = "\(done) done, \(skipped) skipped, \(failed) failed"
             if locked > 0 { line += ", \(locked) left to another run" }
-            FileHandle.standardError.write(Data((line + "\n").utf8))
+            Console.error(line + "\n")
         }
     }
 
@@ -110,20 +110,28 @@ final class BatchReporter: @unchecked Sendable {
             object = ["event": "batch_done", "done": done, "failed": failed, "skipped": skipped, "locked": locked]
         }
         if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) {
-            FileHandle.standardOutput.write(data + Data("\n".utf8))
+            Console.output(data + Data("\n".utf8))
         }
     }
 }
 
-/// SIGINT/SIGTERM: the first one (of either) cancels the running work cleanly (temporary outputs
-/// removed, locks released, exit code 3); a second one, of either kind, exits 3 at once.
+/// SIGINT, SIGTERM and SIGHUP: the first one (of any) cancels the running work cleanly (temporary
+/// outputs removed, locks released, the job journalled as interrupted, exit code 3); a second one
+/// exits 3 at once.
+///
+/// SIGHUP is what a job gets when the terminal it was started from goes away (an SSH session
+/// dropping): by default it killed the process like SIGKILL, with no journal entry for the job.
+/// A SIGHUP that was ignored when redact started (`nohup`) stays ignored: that job was asked to
+/// outlive its terminal, and does (what it would print there is dropped, see `Console`).
 enum SignalTrap {
     private static var sources: [DispatchSourceSignal] = []
     private static let lock = NSLock()
     private static var seen = false
 
     static func install() {
-        for sig in [SIGINT, SIGTERM] {
+        var signals = [SIGINT, SIGTERM]
+        if !isIgnored(SIGHUP) { signals.append(SIGHUP) }
+        for sig in signals {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler {
@@ -134,14 +142,23 @@ enum SignalTrap {
                 if again {
                     // No unwinding: a temporary output may stay behind (hidden, never at a final
                     // path); the next run over the same outputs removes it.
-                    FileHandle.standardError.write(Data("redact: second signal; stopped at once\n".utf8))
+                    Console.error("redact: second signal; stopped at once\n")
                     _exit(ExitCode.interrupted.rawValue)
                 }
-                FileHandle.standardError.write(Data("redact: interrupted; stopping (again to stop at once)\n".utf8))
+                let name = sig == SIGHUP ? "hung up" : "interrupted"
+                Console.error("redact: \(name); stopping (again to stop at once)\n")
                 Cancellation.shared.cancel()
             }
             source.resume()
             sources.append(source)
         }
+    }
+
+    /// Whether `sig`'s disposition, as inherited, is to ignore it.
+    private static func isIgnored(_ sig: Int32) -> Bool {
+        var current = sigaction()
+        guard sigaction(sig, nil, &current) == 0 else { return false }
+        // SIG_IGN is the handler address 1 (signal.h); Swift cannot compare C function pointers.
+        return current.__sigaction_handler.sa_handler.map { unsafeBitCast($0, to: Int.self) } == 1
     }
 }

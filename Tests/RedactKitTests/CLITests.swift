@@ -322,9 +322,20 @@ final class CLITests: TempDirectoryTestCase {
     /// the test if the job ends first.
     func startRunAndWaitUntilWriting(manifest: URL, key: URL, output: URL, arguments: [String] = [],
                                      standardError: Any) throws -> Process {
+        try startAndWaitUntilWriting(["run", manifest.path, "--key", key.path] + arguments, output: output, standardError: standardError)
+    }
+
+    /// Starts `redact ARGUMENTS` (through `launcher`, e.g. nohup, if given) and waits as above.
+    func startAndWaitUntilWriting(_ arguments: [String], output: URL, launcher: String? = nil, standardError: Any) throws -> Process {
         let p = Process()
-        p.executableURL = try Fixtures.requireBinary()
-        p.arguments = ["run", manifest.path, "--key", key.path] + arguments
+        let binary = try Fixtures.requireBinary()
+        if let launcher {
+            p.executableURL = URL(fileURLWithPath: launcher)
+            p.arguments = [binary.path] + arguments
+        } else {
+            p.executableURL = binary
+            p.arguments = arguments
+        }
         p.environment = ProcessInfo.processInfo.environment.merging(["REDACT_MODELS": Fixtures.modelsDirectory.path]) { $1 }
         p.standardOutput = FileHandle.nullDevice
         p.standardError = standardError
@@ -387,6 +398,94 @@ final class CLITests: TempDirectoryTestCase {
         XCTAssertEqual(again.status, 0, again.stderr)
         XCTAssertEqual(try Fixtures.redact(["verify", output.path, "--input", clip.url.path]).status, 0)
         XCTAssertEqual(Fixtures.listing(outDir).filter { $0.hasPrefix(".") }, [], "leftover temporary or lock files after the rerun")
+    }
+
+    /// SIGHUP (the terminal went away: an SSH session dropped) stops a run as SIGINT does: exit 3,
+    /// nothing left beside the output, the job journalled as interrupted, so `--retry-failed`
+    /// takes it up. Before, the signal killed redact outright: its lock and hidden temporary
+    /// output stayed until the next run, and the journal had no entry for the job.
+    func testHangUpStopsARunCleanlyAndJournalsTheJob() throws {
+        let (clip, m, key, outDir, output) = try longJob("hup")
+        let p = try startRunAndWaitUntilWriting(manifest: m, key: key, output: output, standardError: FileHandle.nullDevice)
+        kill(p.processIdentifier, SIGHUP)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationReason, .exit, "redact was killed by SIGHUP instead of exiting")
+        XCTAssertEqual(p.terminationStatus, 3, "exit code for a hung-up run")
+        XCTAssertEqual(Fixtures.listing(outDir), [], "files (temporaries, lock) left in the output directory after SIGHUP")
+        let entries = try Journal.read(Journal.defaultURL(forManifest: m))
+        XCTAssertEqual(entries.last?.job, "hup")
+        XCTAssertEqual(entries.last?.status, .failed)
+        XCTAssertEqual(entries.last?.exitCode, 3)
+
+        let retry = try Fixtures.redact(["run", m.path, "--key", key.path, "--retry-failed"])
+        XCTAssertEqual(retry.status, 0, retry.stderr)
+        XCTAssertEqual(try Fixtures.redact(["verify", output.path, "--input", clip.url.path]).status, 0)
+    }
+
+    /// A run started under `nohup` (SIGHUP ignored when redact starts) was asked to outlive its
+    /// terminal: the hang-up is left ignored and the job completes.
+    func testHangUpIgnoredOnEntryStaysIgnored() throws {
+        let (clip, m, key, _, output) = try longJob("nohup")
+        let p = try startAndWaitUntilWriting(["run", m.path, "--key", key.path], output: output, launcher: "/usr/bin/nohup",
+                                             standardError: FileHandle.nullDevice)
+        kill(p.processIdentifier, SIGHUP)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationReason, .exit, "killed by SIGHUP under nohup")
+        XCTAssertEqual(p.terminationStatus, 0, "a nohup run stopped at a hang-up")
+        XCTAssertEqual(try Fixtures.redact(["verify", output.path, "--input", clip.url.path]).status, 0)
+    }
+
+    /// `render` stopped by SIGINT exits 3 and leaves nothing. Before, the signal killed it and its
+    /// hidden temporary output stayed beside the output for good: render takes no lock, and no
+    /// later command cleans up after it.
+    func testInterruptedRenderExits3AndLeavesNothing() throws {
+        let (clip, _, _, outDir, output) = try longJob("render")
+        let frames = (1...clip.frameCount).map { FrameBoxes(frame: $0, boxes: []) }
+        let tracks = dir.appendingPathComponent("render.tracks.json")
+        let file = TracksFile(frames: frames, input: InputReference(path: clip.url.path, sha256: try FileDigest.sha256(of: clip.url)),
+                              geometry: FrameGeometry(storedWidth: clip.width, storedHeight: clip.height, quarterTurns: 0),
+                              model: nil, detector: nil, tracker: TrackerConfig())
+        try JSONEncoder().encode(file).write(to: tracks)
+        try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
+        let stderr = Pipe()
+        let p = try startAndWaitUntilWriting(["render", clip.url.path, tracks.path, "-o", output.path], output: output, standardError: stderr)
+        p.interrupt()
+        let text = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationReason, .exit, "render was killed by the signal instead of exiting: \(text)")
+        XCTAssertEqual(p.terminationStatus, 3, text)
+        XCTAssertTrue(text.hasSuffix("redact: interrupted\n"), text)
+        XCTAssertEqual(Fixtures.listing(outDir), [], "render left files in the output directory after SIGINT")
+    }
+
+    /// A reader that went away (stdout and stderr pipes closed: `| head`, a log collector
+    /// restarted) does not stop a run: what it would print is dropped, the job completes and is
+    /// journalled. Before, SIGPIPE killed redact at its first line (`--json` prints job_started
+    /// before any work), leaving the job's lock behind and no output.
+    func testClosedOutputPipesDoNotStopARun() throws {
+        let clip = try Self.clip()
+        let output = dir.appendingPathComponent("piped/o.mp4")
+        let m = try writeManifest("""
+            {"version": 1, "jobs": [{"id": "piped", "input": "\(clip.url.path)", "output": "\(output.path)"}]}
+            """)
+        let p = Process()
+        p.executableURL = try Fixtures.requireBinary()
+        p.arguments = ["run", m.path, "--key", try writeKey().path, "--json"]
+        p.environment = ProcessInfo.processInfo.environment.merging(["REDACT_MODELS": Fixtures.modelsDirectory.path]) { $1 }
+        let stdout = Pipe(), stderr = Pipe()
+        p.standardOutput = stdout
+        p.standardError = stderr
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        // The only readers, closed before redact has loaded its models: every line it writes fails.
+        try stdout.fileHandleForReading.close()
+        try stderr.fileHandleForReading.close()
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationReason, .exit, "redact was killed (SIGPIPE?) writing to a closed pipe")
+        XCTAssertEqual(p.terminationStatus, 0)
+        XCTAssertEqual(try Fixtures.redact(["verify", output.path, "--input", clip.url.path]).status, 0)
+        XCTAssertEqual(Fixtures.listing(output.deletingLastPathComponent()), ["o.mp4", "o.mp4.receipt.json"])
+        XCTAssertEqual(try Journal.read(Journal.defaultURL(forManifest: m)).last?.status, .done)
     }
 
     // MARK: - run --json and probe --json

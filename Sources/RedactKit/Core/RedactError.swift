@@ -77,7 +77,7 @@ public enum ExitCode: Int32, CaseIterable {
     case verificationFailed = 1
     /// `run`: at least one job of the batch failed; the others completed.
     case someJobsFailed = 2
-    /// Interrupted by SIGINT/SIGTERM.
+    /// Interrupted by SIGINT, SIGTERM or SIGHUP (`run`, `render`, `mux`).
     case interrupted = 3
     case usage = 64
     /// Input exists but is unusable: bad media, bad JSON, hash mismatch, bad key.

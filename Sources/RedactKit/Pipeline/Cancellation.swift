@@ -1,6 +1,6 @@
 import Foundation
 
-/// Stops running work from outside (SIGINT/SIGTERM): once cancelled, batches start no new job
+/// Stops running work from outside (SIGINT, SIGTERM, SIGHUP): once cancelled, batches start no new job
 /// and every registered queue is cancelled, which unwinds each stage; the job then fails with
 /// `.interrupted` and removes its temporary output like any failed job.
 public final class Cancellation: @unchecked Sendable {

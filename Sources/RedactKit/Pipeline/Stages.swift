@@ -231,6 +231,7 @@ public enum Stages {
         }
         let inputs = [v, a]
         while true {
+            if Cancellation.shared.isCancelled { throw RedactError.interrupted }
             for input in inputs where pending[ObjectIdentifier(input)] == nil && !finished.contains(ObjectIdentifier(input)) {
                 if let p = try next(input) { pending[ObjectIdentifier(input)] = p } else { finished.insert(ObjectIdentifier(input)) }
             }
