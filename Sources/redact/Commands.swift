@@ -34,7 +34,7 @@ struct Probe: ParsableCommand {
 }
 
 struct Detect: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Find faces in every frame; write detections.json.")
+    static let configuration = CommandConfiguration(abstract: "Find faces on every other frame (every frame while one moves fast; --every); write detections.json.")
     @Argument(help: "Input video.") var input: String
     @Option(name: .shortAndLong, help: "Where to write detections.json.") var output: String
     @OptionGroup var detector: DetectorOptions

@@ -138,6 +138,19 @@ final class CLITests: TempDirectoryTestCase {
         for (journal, code) in [(video.path, Int32(64)), (manifest.path, 64), (link.path, 73)] {
             try assertFails(["run", manifest.path, "--key", key.path, "--journal", journal], exit: code, mentions: ["journal", journal], output: output)
         }
+        // The message names what the journal would be, and only that.
+        try assertFails(["run", manifest.path, "--key", key.path, "--journal", link.path], exit: 73,
+                        mentions: ["is job a's input (\(video.path))"], output: output)
+        let manifestLink = dir.appendingPathComponent("manifest-link.jsonl")
+        try FileManager.default.createSymbolicLink(at: manifestLink, withDestinationURL: manifest)
+        try assertFails(["run", manifest.path, "--key", key.path, "--journal", manifestLink.path], exit: 73,
+                        mentions: [manifestLink.path, "is the manifest (\(manifest.path))"], output: output)
+        // A directory that cannot be made is reported as such, not as a file of the batch.
+        let underAFile = video.appendingPathComponent("j.jsonl")
+        try assertFails(["run", manifest.path, "--key", key.path, "--journal", underAFile.path], exit: 73,
+                        mentions: [underAFile.path, "cannot create directory \(video.path)"], output: output)
+        let unmade = try Fixtures.redact(["run", manifest.path, "--key", key.path, "--journal", underAFile.path])
+        XCTAssertFalse(unmade.stderr.contains(manifest.path), "blames the manifest for a directory it cannot make: \(unmade.stderr)")
         XCTAssertEqual(try FileDigest.sha256(of: video), before, "the original is unchanged")
         XCTAssertEqual(try Data(contentsOf: manifest), manifestBytes)
         let r = try Fixtures.redact(["run", manifest.path, "--key", key.path, "--journal", dir.appendingPathComponent("j.jsonl").path])
@@ -246,6 +259,26 @@ final class CLITests: TempDirectoryTestCase {
         XCTAssertTrue(errors.first?.hasPrefix("redact: \(rendered.path): cannot write output: ") == true, rr.stderr)
         XCTAssertTrue(rr.stderr.contains("File too large"), rr.stderr)
         XCTAssertEqual(Fixtures.listing(rendered.deletingLastPathComponent()), [], "render left files beside its output")
+    }
+
+    /// `keygen -o ~/keys/disclosure.key` on an account without `~/keys` (docs/analyst.md's first
+    /// step) makes the directory, for its owner only, as outputs' directories are made; a
+    /// directory that cannot be made is one line, exit 73, and no key.
+    func testKeygenMakesAMissingDirectoryForItsOwnerOnly() throws {
+        let key = dir.appendingPathComponent("home/keys/disclosure.key")
+        let r = try Fixtures.redact(["keygen", "-o", key.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let mode = { (url: URL) in (try FileManager.default.attributesOfItem(atPath: url.path)[.posixPermissions] as? NSNumber)?.intValue }
+        XCTAssertEqual(try mode(key.deletingLastPathComponent()), 0o700)
+        XCTAssertEqual(try mode(key), 0o600)
+        let loaded = try SigningKey(contentsOf: key)
+        XCTAssertEqual(try String(contentsOf: URL(fileURLWithPath: key.path + ".pub"), encoding: .utf8), loaded.publicKey.pem())
+
+        let blocker = dir.appendingPathComponent("plain-file")
+        try Data("x".utf8).write(to: blocker)
+        let under = blocker.appendingPathComponent("keys/k.key")
+        try assertFails(["keygen", "-o", under.path], exit: 73, mentions: [under.path, "cannot create directory"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: under.path + ".pub"))
     }
 
     // MARK: - Verify

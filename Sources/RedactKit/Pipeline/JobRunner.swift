@@ -358,15 +358,32 @@ enum OutputPolicy {
     }
 
     static func check(input: URL, output: URL) throws {
-        let inPath = input.standardizedFileURL.resolvingSymlinksInPath().path
-        let outPath = output.standardizedFileURL.resolvingSymlinksInPath().path
-        if inPath == outPath { throw RedactError.output(path: output.path, detail: "is the input; the original is never overwritten") }
-        // Same file under another name (hard link).
-        if let a = try? FileManager.default.attributesOfItem(atPath: inPath), let b = try? FileManager.default.attributesOfItem(atPath: outPath),
-           (a[.systemFileNumber] as? NSNumber) == (b[.systemFileNumber] as? NSNumber),
-           (a[.systemNumber] as? NSNumber) == (b[.systemNumber] as? NSNumber) {
-            throw RedactError.output(path: output.path, detail: "is the same file as the input")
+        switch sameFile(input, output) {
+        case .path: throw RedactError.output(path: output.path, detail: "is the input; the original is never overwritten")
+        case .hardLink: throw RedactError.output(path: output.path, detail: "is the same file as the input")
+        case nil: break
         }
+        try createDirectory(of: output)
+    }
+
+    enum SameFile { case path, hardLink }
+
+    /// Whether `a` and `b` name one file: the same path once links are resolved, or one file
+    /// under two names (a hard link). Nil when they are different files (or `b` does not exist).
+    static func sameFile(_ a: URL, _ b: URL) -> SameFile? {
+        let aPath = a.standardizedFileURL.resolvingSymlinksInPath().path
+        let bPath = b.standardizedFileURL.resolvingSymlinksInPath().path
+        if aPath == bPath { return .path }
+        if let x = try? FileManager.default.attributesOfItem(atPath: aPath), let y = try? FileManager.default.attributesOfItem(atPath: bPath),
+           (x[.systemFileNumber] as? NSNumber) == (y[.systemFileNumber] as? NSNumber),
+           (x[.systemNumber] as? NSNumber) == (y[.systemNumber] as? NSNumber) {
+            return .hardLink
+        }
+        return nil
+    }
+
+    /// Creates the directory `output` goes in, if missing.
+    static func createDirectory(of output: URL) throws {
         let dir = output.deletingLastPathComponent()
         do {
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

@@ -85,19 +85,19 @@ public final class Journal: @unchecked Sendable {
         guard url.pathExtension.lowercased() == "jsonl" else {
             throw RedactError.usage("--journal: \(url.path) must end in .jsonl (it is appended to, so it is never a video, manifest or tracks file)")
         }
-        // First: the checks below create the journal's directory.
+        // First: the journal's directory is created only once the checks pass (last).
         if let dir = manifest.evidenceDirectories.first(where: { EvidencePolicy.isInside(url, $0, resolvingLinks: true) }) {
             throw RedactError.output(path: url.path, detail: "the journal is inside evidence directory \(dir.path); nothing is written there (give another with --journal)")
         }
-        var others = [manifest.sourceURL, signingKey]
-        for job in manifest.jobs { others += [job.input, job.output] + (job.tracks.map { [$0] } ?? []) }
-        for other in others {
-            do {
-                try OutputPolicy.check(input: other, output: url)
-            } catch RedactError.output(_, let detail) {
-                throw RedactError.output(path: url.path, detail: "the journal would append to \(other.path) (\(detail))")
-            }
+        var others = [("the manifest", manifest.sourceURL), ("the signing key", signingKey)]
+        for job in manifest.jobs {
+            others += [("job \(job.id)'s input", job.input), ("job \(job.id)'s output", job.output)]
+            if let tracks = job.tracks { others.append(("job \(job.id)'s tracks file", tracks)) }
         }
+        for (what, other) in others where OutputPolicy.sameFile(other, url) != nil {
+            throw RedactError.output(path: url.path, detail: "is \(what) (\(other.path)); the journal is appended to, so give it a file of its own")
+        }
+        try OutputPolicy.createDirectory(of: url)
     }
 
     /// Opens (creating if needed) the journal for appending. Throws `.output` if it cannot.

@@ -59,6 +59,16 @@ public struct SigningKey {
         for url in [privateURL, publicURL] where FileManager.default.fileExists(atPath: url.path) {
             throw RedactError.output(path: url.path, detail: "file already exists; refusing to overwrite a key")
         }
+        // A missing directory is made, as for any output (`keygen -o ~/keys/disclosure.key` on a
+        // fresh account), readable by its owner only: it holds a private key.
+        let dir = privateURL.deletingLastPathComponent()
+        if !FileManager.default.fileExists(atPath: dir.path) {
+            do {
+                try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            } catch {
+                throw RedactError.output(path: privateURL.path, detail: "cannot create directory \(dir.path)")
+            }
+        }
         try AtomicFile.write(Data(pem().utf8), to: privateURL, permissions: 0o600, overwrite: false)
         do {
             try AtomicFile.write(Data(publicKey.pem().utf8), to: publicURL, permissions: 0o644, overwrite: false)
