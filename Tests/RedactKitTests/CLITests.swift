@@ -145,6 +145,20 @@ final class CLITests: TempDirectoryTestCase {
         try FileManager.default.createSymbolicLink(at: manifestLink, withDestinationURL: manifest)
         try assertFails(["run", manifest.path, "--key", key.path, "--journal", manifestLink.path], exit: 73,
                         mentions: [manifestLink.path, "is the manifest (\(manifest.path))"], output: output)
+        // Nor a job's receipt (found by an adversarial review: the journal line was appended to
+        // the receipt through a link, which then no longer verified).
+        let first = try Fixtures.redact(["run", manifest.path, "--key", key.path, "--journal", dir.appendingPathComponent("first.jsonl").path])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        let receipt = Receipts.receiptURL(for: output)
+        let receiptBytes = try Data(contentsOf: receipt)
+        let receiptLink = dir.appendingPathComponent("receipt-link.jsonl")
+        try FileManager.default.createSymbolicLink(at: receiptLink, withDestinationURL: receipt)
+        let r0 = try Fixtures.redact(["run", manifest.path, "--key", key.path, "--journal", receiptLink.path])
+        XCTAssertEqual(r0.status, 73, r0.stderr)
+        XCTAssertTrue(r0.stderr.contains("is job a's receipt (\(receipt.path))"), r0.stderr)
+        XCTAssertEqual(try Data(contentsOf: receipt), receiptBytes)
+        try FileManager.default.removeItem(at: output)
+        try FileManager.default.removeItem(at: receipt)
         // A directory that cannot be made is reported as such, not as a file of the batch.
         let underAFile = video.appendingPathComponent("j.jsonl")
         try assertFails(["run", manifest.path, "--key", key.path, "--journal", underAFile.path], exit: 73,

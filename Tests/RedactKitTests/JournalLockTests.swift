@@ -42,6 +42,34 @@ final class JournalLockTests: TempDirectoryTestCase {
         lock.release()
     }
 
+    /// A link planted at a lock's name (an adversarial review's finding: `ln -s
+    /// ../evidence/original.mp4 .OUT.mp4.lock`) made the lock truncate the file it pointed at
+    /// and write the holder's JSON into it. A symbolic link, or a hard link to another name, is
+    /// refused as a lock (`.output`, naming it) and the file it points at is left as it was.
+    func testALockIsNeverTakenThroughALinkToAnotherFile() throws {
+        let victim = dir.appendingPathComponent("evidence/original.mp4")
+        try FileManager.default.createDirectory(at: victim.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let bytes = Data((0..<4096).map { UInt8($0 % 251) })
+        try bytes.write(to: victim)
+        let output = dir.appendingPathComponent("out/o.mp4")
+        try FileManager.default.createDirectory(at: output.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let lockURL = JobLock.lockURL(for: output)
+
+        try FileManager.default.createSymbolicLink(at: lockURL, withDestinationURL: victim)
+        XCTAssertThrowsError(try JobLock.tryAcquire(output: output, jobID: "o")) { error in
+            XCTAssertTrue("\(error)".contains("is a symbolic link"), "\(error)")
+            XCTAssertEqual((error as? RedactError)?.exitCode, 73)
+        }
+        XCTAssertEqual(try Data(contentsOf: victim), bytes, "the file the link names was written through")
+
+        try FileManager.default.removeItem(at: lockURL)
+        XCTAssertEqual(link(victim.path, lockURL.path), 0)
+        XCTAssertThrowsError(try JobLock.tryAcquire(output: output, jobID: "o")) { error in
+            XCTAssertTrue("\(error)".contains("not a file of its own"), "\(error)")
+        }
+        XCTAssertEqual(try Data(contentsOf: victim), bytes, "the file the hard link names was written through")
+    }
+
     func testStalePartialsOfDeadWritersAreRemovedOthersKept() throws {
         let output = dir.appendingPathComponent("out.mp4")
         // A pid that certainly belonged to a process that has exited.

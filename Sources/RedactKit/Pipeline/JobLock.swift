@@ -28,9 +28,21 @@ enum LockFile {
         // A few rounds at most: each retry means another process released (unlinked) the file
         // between our open and our flock.
         for _ in 0..<16 {
-            let fd = open(url.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+            // O_NOFOLLOW, and one name only: the holder's details are written over what the file
+            // held (`JobLock.writeHolder` truncates it), so a link planted at the lock's name
+            // (`ln -s ../evidence/original.mp4 .OUT.mp4.lock`) truncated the file it pointed at.
+            let fd = open(url.path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
             guard fd >= 0 else {
-                throw RedactError.output(path: reportPath, detail: "cannot create lock file \(url.lastPathComponent): \(AtomicFile.errnoString())")
+                let code = errno
+                if code == ELOOP {
+                    throw RedactError.output(path: reportPath, detail: "lock file \(url.lastPathComponent) is a symbolic link; redact never writes through one (remove it)")
+                }
+                throw RedactError.output(path: reportPath, detail: "cannot create lock file \(url.lastPathComponent): \(AtomicFile.errnoString(code))")
+            }
+            var opened = stat()
+            guard fstat(fd, &opened) == 0, opened.st_mode & S_IFMT == S_IFREG, opened.st_nlink == 1 else {
+                close(fd)
+                throw RedactError.output(path: reportPath, detail: "lock file \(url.lastPathComponent) is not a file of its own (another kind of file, or a hard link to another name); redact does not write into it (remove it)")
             }
             var r: Int32
             repeat { r = flock(fd, waiting ? LOCK_EX : LOCK_EX | LOCK_NB) } while r != 0 && errno == EINTR
@@ -45,7 +57,7 @@ enum LockFile {
                 throw RedactError.output(path: reportPath, detail: "cannot lock \(url.lastPathComponent): \(AtomicFile.errnoString(code))")
             }
             var mine = stat(), named = stat()
-            guard fstat(fd, &mine) == 0, stat(url.path, &named) == 0,
+            guard fstat(fd, &mine) == 0, lstat(url.path, &named) == 0,
                   mine.st_ino == named.st_ino, mine.st_dev == named.st_dev else {
                 // The previous holder released (unlinked) this file after we opened it.
                 close(fd)

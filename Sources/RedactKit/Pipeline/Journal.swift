@@ -91,7 +91,8 @@ public final class Journal: @unchecked Sendable {
         }
         var others = [("the manifest", manifest.sourceURL), ("the signing key", signingKey)]
         for job in manifest.jobs {
-            others += [("job \(job.id)'s input", job.input), ("job \(job.id)'s output", job.output)]
+            others += [("job \(job.id)'s input", job.input), ("job \(job.id)'s output", job.output),
+                       ("job \(job.id)'s receipt", Receipts.receiptURL(for: job.output))]
             if let tracks = job.tracks { others.append(("job \(job.id)'s tracks file", tracks)) }
         }
         for (what, other) in others where OutputPolicy.sameFile(other, url) != nil {
