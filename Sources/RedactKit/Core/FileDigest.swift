@@ -1,5 +1,8 @@
 import Crypto
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// SHA-256 of files of any size, read in fixed 1 MiB chunks so memory stays flat.
 public enum FileDigest {
@@ -10,28 +13,35 @@ public enum FileDigest {
         try sha256AndSize(of: url).sha256
     }
 
-    /// Lowercase hex SHA-256 and byte count of the file, in one pass.
-    public static func sha256AndSize(of url: URL) throws -> (sha256: String, size: Int) {
-        let handle: FileHandle
-        do {
-            handle = try FileHandle(forReadingFrom: url)
-        } catch {
-            throw RedactError.inputNotFound(path: url.path)
-        }
-        defer { try? handle.close() }
+    /// Lowercase hex SHA-256 and byte count of the file, in one pass. A path that is not a
+    /// regular file throws `.notAFile` (`RegularFile`). `cancellable`: stop with `.interrupted`
+    /// between chunks once the running work is cancelled (a job's input, hashed before any work:
+    /// a long recording takes seconds, and a signal should not wait for it); off where a job
+    /// that has started committing must finish (its output, hashed for the receipt).
+    public static func sha256AndSize(of url: URL, cancellable: Bool = false) throws -> (sha256: String, size: Int) {
+        let fd = try RegularFile.openForReading(url.path)
+        guard fd >= 0 else { throw RedactError.inputNotFound(path: url.path) }
+        defer { close(fd) }
+        return try sha256AndSize(fd: fd, path: url.path, cancellable: cancellable)
+    }
+
+    /// The same, of the file open at `fd`, read from its start with pread(2) (the descriptor's
+    /// offset is left alone, so one descriptor can be hashed again). `path` names it in errors.
+    static func sha256AndSize(fd: Int32, path: String, cancellable: Bool = false) throws -> (sha256: String, size: Int) {
         var hasher = SHA256()
         var size = 0
+        var buffer = [UInt8](repeating: 0, count: chunkSize)
         while true {
-            let chunk: Data?
-            do {
-                chunk = try handle.read(upToCount: chunkSize)
-            } catch {
-                // Reading a directory or a file that vanished part-way.
-                throw RedactError.inputNotFound(path: url.path)
+            if cancellable, Cancellation.shared.isCancelled { throw RedactError.interrupted }
+            let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, chunkSize, off_t(size)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                // A read error of the disk, or a file on a network share that went away.
+                throw RedactError.inputNotFound(path: path)
             }
-            guard let chunk, !chunk.isEmpty else { break }
-            hasher.update(data: chunk)
-            size += chunk.count
+            if n == 0 { break }
+            buffer.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            size += n
         }
         return (hex(hasher.finalize()), size)
     }

@@ -7,6 +7,10 @@ public enum RedactError: Error, CustomStringConvertible, Equatable {
     case usage(String)
     /// An input file does not exist or cannot be opened for reading.
     case inputNotFound(path: String)
+    /// An input path names something other than a regular file (`kind`: "a directory", "a FIFO",
+    /// ...). A recorded file is read more than once (hashed, decoded, hashed again); a pipe or a
+    /// device cannot be, and reading one could block a batch for good.
+    case notAFile(path: String, kind: String)
     /// An input exists but is not usable media (not a video, truncated, no video stream...).
     case badMedia(path: String, detail: String)
     /// A JSON document (manifest, detections, tracks, receipt) is malformed; `jsonPath` is like `$.jobs[2].render.crf`.
@@ -37,6 +41,8 @@ public enum RedactError: Error, CustomStringConvertible, Equatable {
             return "usage: \(message)"
         case .inputNotFound(let path):
             return "\(path): no such file or not readable"
+        case .notAFile(let path, let kind):
+            return "\(path): not a regular file (\(kind)); redact reads recorded files only"
         case .badMedia(let path, let detail):
             return "\(path): not usable as video: \(detail)"
         case .badJSON(let path, let jsonPath, let detail):
@@ -90,7 +96,7 @@ public enum ExitCode: Int32, CaseIterable {
     public static func forError(_ error: RedactError) -> ExitCode {
         switch error {
         case .usage: return .usage
-        case .inputNotFound: return .inputNotFound
+        case .inputNotFound, .notAFile: return .inputNotFound
         case .badMedia, .badJSON, .inputHashMismatch, .key: return .badInput
         // A decoder error on an input that opened is most often a damaged file: bad input.
         case .decode: return .badInput

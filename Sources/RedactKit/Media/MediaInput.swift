@@ -6,15 +6,38 @@ final class MediaInput {
     let path: String
     private(set) var context: UnsafeMutablePointer<AVFormatContext>
 
-    init(path: String) throws {
+    /// The containers an input may be (libavformat demuxer names): those that hold their own
+    /// media. Not the formats whose file names other files to read (`concat` scripts, `hls` and
+    /// `dash` playlists, image sequences): a few bytes of text saying `file other.mp4`, named
+    /// `evidence.mp4`, was decoded and redacted as other.mp4 while the receipt named the text
+    /// file's SHA-256 as the input. (`mov` opens no file its references name: libavformat's
+    /// `enable_drefs` is off.)
+    static let acceptedFormats = ["mov", "matroska", "mpegts", "avi", "asf", "mpeg", "flv", "mxf"]
+
+    /// `source`: where to read the file from when not `path` (a job's `PinnedInput.readPath`);
+    /// `path` names it in errors either way.
+    init(path: String, source: String? = nil) throws {
         _ = silenceFFmpegLogging
         self.path = path
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
-              FileManager.default.isReadableFile(atPath: path)
-        else { throw RedactError.inputNotFound(path: path) }
+        let file = source ?? path
+        try RegularFile.check(file)
+        guard FileManager.default.isReadableFile(atPath: file) else { throw RedactError.inputNotFound(path: path) }
+        // `file:` and an absolute path: libavformat takes no protocol from the file's name (one
+        // named `concat:b.mp4` was read as the concat protocol, i.e. b.mp4), and the whitelist
+        // lets it open files only.
+        let url = "file:" + URL(fileURLWithPath: file).path
+        let format = try Self.probeFormat(url: url, path: path)
+        let names = String(cString: format.pointee.name).split(separator: ",").map(String.init)
+        guard names.contains(where: Self.acceptedFormats.contains) else {
+            let long = format.pointee.long_name.map { String(cString: $0) } ?? names[0]
+            throw RedactError.badMedia(path: path, detail: "libavformat reads it as `\(names[0])` (\(long)), not a container redact takes: only files that hold their own audio and video (MP4/MOV, Matroska, MPEG-TS, AVI, ASF, MPEG-PS, FLV, MXF), never a playlist or script, whose pictures are in other files, nor a raw stream without timing; remux it first (ffmpeg -i IN -c copy OUT.mp4)")
+        }
+        var options: OpaquePointer? = nil
+        av_dict_set(&options, "protocol_whitelist", "file", 0)
+        av_dict_set(&options, "format_whitelist", Self.acceptedFormats.joined(separator: ","), 0)
         var ctx: UnsafeMutablePointer<AVFormatContext>? = nil
-        let opened = avformat_open_input(&ctx, path, nil, nil)
+        let opened = avformat_open_input(&ctx, url, format, &options)
+        av_dict_free(&options)
         guard opened >= 0, let opened_ctx = ctx else {
             throw RedactError.badMedia(path: path, detail: avErrorText(opened))
         }
@@ -26,6 +49,19 @@ final class MediaInput {
             throw RedactError.badMedia(path: path, detail: "cannot read stream information: \(avErrorText(found))")
         }
         context = opened_ctx
+    }
+
+    /// The container libavformat finds in the file's first bytes (and its name), without
+    /// opening the demuxer, which for a playlist or a script would read the files it names.
+    private static func probeFormat(url: String, path: String) throws -> UnsafePointer<AVInputFormat> {
+        var io: UnsafeMutablePointer<AVIOContext>? = nil
+        let r = avio_open(&io, url, AVIO_FLAG_READ)
+        guard r >= 0, io != nil else { throw RedactError.badMedia(path: path, detail: avErrorText(r)) }
+        defer { avio_closep(&io) }
+        var format: UnsafePointer<AVInputFormat>? = nil
+        let probed = av_probe_input_buffer2(io, &format, url, nil, 0, 0)
+        guard probed >= 0, let format else { throw RedactError.badMedia(path: path, detail: avErrorText(probed)) }
+        return format
     }
 
     deinit {

@@ -217,7 +217,8 @@ final class OutputMuxer {
     }
 
     func writeHeader() throws {
-        var r = avio_open(&context.pointee.pb, writePath, AVIO_FLAG_WRITE)
+        // `file:`: the path is a file's, whatever its name looks like (no protocol taken from it).
+        var r = avio_open(&context.pointee.pb, "file:" + URL(fileURLWithPath: writePath).path, AVIO_FLAG_WRITE)
         if r < 0 { throw RedactError.output(path: reportPath, detail: "cannot open for writing: \(avErrorText(r))") }
         // No encoder/handler strings from the input. libavformat writes its own `encoder` tag
         // (its version), replacing any set here.

@@ -45,8 +45,9 @@ final class DecodeStage {
     /// `threads`: the video decoder's (0: FFmpeg's choice; `CodecThreads`). `videoStream`: the
     /// stream to decode (`DetectorConfig.videoStream`); nil: libavformat's best. `container`: the
     /// output's, which must store the kept audio unchanged.
-    init(path: String, keepAudio: Bool, threads: Int = 0, videoStream: Int? = nil, container: OutputContainer = .mp4) throws {
-        input = try MediaInput(path: path)
+    /// `source`: where to read the input from when not `path` (`PinnedInput.readPath`).
+    init(path: String, source: String? = nil, keepAudio: Bool, threads: Int = 0, videoStream: Int? = nil, container: OutputContainer = .mp4) throws {
+        input = try MediaInput(path: path, source: source)
         let video = try input.videoStreamIndex(requested: videoStream)
         let vs = input.stream(video)
         decoder = try VideoDecoder(stream: vs, path: path, threads: threads)

@@ -66,8 +66,10 @@ public final class JobRunner: @unchecked Sendable {
         try OutputPolicy.check(input: job.input, output: job.output)
         if let tracks = job.tracks { try OutputPolicy.check(input: job.input, output: tracks) }
         guard FileManager.default.isReadableFile(atPath: inputPath) else { throw RedactError.inputNotFound(path: inputPath) }
-        // Hashed once, before any work: checked against the manifest and recorded in the receipt.
-        let inputDigest = try FileDigest.sha256AndSize(of: job.input)
+        // Opened once for the whole job (PinnedInput): hashed now, before any work (checked
+        // against the manifest and recorded in the receipt), decoded through the same open file.
+        let pinned = try PinnedInput(path: inputPath)
+        let inputDigest = try pinned.sha256AndSize(cancellable: true)
         let inputHash = inputDigest.sha256
         if let expected = job.expectedInputSHA256, expected.lowercased() != inputHash {
             throw RedactError.inputHashMismatch(path: inputPath, expected: expected, actual: inputHash)
@@ -107,7 +109,7 @@ public final class JobRunner: @unchecked Sendable {
                 // A kept track that is not there fails now, before any rendering.
                 try analyst?.checkKept(in: Set(file.tracks.map(\.id)), tracksPath: tracksURL.path)
                 do {
-                    var reused = try Self.redact(input: inputPath, temporary: temporary, reportPath: job.output.path, config: job.config,
+                    var reused = try Self.redact(input: inputPath, source: pinned.readPath, temporary: temporary, reportPath: job.output.path, config: job.config,
                                                  model: nil, boxes: file.boxesByFrame(), expected: file, mute: job.mute,
                                                  analyst: analyst, cores: cores, progress: report)
                     try analyst?.finish(firstSeconds: reused.seconds.first, lastSeconds: reused.seconds.last)
@@ -140,7 +142,7 @@ public final class JobRunner: @unchecked Sendable {
         }
         if outcome == nil {
             let analyst = AnalystPlan.make(job)
-            var detected = try Self.redact(input: inputPath, temporary: temporary, reportPath: job.output.path, config: job.config,
+            var detected = try Self.redact(input: inputPath, source: pinned.readPath, temporary: temporary, reportPath: job.output.path, config: job.config,
                                            model: model, boxes: nil, recordBoxes: job.tracks != nil, mute: job.mute,
                                            analyst: analyst, cores: cores, progress: report)
             // The tracks file goes in place before the output, so an output at its final path always
@@ -172,13 +174,10 @@ public final class JobRunner: @unchecked Sendable {
             outcome = detected
         }
         let counts = outcome!
-        // Hashed again at the end: a file still being written (a cron batch picking up a copy in
-        // progress) or changed meanwhile was not the file the receipt would name. Fails closed,
-        // before an earlier output is touched; the next run starts again from the whole file.
-        let inputAfter = try FileDigest.sha256AndSize(of: job.input)
-        guard inputAfter == inputDigest else {
-            throw RedactError.badMedia(path: inputPath, detail: "changed while it was being redacted (SHA-256 \(inputHash), \(inputDigest.size) bytes at the start; \(inputAfter.sha256), \(inputAfter.size) bytes at the end): still being written? Nothing was output; run it again once it is complete")
-        }
+        // Checked again at the end: a file still being written (a cron batch picking up a copy in
+        // progress), changed or replaced meanwhile was not the file the receipt would name. Fails
+        // closed, before an earlier output is touched; the next run starts again from the whole file.
+        try pinned.checkUnchanged(since: inputDigest)
         // A job redone over an earlier output removes that output and its receipt first: the new
         // receipt must never sit beside the old output (a pair that does not verify), whatever
         // instant the process is killed at.
@@ -228,14 +227,14 @@ public final class JobRunner: @unchecked Sendable {
     /// `cores`: processors this job may count on (`CodecThreads`).
     /// `expected`: the tracks file `boxes` come from; its geometry and frame count must be the
     /// input's (else `TracksMismatch`). `analyst`: the job's decisions, applied while painting.
-    static func redact(input: String, temporary: URL, reportPath: String, config: JobConfig, model: VerifiedModel?,
+    static func redact(input: String, source: String? = nil, temporary: URL, reportPath: String, config: JobConfig, model: VerifiedModel?,
                        boxes: [Int: [TrackedBox]]?, expected: TracksFile? = nil, recordBoxes: Bool = false, mute: [MuteRange] = [],
                        analyst: AnalystPlan? = nil, cores: Int = CodecThreads.cores(),
                        progress: @escaping (Int, Int?) -> Void) throws -> RedactOutcome {
         let threads = CodecThreads(detecting: boxes == nil, cores: cores)
         // Picked once: the decode stage checks the audio against it, the render stage writes it.
         let container = OutputContainer(outputPath: reportPath)
-        let decode = try DecodeStage(path: input, keepAudio: config.render.keepAudio, threads: threads.decoder,
+        let decode = try DecodeStage(path: input, source: source, keepAudio: config.render.keepAudio, threads: threads.decoder,
                                      videoStream: config.detector.videoStream, container: container)
         if let expected, expected.geometry != decode.layout.geometry {
             throw TracksMismatch(description: "tracks file's frame geometry is not the input's")

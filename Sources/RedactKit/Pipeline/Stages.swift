@@ -12,9 +12,11 @@ public enum Stages {
                               note: (String) -> Void = { _ in },
                               progress: @escaping (Int, Int?) -> Void = { _, _ in }) throws -> DetectionsFile {
         try OutputPolicy.checkJSON(output: output, inputs: [input])
-        let hash = try FileDigest.sha256(of: input)
+        // One open file hashed and decoded (PinnedInput): the detections are of the bytes hashed.
+        let pinned = try PinnedInput(path: input.path)
+        let hash = try pinned.sha256AndSize().sha256
         let model = try registry.model(config.model)
-        let decode = try DecodeStage(path: input.path, keepAudio: false, videoStream: config.videoStream)
+        let decode = try DecodeStage(path: input.path, source: pinned.readPath, keepAudio: false, videoStream: config.videoStream)
         if let other = decode.layout.otherVideoNote { note(other) }
         // Standalone detect keeps weak detections (down to the default tracker's low score) so
         // that `track` can use them; `track` decodes the video again for its grey images.
@@ -71,7 +73,7 @@ public enum Stages {
         var finals: [FrameBoxes] = []
         if config.flow {
             let source = try flowSource(for: file, detections: detections, video: video)
-            try OutputPolicy.check(input: source, output: output)
+            try OutputPolicy.check(input: URL(fileURLWithPath: source.path), output: output)
             try forEachFlowImage(of: source, file: file, detections: detections) { index, image in
                 let f = file.frames[index]
                 finals += tracker.push(frame: f.frame, detections: f.detections, windowed: f.windows != nil, image: image)
@@ -88,28 +90,30 @@ public enum Stages {
     }
 
     /// The video whose frames `track` follows faces on: `video`, or else the input detections.json
-    /// names; it must be the file the detections were made from (its SHA-256).
-    private static func flowSource(for file: DetectionsFile, detections: URL, video: URL?) throws -> URL {
+    /// names; it must be the file the detections were made from (its SHA-256), and is decoded
+    /// through the file that was hashed (`PinnedInput`).
+    private static func flowSource(for file: DetectionsFile, detections: URL, video: URL?) throws -> PinnedInput {
         let source = video ?? URL(fileURLWithPath: file.input.path)
         guard FileManager.default.isReadableFile(atPath: source.path) else {
             if video != nil { throw RedactError.inputNotFound(path: source.path) }
             throw RedactError.badJSON(path: detections.path, jsonPath: "$.input.path",
                                       detail: "\(source.path): no such file or not readable (the video these detections were made from, needed for optical flow: give it with --input, or track without flow with --no-flow, which covers less)")
         }
-        let hash = try FileDigest.sha256(of: source)
+        let pinned = try PinnedInput(path: source.path)
+        let hash = try pinned.sha256AndSize().sha256
         guard hash == file.input.sha256 else {
             throw RedactError.badJSON(path: detections.path, jsonPath: "$.input.sha256",
                                       detail: "detections were made from another file (\(file.input.sha256)); \(source.path) is \(hash)")
         }
-        return source
+        return pinned
     }
 
     /// Decodes `source` and calls `body` with each frame's index and the grey image the detect
     /// stage of `redact run` makes for the tracker (the detector image at `input_size`, halved),
     /// one frame at a time: memory stays flat. The video must have as many frames as `file`.
-    private static func forEachFlowImage(of source: URL, file: DetectionsFile, detections: URL,
+    private static func forEachFlowImage(of source: PinnedInput, file: DetectionsFile, detections: URL,
                                          _ body: (Int, GrayImage) throws -> Void) throws {
-        let decode = try DecodeStage(path: source.path, keepAudio: false, videoStream: file.detector.videoStream)
+        let decode = try DecodeStage(path: source.path, source: source.readPath, keepAudio: false, videoStream: file.detector.videoStream)
         guard decode.layout.geometry == file.geometry else {
             throw RedactError.badJSON(path: detections.path, jsonPath: "$.geometry", detail: "does not match \(source.path)")
         }
@@ -150,7 +154,8 @@ public enum Stages {
         try OutputPolicy.check(input: tracks, output: output)
         try OutputPolicy.checkVideoName(output)
         let file = try JSONFiles.read(TracksFile.self, from: tracks)
-        let hash = try FileDigest.sha256(of: input)
+        let pinned = try PinnedInput(path: input.path)
+        let hash = try pinned.sha256AndSize(cancellable: true).sha256
         guard file.input.sha256 == hash else {
             throw RedactError.badJSON(path: tracks.path, jsonPath: "$.input.sha256", detail: "tracks were made from another file (\(file.input.sha256)); \(input.path) is \(hash)")
         }
@@ -160,7 +165,7 @@ public enum Stages {
         job.detector.videoStream = file.detector?.videoStream
         let temporary = AtomicFile.temporaryURL(for: output)
         defer { try? FileManager.default.removeItem(at: temporary) }
-        let outcome = try JobRunner.redact(input: input.path, temporary: temporary, reportPath: output.path, config: job,
+        let outcome = try JobRunner.redact(input: input.path, source: pinned.readPath, temporary: temporary, reportPath: output.path, config: job,
                                            model: nil, boxes: file.boxesByFrame(), progress: progress)
         if outcome.counts.frames != file.frameCount {
             throw RedactError.badJSON(path: tracks.path, jsonPath: "$.frame_count", detail: "tracks cover \(file.frameCount) frames; the input has \(outcome.counts.frames)")

@@ -1,0 +1,199 @@
+import Foundation
+import XCTest
+@testable import RedactKit
+
+/// What an input may be: a regular file holding its own media. The receipt names the input by
+/// the SHA-256 of the file's bytes, so the pictures redacted must come from those bytes.
+final class InputFileTests: TempDirectoryTestCase {
+    override func setUpWithError() throws {
+        try Fixtures.requireSetup()
+        try super.setUpWithError()
+    }
+
+    private func key() throws -> URL {
+        let k = dir.appendingPathComponent("signing.key")
+        let r = try Fixtures.redact(["keygen", "-o", k.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        return k
+    }
+
+    private func clip(_ name: String, frames: Int) throws -> Fixtures.Clip {
+        var o = Fixtures.ClipOptions()
+        o.name = name
+        o.frames = frames
+        return try Fixtures.makeClip(in: dir, o)
+    }
+
+    /// A one-job manifest per input, in `dir`; returns the manifest and the jobs' outputs.
+    private func manifest(_ inputs: [(id: String, input: String)]) throws -> (URL, [String: URL]) {
+        var outputs: [String: URL] = [:]
+        var jobs: [String] = []
+        for (id, input) in inputs {
+            let out = dir.appendingPathComponent("out/\(id).mp4")
+            outputs[id] = out
+            jobs.append(#"{"id": "\#(id)", "input": "\#(input)", "output": "\#(out.path)"}"#)
+        }
+        let url = dir.appendingPathComponent("m.json")
+        try Data(#"{"version": 1, "jobs": [\#(jobs.joined(separator: ", "))]}"#.utf8).write(to: url)
+        return (url, outputs)
+    }
+
+    private func events(_ stdout: String) -> [[String: Any]] {
+        stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    }
+
+    /// A file that is a concat script or an HLS playlist naming another video: libavformat opened
+    /// the video it names, so the job redacted that video and signed a receipt naming the text
+    /// file's SHA-256 as its input (checked on the previous build: the concat job was `done`
+    /// with the 30 frames of `other`; this playlist failed only when its MP4 segment would not
+    /// read as MPEG-TS, and one naming a TS file would have been redacted). Now each fails as
+    /// bad media (65), naming the format, and writes nothing.
+    func testAnInputThatNamesOtherFilesIsRefused() throws {
+        let other = try clip("other", frames: 30)
+        let concat = dir.appendingPathComponent("evidence.mp4")
+        try Data("ffconcat version 1.0\nfile '\(other.url.lastPathComponent)'\n".utf8).write(to: concat)
+        let playlist = dir.appendingPathComponent("evidence2.mp4")
+        try Data("#EXTM3U\n#EXT-X-TARGETDURATION:3\n#EXTINF:2.0,\n\(other.url.lastPathComponent)\n#EXT-X-ENDLIST\n".utf8).write(to: playlist)
+        let (m, outputs) = try manifest([("concat", concat.path), ("hls", playlist.path)])
+        let r = try Fixtures.redact(["run", m.path, "--key", try key().path, "--json"])
+        XCTAssertEqual(r.status, 2, r.stderr)
+        let failed = events(r.stdoutText).filter { $0["event"] as? String == "job_failed" }
+        XCTAssertEqual(failed.map { $0["job"] as? String }, ["concat", "hls"], r.stdoutText)
+        for (event, (path, format)) in zip(failed, [(concat.path, "`concat`"), (playlist.path, "`hls`")]) {
+            XCTAssertEqual(event["exit_code"] as? Int, 65)
+            let message = event["error"] as? String ?? ""
+            XCTAssertTrue(message.hasPrefix("\(path): not usable as video: ") && message.contains(format), message)
+        }
+        XCTAssertEqual(Fixtures.listing(outputs["concat"]!.deletingLastPathComponent()), [], "a refused input left files")
+        let detect = try Fixtures.redact(["detect", concat.path, "-o", dir.appendingPathComponent("d.json").path])
+        XCTAssertEqual(detect.status, 65, detect.stderr)
+    }
+
+    /// A file whose name looks like a libavformat protocol (`concat:other.mp4`, given as a
+    /// relative path) is that file: `probe` read it as the concat protocol, i.e. other.mp4.
+    func testAFileNameIsNeverReadAsAProtocol() throws {
+        let other = try clip("other", frames: 30)
+        let mine = try clip("mine", frames: 12)
+        let oddName = "concat:\(other.url.lastPathComponent)"
+        try FileManager.default.copyItem(at: mine.url, to: dir.appendingPathComponent(oddName))
+        let r = try Fixtures.redact(["probe", oddName, "--json"], currentDirectory: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let report = try JSONSerialization.jsonObject(with: Data(r.stdoutText.utf8)) as? [String: Any]
+        XCTAssertEqual(report?["size_bytes"] as? Int, try FileManager.default.attributesOfItem(atPath: mine.url.path)[.size] as? Int)
+        let video = (report?["streams"] as? [[String: Any]])?.first { $0["type"] as? String == "video" }
+        XCTAssertEqual(video?["frame_count"] as? Int, mine.frameCount, "probe read another file: \(r.stdoutText)")
+    }
+
+    /// A FIFO or a device named as an input: a character device was hashed without end and a
+    /// FIFO blocked opening, and SIGTERM stopped neither. Now each job fails at once (66) naming
+    /// what the path is, as does a directory, and the batch ends.
+    func testAnInputThatIsNotARegularFileFailsAtOnce() throws {
+        let fifo = dir.appendingPathComponent("recorder.mp4")
+        XCTAssertEqual(mkfifo(fifo.path, 0o600), 0)
+        let directory = dir.appendingPathComponent("folder.mp4")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let (m, outputs) = try manifest([("fifo", fifo.path), ("device", "/dev/zero"), ("dir", directory.path)])
+        let p = Process()
+        p.executableURL = try Fixtures.requireBinary()
+        p.arguments = ["run", m.path, "--key", try key().path, "--json"]
+        p.environment = ProcessInfo.processInfo.environment.merging(["REDACT_MODELS": Fixtures.modelsDirectory.path]) { $1 }
+        let stdout = Pipe()
+        p.standardOutput = stdout
+        p.standardError = FileHandle.nullDevice
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        // No timing assertion: a generous deadline only keeps a hang from stalling the suite.
+        let deadline = Date().addingTimeInterval(300)
+        while p.isRunning && Date() < deadline { usleep(50_000) }
+        if p.isRunning {
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            XCTFail("redact run hung on an input that is not a regular file")
+            return
+        }
+        let text = String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(p.terminationStatus, 2, text)
+        let failed = events(text).filter { $0["event"] as? String == "job_failed" }
+        let expected = [("fifo", fifo.path, "a FIFO"), ("device", "/dev/zero", "a character device"), ("dir", directory.path, "a directory")]
+        XCTAssertEqual(failed.count, expected.count, text)
+        for (event, (id, path, kind)) in zip(failed, expected) {
+            XCTAssertEqual(event["job"] as? String, id)
+            XCTAssertEqual(event["exit_code"] as? Int, 66)
+            XCTAssertEqual(event["error"] as? String, "\(path): not a regular file (\(kind)); redact reads recorded files only")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: outputs["fifo"]!.deletingLastPathComponent().path + "/fifo.mp4"))
+        let probe = try Fixtures.redact(["probe", fifo.path])
+        XCTAssertEqual(probe.status, 66, probe.stderr)
+    }
+
+    /// An input swapped during a job (an adversarial review's finding): the job with a tracks
+    /// file waits for that file's lock after hashing its input, a different video is moved over
+    /// the input's name meanwhile, and the original is moved back once decoding has begun. The
+    /// job hashed the original at both ends but decoded the other video: its receipt named the
+    /// original's SHA-256 for another video's redaction, and the tracks file it sealed as the
+    /// original's held the other video's boxes, which later jobs on the original reused (checked
+    /// on the previous build: output and tracks had the other clip's 40 frames). Now the job
+    /// decodes the file it opened and hashed (its tracks are the original's 90 frames), and
+    /// fails closed because the input's name was moved meanwhile; the next run reuses those
+    /// tracks for the original and verifies.
+    func testAnInputSwappedDuringAJobIsNotWhatIsRedacted() throws {
+        let original = try clip("original", frames: 90)
+        let other = try clip("other", frames: 40)
+        let input = dir.appendingPathComponent("inbox/case.mp4")
+        try FileManager.default.createDirectory(at: input.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: original.url, to: input)
+        let aside = dir.appendingPathComponent("inbox/aside.mp4")
+        let out = dir.appendingPathComponent("out/case.mp4"), tracks = dir.appendingPathComponent("out/case.tracks.json")
+        try FileManager.default.createDirectory(at: out.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let m = dir.appendingPathComponent("swap.json")
+        try Data(#"{"version": 1, "jobs": [{"id": "case", "input": "\#(input.path)", "output": "\#(out.path)", "tracks": "\#(tracks.path)"}]}"#.utf8).write(to: m)
+        let signing = try key()
+
+        // Hold the tracks file's lock, as another job detecting into it would.
+        let lockURL = tracks.deletingLastPathComponent().appendingPathComponent(".\(tracks.lastPathComponent).lock")
+        let held = try XCTUnwrap(try LockFile.lock(lockURL, waiting: true, reportPath: tracks.path))
+        let p = Process()
+        p.executableURL = try Fixtures.requireBinary()
+        p.arguments = ["run", m.path, "--key", signing.path]
+        p.environment = ProcessInfo.processInfo.environment.merging(["REDACT_MODELS": Fixtures.modelsDirectory.path]) { $1 }
+        let log = dir.appendingPathComponent("swap.log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = try FileHandle(forWritingTo: log)
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        // Polling, no timing assertion: until the job has the input open (it then waits for the lock).
+        let deadline = Date().addingTimeInterval(300)
+        func hasInputOpen() -> Bool {
+            let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(p.processIdentifier)/fd")) ?? []
+            return fds.contains { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(p.processIdentifier)/fd/\($0)")) == input.path }
+        }
+        while p.isRunning && Date() < deadline && !hasInputOpen() { usleep(20_000) }
+        XCTAssertTrue(p.isRunning, "the job ended before it could be swapped under")
+        XCTAssertEqual(rename(input.path, aside.path), 0)
+        try FileManager.default.copyItem(at: other.url, to: input)
+        flock(held, LOCK_UN)
+        close(held)
+        // Once the job writes its output it has opened what it decodes: put the original back.
+        let writing = { Fixtures.listing(out.deletingLastPathComponent()).contains { $0.hasPrefix(".case.mp4.partial-") } }
+        while p.isRunning && Date() < deadline && !writing() { usleep(20_000) }
+        try FileManager.default.removeItem(at: input)
+        XCTAssertEqual(rename(aside.path, input.path), 0)
+        p.waitUntilExit()
+
+        let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        XCTAssertEqual(p.terminationStatus, 2, text)
+        XCTAssertTrue(text.contains("\(input.path): not usable as video: changed while it was being redacted"), text)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
+        XCTAssertEqual(try JSONFiles.read(TracksFile.self, from: tracks).frameCount, original.frameCount,
+                       "the tracks sealed as the input's were made from another video")
+
+        let again = try Fixtures.redact(["run", m.path, "--key", signing.path])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertTrue(again.stderr.contains("tracks reused from"), again.stderr)
+        XCTAssertEqual(try Fixtures.redact(["verify", out.path, "--input", input.path]).status, 0)
+        let frames = try Fixtures.run("/usr/bin/ffprobe", ["-v", "error", "-count_packets", "-select_streams", "v:0",
+                                                           "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", out.path])
+        XCTAssertEqual(frames.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines), "\(original.frameCount)")
+    }
+}
