@@ -177,6 +177,11 @@ struct Sign: ParsableCommand {
         try reportingErrors {
             let signingKey = try SigningKey(contentsOf: URL(fileURLWithPath: key))
             try Receipts.checkStandaloneOutput(URL(fileURLWithPath: output), input: URL(fileURLWithPath: input))
+            let inputDigest = try FileDigest.sha256AndSize(of: URL(fileURLWithPath: input))
+            if let tracks {
+                try Receipts.checkTracksPainted(output: URL(fileURLWithPath: output), input: URL(fileURLWithPath: input),
+                                                tracks: URL(fileURLWithPath: tracks), inputSHA256: inputDigest.sha256)
+            }
             let summary = try tracks.map { try TracksSummary(url: URL(fileURLWithPath: $0)) }
             // This command did not make the output: what was dropped is found by comparing the
             // streams (the video stream the tracks were found on, when they are given).
@@ -185,7 +190,8 @@ struct Sign: ParsableCommand {
             if let summary {
                 predicate = ReceiptPredicateInput(models: summary.models, config: summary.config, counts: summary.counts, droppedStreams: dropped)
             }
-            let receipt = try Receipts.sign(output: URL(fileURLWithPath: output), input: URL(fileURLWithPath: input),
+            predicate.command = "sign"
+            let receipt = try Receipts.sign(output: URL(fileURLWithPath: output), input: URL(fileURLWithPath: input), inputDigest: inputDigest,
                                             predicate: predicate, key: signingKey)
             print(receipt.path)
         }
@@ -222,6 +228,9 @@ func verifiedSummary(_ p: ReceiptPredicate) -> [String] {
     func num(_ d: Double) -> String { d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) : String(d) }
     func frames(_ first: Int?, _ last: Int?) -> String { first.flatMap { f in last.map { "frames \(f)-\($0)" } } ?? "no frame" }
     var lines: [String] = []
+    if p.tool.command == "sign" {
+        lines.append("signed by `redact sign`, which did not make this output: it checked that the video is not the input's copied, and, when given tracks, that their boxes are painted over; the render settings recorded are the defaults, not necessarily those used")
+    }
     if let damaged = p.counts.damagedFramesSummary {
         lines.append("damaged input: the decoder made up \(damaged) in part (counts.damaged_frames)")
     }

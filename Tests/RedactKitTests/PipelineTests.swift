@@ -575,6 +575,16 @@ final class PipelineTests: TempDirectoryTestCase {
         XCTAssertEqual(r.stderrLines.count, 1, r.stderr)
         XCTAssertTrue(r.stderr.contains(videoOnlyOriginal.path) && r.stderr.contains("not encoded by redact"), r.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: refused.path))
+        // The tag is not proof: the original's video copied out with the tag written on it (an
+        // adversarial review's case) is refused because its slices are the audio file's video.
+        let tagged = dir.appendingPathComponent("tagged-original.mp4")
+        try Fixtures.ffmpeg(["-i", clip.url.path, "-map", "0:v", "-c", "copy",
+                             "-metadata", "\(OutputMuxer.redactedVideoTag.key)=\(OutputMuxer.redactedVideoTag.value)", tagged.path])
+        let taggedRun = try Fixtures.redact(["mux", tagged.path, "--audio-from", clip.url.path, "-o", refused.path])
+        XCTAssertEqual(taggedRun.status, 65, taggedRun.stderr)
+        XCTAssertEqual(taggedRun.stderrLines.count, 1, taggedRun.stderr)
+        XCTAssertTrue(taggedRun.stderr.contains(tagged.path) && taggedRun.stderr.contains("slices are bytes of \(clip.url.path)'s video"), taggedRun.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: refused.path))
         // What render and mux write carries the tag (and nothing of the input's own comment).
         for file in [video, joined] {
             let tags = (try Fixtures.ffprobeJSON(["-show_format", file.path])["format"] as? [String: Any])?["tags"] as? [String: String]
@@ -621,19 +631,44 @@ final class PipelineTests: TempDirectoryTestCase {
         try assertSameFrameTimes(clip.url, output)
         try assertSameAudio(clip.url, output, tracks: 1)
 
+        // sign says it made no output, and names no inference engine (none ran).
+        let signed = try Receipts.verify(output: output, input: clip.url).predicate
+        XCTAssertEqual(signed.tool.command, "sign")
+        XCTAssertNil(signed.tool.inferenceEngine)
+        r = try Fixtures.redact(["verify", output.path, "--input", clip.url.path])
+        XCTAssertTrue(r.stdoutText.contains("signed by `redact sign`, which did not make this output"), r.stdoutText)
+
         // sign refuses an "output" that is the original, or its video copied into another file:
-        // not re-encoded, so not redacted (a signed copy of the original verified OK).
+        // not re-encoded, so not redacted (a signed copy of the original verified OK). Also
+        // remuxed into MPEG-TS, cut by a frame, or stripped of its SEI, which kept the packets'
+        // slices and changed the one hash of the stream that was compared before.
         let copied = dir.appendingPathComponent("copied.mp4")
         let remuxed = dir.appendingPathComponent("remuxed.mp4")
+        let transport = dir.appendingPathComponent("remuxed.ts")
+        let cut = dir.appendingPathComponent("cut.mp4")
+        let noSEI = dir.appendingPathComponent("no-sei.mp4")
         try FileManager.default.copyItem(at: clip.url, to: copied)
         try Fixtures.ffmpeg(["-i", clip.url.path, "-map", "0:v", "-c", "copy", remuxed.path])
-        for fake in [copied, remuxed] {
+        try Fixtures.ffmpeg(["-i", clip.url.path, "-map", "0", "-c", "copy", "-f", "mpegts", transport.path])
+        try Fixtures.ffmpeg(["-i", clip.url.path, "-map", "0", "-c", "copy", "-frames:v", "\(clip.frameCount - 1)", cut.path])
+        try Fixtures.ffmpeg(["-i", clip.url.path, "-map", "0", "-c", "copy", "-bsf:v", "filter_units=remove_types=6", noSEI.path])
+        for fake in [copied, remuxed, transport, cut, noSEI] {
             r = try Fixtures.redact(["sign", fake.path, "--key", keyPath.path, "--input", clip.url.path])
             XCTAssertEqual(r.status, 65, r.stderr)
             XCTAssertEqual(r.stderrLines.count, 1, r.stderr)
             XCTAssertTrue(r.stderr.contains(fake.path) && r.stderr.contains("not a redacted output"), r.stderr)
             XCTAssertFalse(FileManager.default.fileExists(atPath: fake.path + ".receipt.json"))
         }
+
+        // With --tracks the receipt records their boxes as painted: a re-encode of the original
+        // (every face visible) is refused, naming the first frame left unpainted.
+        let reencoded = dir.appendingPathComponent("reencoded.mp4")
+        try Fixtures.ffmpeg(["-i", clip.url.path, "-map", "0", "-c:v", "libx264", "-c:a", "copy", reencoded.path])
+        r = try Fixtures.redact(["sign", reencoded.path, "--key", keyPath.path, "--input", clip.url.path, "--tracks", tracks.path])
+        XCTAssertEqual(r.status, 65, r.stderr)
+        XCTAssertEqual(r.stderrLines.count, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("are not painted over") && r.stderr.contains("not rendered from these tracks"), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: reencoded.path + ".receipt.json"))
 
         // The file the tracks were made from is the only one render accepts.
         let other = try Self.clip("other") { $0.frames = 20; $0.background = .smptebars; $0.face = 4 }

@@ -28,8 +28,14 @@ extension Evaluation {
 
     public static func evaluate(original: URL, redacted: URL, groundTruth: URL, options: PixelEvalOptions,
                                 progress: (Int, Int?) -> Void = { _, _ in }) throws -> EvalReport {
+        try evaluate(original: original, redacted: redacted, truth: try GroundTruth.read(contentsOf: groundTruth),
+                     named: groundTruth.path, options: options, progress: progress)
+    }
+
+    /// The same with the objects given (`named`: where they came from, for the report).
+    static func evaluate(original: URL, redacted: URL, truth gt: GroundTruth, named groundTruth: String, options: PixelEvalOptions,
+                         progress: (Int, Int?) -> Void = { _, _ in }) throws -> EvalReport {
         let started = Date()
-        let gt = try GroundTruth.read(contentsOf: groundTruth)
         let readerO = try GreyVideoReader(path: original.path, decoderThreads: options.decoderThreads, videoStream: options.originalVideoStream)
         let readerR = try GreyVideoReader(path: redacted.path, decoderThreads: options.decoderThreads)
         let W = readerO.displayWidth, H = readerO.displayHeight
@@ -99,7 +105,7 @@ extension Evaluation {
                 cellPx: PixelThresholds.cellSize, frameStride: stride)
         }
         return EvalReport(
-            mode: "pixels", original: original.path, redacted: redacted.path, tracks: nil, groundTruth: groundTruth.path,
+            mode: "pixels", original: original.path, redacted: redacted.path, tracks: nil, groundTruth: groundTruth,
             displaySize: [W, H], rotationOriginal: readerO.geometry.quarterTurns, rotationRedacted: readerR.geometry.quarterTurns,
             frames: .init(original: countO, redacted: countR, scored: scored, match: countO == countR),
             classes: book.classes(), all: book.all(), overRedaction: overReport, thresholds: .init(), notes: notes,

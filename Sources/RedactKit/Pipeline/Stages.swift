@@ -203,6 +203,16 @@ public enum Stages {
         if !OutputMuxer.isRedactedVideo(v) {
             throw RedactError.badMedia(path: video.path, detail: "was not encoded by redact (it lacks the `\(OutputMuxer.redactedVideoTag.key)` tag render writes): mux copies this file's video packets, so it takes only a `redact render --no-audio` output, never an original")
         }
+        // The tag is a guard anyone can write (an adversarial review wrote it on the original's
+        // video copied out with ffmpeg): the video's slices must also not be those of the file
+        // the audio comes from, which is the original this output is for.
+        if !a.videoStreamIndices.isEmpty {
+            let original = try Probe.videoSliceDigests(path: audioFrom.path).values.reduce(into: Set<String>()) { $0.formUnion($1) }
+            let shared = try Probe.videoSliceDigests(path: video.path).values.reduce(0) { $0 + $1.intersection(original).count }
+            if shared > 0 {
+                throw RedactError.badMedia(path: video.path, detail: "\(shared) of its coded pictures' slices are bytes of \(audioFrom.path)'s video: it is that video copied, not a redaction of it; mux takes only a `redact render --no-audio` output")
+            }
+        }
         let temporary = AtomicFile.temporaryURL(for: output)
         defer { try? FileManager.default.removeItem(at: temporary) }
         let muxer = try OutputMuxer(writePath: temporary.path, reportPath: output.path, container: OutputContainer(outputPath: output.path))

@@ -123,24 +123,34 @@ public enum Probe {
         droppedStreams(input: try headerStreams(path: input), output: try headerStreams(path: output), videoStream: videoStream)
     }
 
-    /// SHA-256 over the payloads of each video stream's packets (cover pictures aside), in file
-    /// order, by stream index: equal for two streams copied one from the other
-    /// (`Receipts.checkStandaloneOutput`). One pass over the file.
-    static func videoPacketDigests(path: String) throws -> [Int: String] {
+    /// The SHA-256 of every coded picture slice of 64 bytes or more in the file's video streams
+    /// (cover pictures aside), by stream index. H.264 and HEVC packets are split into their NAL
+    /// units, whether length-prefixed (MP4, Matroska) or after start codes (MPEG-TS), and only the
+    /// slices (VCL units) are kept, without their framing: a stream copied into another
+    /// container, cut, or stripped of its SEI keeps them byte for byte, where a re-encode shares
+    /// none. Other codecs: each packet whole. Small slices are left out: an encoder can write
+    /// the same few bytes for a picture that does not change (`Receipts.checkStandaloneOutput`,
+    /// `Stages.mux`). One pass over the file.
+    static func videoSliceDigests(path: String) throws -> [Int: Set<String>] {
         let input = try MediaInput(path: path)
         let videos = input.videoStreamIndices
         guard !videos.isEmpty else { throw RedactError.badMedia(path: path, detail: "no video stream") }
         for i in 0..<input.streamCount where !videos.contains(i) { input.stream(i).pointee.discard = AVDISCARD_ALL }
-        var hashers = Dictionary(uniqueKeysWithValues: videos.map { ($0, SHA256()) })
+        var framing: [Int: SliceFraming] = [:]
+        for v in videos { framing[v] = SliceFraming(input.stream(v).pointee.codecpar) }
+        var digests: [Int: Set<String>] = Dictionary(uniqueKeysWithValues: videos.map { ($0, []) })
         let packet = Packet()
         while try input.read(into: packet.pointer) {
             let p = packet.pointer.pointee
-            if let data = p.data, p.size > 0 {
-                hashers[Int(p.stream_index)]?.update(bufferPointer: UnsafeRawBufferPointer(start: data, count: Int(p.size)))
+            let index = Int(p.stream_index)
+            if let data = p.data, p.size > 0, let f = framing[index] {
+                for slice in f.slices(UnsafeRawBufferPointer(start: data, count: Int(p.size))) where slice.count >= 64 {
+                    digests[index]?.insert(FileDigest.hex(SHA256.hash(data: slice)))
+                }
             }
             av_packet_unref(packet.pointer)
         }
-        return hashers.mapValues { FileDigest.hex($0.finalize()) }
+        return digests
     }
 
     /// See `droppedStreams(input:output:)`; streams as the container header describes them.
@@ -218,5 +228,69 @@ public enum Probe {
             largest = max(largest, d)
         }
         return Double(largest - smallest) > Double(smallest) * 0.01 + 1
+    }
+}
+
+/// How a video stream's packets hold their pictures' slices (`Probe.videoSliceDigests`).
+struct SliceFraming {
+    enum Codec { case h264, hevc, other }
+    let codec: Codec
+    /// Bytes of each NAL unit's length prefix (MP4, Matroska); nil: start codes (Annex B).
+    let lengthSize: Int?
+
+    init(_ par: UnsafeMutablePointer<AVCodecParameters>) {
+        let id = par.pointee.codec_id
+        codec = id == AV_CODEC_ID_H264 ? .h264 : id == AV_CODEC_ID_HEVC ? .hevc : .other
+        let extra = par.pointee.extradata.map { UnsafeBufferPointer(start: $0, count: Int(par.pointee.extradata_size)) }
+        // avcC and hvcC (configuration version 1) give the prefix length; Annex B extradata
+        // starts with a start code instead.
+        if let extra, extra.count > 4, extra[0] == 1 {
+            if codec == .h264 { lengthSize = Int(extra[4] & 3) + 1; return }
+            if codec == .hevc, extra.count > 21 { lengthSize = Int(extra[21] & 3) + 1; return }
+        }
+        lengthSize = nil
+    }
+
+    /// The slices of one packet (for `.other`, the packet).
+    func slices(_ packet: UnsafeRawBufferPointer) -> [UnsafeRawBufferPointer] {
+        guard codec != .other else { return [packet] }
+        return nalUnits(packet).filter { nal in
+            guard let first = nal.first else { return false }
+            // Slice (VCL) units: H.264 types 1-5, HEVC types 0-31.
+            return codec == .h264 ? (1...5).contains(first & 0x1f) : (first >> 1) & 0x3f < 32
+        }
+    }
+
+    private func nalUnits(_ b: UnsafeRawBufferPointer) -> [UnsafeRawBufferPointer] {
+        var units: [UnsafeRawBufferPointer] = []
+        if let size = lengthSize {
+            var at = 0
+            while at + size <= b.count {
+                var length = 0
+                for k in 0..<size { length = length << 8 | Int(b[at + k]) }
+                at += size
+                guard length > 0, at + length <= b.count else { break }
+                units.append(UnsafeRawBufferPointer(rebasing: b[at..<(at + length)]))
+                at += length
+            }
+            return units
+        }
+        // Annex B: units between start codes (00 00 01), trailing zero bytes dropped.
+        var starts: [Int] = []
+        var i = 0
+        while i + 2 < b.count {
+            if b[i] == 0, b[i + 1] == 0, b[i + 2] == 1 {
+                starts.append(i + 3)
+                i += 3
+            } else {
+                i += 1
+            }
+        }
+        for (n, start) in starts.enumerated() {
+            var end = n + 1 < starts.count ? starts[n + 1] - 3 : b.count
+            while end > start, b[end - 1] == 0 { end -= 1 }
+            if end > start { units.append(UnsafeRawBufferPointer(rebasing: b[start..<end])) }
+        }
+        return units
     }
 }

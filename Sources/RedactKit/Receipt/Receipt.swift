@@ -16,15 +16,20 @@ public struct ReceiptPredicate: Codable, Equatable, Sendable {
         /// SHA-256 of the executable that made the receipt (`redactExecutableSHA256`): the
         /// build, where `version` is the release; nil in receipts made before it was recorded.
         public var executableSHA256: String?
+        /// Which command made the receipt: `run` (it made the output) or `sign` (it signed an
+        /// output made otherwise, and attests only what it checked: docs/receipt.md); nil in
+        /// receipts made before it was recorded.
+        public var command: String?
         public init(name: String = "redact", version: String = redactVersion, inferenceEngine: String? = nil,
-                    executableSHA256: String? = redactExecutableSHA256) {
+                    executableSHA256: String? = redactExecutableSHA256, command: String? = nil) {
             self.name = name
             self.version = version
             self.inferenceEngine = inferenceEngine
             self.executableSHA256 = executableSHA256
+            self.command = command
         }
         enum CodingKeys: String, CodingKey {
-            case name, version
+            case name, version, command
             case inferenceEngine = "inference_engine"
             case executableSHA256 = "executable_sha256"
         }
@@ -177,6 +182,8 @@ public struct ReceiptPredicateInput: Sendable {
     public var tracksFile: TracksFileRecord?
     /// When the receipt is made; nil: now.
     public var created: Date?
+    /// `ReceiptPredicate.Tool.command`: `run`, or `sign` for the standalone command.
+    public var command = "run"
 
     public init(toolVersion: String = redactVersion, models: [ReceiptPredicate.Model] = [], config: JobConfig = JobConfig(),
                 counts: StageCounts = StageCounts(), droppedStreams: [String] = [], droppedMetadata: [String]? = nil,
@@ -258,11 +265,19 @@ public enum Receipts {
     /// packets are the input's (the input itself, or its video stream copied: not re-encoded, so
     /// not redacted). A signed copy of the original used to verify OK. Every video stream of the
     /// input counts: a file holding two cameras has two to copy.
+    ///
+    /// Compared slice by slice (`Probe.videoSliceDigests`), not as one hash of each stream: that
+    /// refused only an exact copy, and the original's video remuxed into MPEG-TS, cut by a frame
+    /// or stripped of its SEI was signed (found by an adversarial review here). One slice of the
+    /// input's in the output is enough to refuse it: a redacted output is re-encoded throughout.
     public static func checkStandaloneOutput(_ output: URL, input: URL) throws {
-        let inputStreams = try Probe.videoPacketDigests(path: input.path)
-        let outputDigests = Set(try Probe.videoPacketDigests(path: output.path).values)
-        if let copied = inputStreams.keys.sorted().first(where: { outputDigests.contains(inputStreams[$0]!) }) {
-            throw RedactError.badMedia(path: output.path, detail: "not a redacted output, so not signed: its video packets are those of \(input.path)'s stream \(copied) (the input itself, or its video copied, never re-encoded)")
+        let inputStreams = try Probe.videoSliceDigests(path: input.path)
+        let outputSlices = try Probe.videoSliceDigests(path: output.path).values.reduce(into: Set<String>()) { $0.formUnion($1) }
+        for stream in inputStreams.keys.sorted() {
+            let shared = inputStreams[stream]!.intersection(outputSlices).count
+            if shared > 0 {
+                throw RedactError.badMedia(path: output.path, detail: "not a redacted output, so not signed: \(shared) of its coded pictures' slices are bytes of \(input.path)'s video stream \(stream) (the input, or its video copied, remuxed or cut, not re-encoded)")
+            }
         }
     }
 
@@ -279,8 +294,10 @@ public enum Receipts {
         let inp = try inputDigest ?? FileDigest.sha256AndSize(of: input)
         let publicKey = key.publicKey
         let predicate = ReceiptPredicate(
+            // `sign` ran no network: no engine to name.
             tool: .init(name: "redact", version: partial.toolVersion,
-                        inferenceEngine: partial.config.detector.inferenceDescription),
+                        inferenceEngine: partial.command == "sign" ? nil : partial.config.detector.inferenceDescription,
+                        command: partial.command),
             input: .init(name: input.lastPathComponent, sha256: inp.sha256, size: inp.size),
             output: .init(name: output.lastPathComponent, sha256: out.sha256, size: out.size),
             models: partial.models,
@@ -504,5 +521,38 @@ public enum Receipts {
             text = "\(error)"
         }
         return text.split(whereSeparator: \.isNewline).joined(separator: " ")
+    }
+}
+
+extension Receipts {
+    /// `redact sign --tracks`: the receipt then records the tracks file's counts and settings as
+    /// what the output holds, so the file must be of this input (its SHA-256) and every box in
+    /// it must be painted over in the output, tested on the decoded pictures as `redact eval`
+    /// tests ground truth (`PixelScorer`: a box whose pixels are still the input's is a leak;
+    /// one too plain to tell is not counted). Without this check a plain re-encode of the
+    /// original, signed with the tracks of a real run, got a receipt claiming every face redacted
+    /// (found by an adversarial review here).
+    public static func checkTracksPainted(output: URL, input: URL, tracks: URL, inputSHA256: String) throws {
+        let file = try JSONFiles.read(TracksFile.self, from: tracks)
+        guard file.input.sha256 == inputSHA256 else {
+            throw RedactError.badJSON(path: tracks.path, jsonPath: "$.input.sha256",
+                                      detail: "tracks were made from another file (\(file.input.sha256)); \(input.path) is \(inputSHA256)")
+        }
+        let rows = file.tracks.flatMap { t in
+            t.boxes.filter { $0.w > 0 && $0.h > 0 }.map {
+                GroundTruthRow(frame: $0.frame, id: t.id, box: Box(x: $0.x, y: $0.y, w: $0.w, h: $0.h),
+                               objectClass: t.objectClass.rawValue, visibleFraction: 1)
+            }
+        }
+        var options = PixelEvalOptions()
+        options.overRedactionStride = 0
+        options.originalVideoStream = file.detector?.videoStream
+        let report = try Evaluation.evaluate(original: input, redacted: output, truth: GroundTruth(rows: rows), named: tracks.path, options: options)
+        guard report.frames.match else {
+            throw RedactError.badMedia(path: output.path, detail: "not signed: it has \(report.frames.redacted) frames, \(input.path) has \(report.frames.original)")
+        }
+        if report.all.leakFrames > 0 {
+            throw RedactError.badMedia(path: output.path, detail: "not signed: \(report.all.objectFrames - report.all.redacted) of the \(report.all.objectFrames) boxes of \(tracks.lastPathComponent) tested are not painted over, in \(report.all.leakFrames) frames from frame \(report.all.firstLeakFrame.map(String.init) ?? "?"): this output was not rendered from these tracks")
+        }
     }
 }
