@@ -40,9 +40,14 @@ enum LockFile {
                 throw RedactError.output(path: reportPath, detail: "cannot create lock file \(url.lastPathComponent): \(AtomicFile.errnoString(code))")
             }
             var opened = stat()
-            guard fstat(fd, &opened) == 0, opened.st_mode & S_IFMT == S_IFREG, opened.st_nlink == 1 else {
+            guard fstat(fd, &opened) == 0, opened.st_mode & S_IFMT == S_IFREG, opened.st_nlink <= 1 else {
                 close(fd)
                 throw RedactError.output(path: reportPath, detail: "lock file \(url.lastPathComponent) is not a file of its own (another kind of file, or a hard link to another name); redact does not write into it (remove it)")
+            }
+            if opened.st_nlink == 0 {
+                // Released (unlinked) by its holder since our open: start over, as below.
+                close(fd)
+                continue
             }
             var r: Int32
             repeat { r = flock(fd, waiting ? LOCK_EX : LOCK_EX | LOCK_NB) } while r != 0 && errno == EINTR

@@ -123,15 +123,20 @@ public enum Probe {
         droppedStreams(input: try headerStreams(path: input), output: try headerStreams(path: output), videoStream: videoStream)
     }
 
-    /// The SHA-256 of every coded picture slice of 64 bytes or more in the file's video streams
+    /// The SHA-256 of every coded picture slice of `minimumSliceBytes` or more in the file's video streams
     /// (cover pictures aside), by stream index. H.264 and HEVC packets are split into their NAL
     /// units, whether length-prefixed (MP4, Matroska) or after start codes (MPEG-TS), and only the
     /// slices (VCL units) are kept, without their framing: a stream copied into another
     /// container, cut, or stripped of its SEI keeps them byte for byte, where a re-encode shares
-    /// none. Other codecs: each packet whole. Small slices are left out: an encoder can write
-    /// the same few bytes for a picture that does not change (`Receipts.checkStandaloneOutput`,
-    /// `Stages.mux`). One pass over the file.
+    /// none. Other codecs: each packet whole. One pass over the file (`Receipts.checkStandaloneOutput`,
+    /// `Stages.mux`).
     static func videoSliceDigests(path: String) throws -> [Int: Set<String>] {
+        // Smaller slices are left out: libx264 writes the same bytes for a flat picture whoever
+        // encodes it with the same settings (a black 1280x720 frame re-encoded at veryfast, CRF
+        // 18 gave the same 217-byte IDR slice and 33-40-byte P slices; 1080p about 420 bytes),
+        // so a redaction of an x264 input that starts on black would share them. A picture with
+        // anything in it to disclose is kilobytes.
+        let minimumSliceBytes = 2048
         let input = try MediaInput(path: path)
         let videos = input.videoStreamIndices
         guard !videos.isEmpty else { throw RedactError.badMedia(path: path, detail: "no video stream") }
@@ -144,7 +149,7 @@ public enum Probe {
             let p = packet.pointer.pointee
             let index = Int(p.stream_index)
             if let data = p.data, p.size > 0, let f = framing[index] {
-                for slice in f.slices(UnsafeRawBufferPointer(start: data, count: Int(p.size))) where slice.count >= 64 {
+                for slice in f.slices(UnsafeRawBufferPointer(start: data, count: Int(p.size))) where slice.count >= minimumSliceBytes {
                     digests[index]?.insert(FileDigest.hex(SHA256.hash(data: slice)))
                 }
             }
