@@ -9,12 +9,7 @@ final class EvidenceDirTests: TempDirectoryTestCase {
         try super.setUpWithError()
     }
 
-    private func key() throws -> URL {
-        let k = dir.appendingPathComponent("signing.key")
-        let r = try Fixtures.redact(["keygen", "-o", k.path])
-        XCTAssertEqual(r.status, 0, r.stderr)
-        return k
-    }
+    private func key() throws -> URL { try Fixtures.makeKey(in: dir) }
 
     /// A short real clip (640x360, 10 frames, one face).
     private func clip() throws -> URL {

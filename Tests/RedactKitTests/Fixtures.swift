@@ -133,6 +133,14 @@ enum Fixtures {
         return obj
     }
 
+    /// A signing key made by `redact keygen` in `dir` (`signing.key` and `.pub`).
+    static func makeKey(in dir: URL) throws -> URL {
+        let key = dir.appendingPathComponent("signing.key")
+        let r = try redact(["keygen", "-o", key.path])
+        guard r.status == 0 else { throw FixtureError("redact keygen failed: \(r.stderr)") }
+        return key
+    }
+
     /// Runs the real `redact` executable with the repository's models.
     @discardableResult
     static func redact(_ arguments: [String], currentDirectory: URL? = nil) throws -> ProcessResult {

@@ -10,12 +10,7 @@ final class InputFileTests: TempDirectoryTestCase {
         try super.setUpWithError()
     }
 
-    private func key() throws -> URL {
-        let k = dir.appendingPathComponent("signing.key")
-        let r = try Fixtures.redact(["keygen", "-o", k.path])
-        XCTAssertEqual(r.status, 0, r.stderr)
-        return k
-    }
+    private func key() throws -> URL { try Fixtures.makeKey(in: dir) }
 
     private func clip(_ name: String, frames: Int) throws -> Fixtures.Clip {
         var o = Fixtures.ClipOptions()
