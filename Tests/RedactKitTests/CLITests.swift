@@ -157,6 +157,16 @@ final class CLITests: TempDirectoryTestCase {
         XCTAssertEqual(r0.status, 73, r0.stderr)
         XCTAssertTrue(r0.stderr.contains("is job a's receipt (\(receipt.path))"), r0.stderr)
         XCTAssertEqual(try Data(contentsOf: receipt), receiptBytes)
+        // Nor, through a link, any file of another batch (a second review linked it to another
+        // manifest's receipt): the journal is never a link, nor a file with another name.
+        let elsewhere = dir.appendingPathComponent("other-batch.receipt.json")
+        try receiptBytes.write(to: elsewhere)
+        let elsewhereLink = dir.appendingPathComponent("elsewhere.jsonl")
+        try FileManager.default.createSymbolicLink(at: elsewhereLink, withDestinationURL: elsewhere)
+        let r1 = try Fixtures.redact(["run", manifest.path, "--key", key.path, "--journal", elsewhereLink.path])
+        XCTAssertEqual(r1.status, 73, r1.stderr)
+        XCTAssertTrue(r1.stderr.contains("\(elsewhereLink.path): cannot write output: the journal is a symbolic link"), r1.stderr)
+        XCTAssertEqual(try Data(contentsOf: elsewhere), receiptBytes)
         try FileManager.default.removeItem(at: output)
         try FileManager.default.removeItem(at: receipt)
         // A directory that cannot be made is reported as such, not as a file of the batch.

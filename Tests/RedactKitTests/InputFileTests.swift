@@ -128,9 +128,8 @@ final class InputFileTests: TempDirectoryTestCase {
     /// original's SHA-256 for another video's redaction, and the tracks file it sealed as the
     /// original's held the other video's boxes, which later jobs on the original reused (checked
     /// on the previous build: output and tracks had the other clip's 40 frames). Now the job
-    /// decodes the file it opened and hashed (its tracks are the original's 90 frames), and
-    /// fails closed because the input's name was moved meanwhile; the next run reuses those
-    /// tracks for the original and verifies.
+    /// decodes the file it opened and hashed, and fails closed because the input's name was moved
+    /// meanwhile, before it seals a tracks file; the next run detects again and verifies.
     func testAnInputSwappedDuringAJobIsNotWhatIsRedacted() throws {
         let original = try clip("original", frames: 90)
         let other = try clip("other", frames: 40)
@@ -180,15 +179,119 @@ final class InputFileTests: TempDirectoryTestCase {
         XCTAssertEqual(p.terminationStatus, 2, text)
         XCTAssertTrue(text.contains("\(input.path): not usable as video: changed while it was being redacted"), text)
         XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
-        XCTAssertEqual(try JSONFiles.read(TracksFile.self, from: tracks).frameCount, original.frameCount,
-                       "the tracks sealed as the input's were made from another video")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: tracks.path), "a tracks file was sealed for an input that changed")
 
         let again = try Fixtures.redact(["run", m.path, "--key", signing.path])
         XCTAssertEqual(again.status, 0, again.stderr)
-        XCTAssertTrue(again.stderr.contains("tracks reused from"), again.stderr)
+        XCTAssertEqual(try JSONFiles.read(TracksFile.self, from: tracks).frameCount, original.frameCount)
         XCTAssertEqual(try Fixtures.redact(["verify", out.path, "--input", input.path]).status, 0)
         let frames = try Fixtures.run("/usr/bin/ffprobe", ["-v", "error", "-count_packets", "-select_streams", "v:0",
                                                            "-show_entries", "stream=nb_read_packets", "-of", "csv=p=0", out.path])
         XCTAssertEqual(frames.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines), "\(original.frameCount)")
+    }
+
+    /// The same, with the other video written into the input's own file (same inode, read through
+    /// the job's descriptor) and the original written back once the tracks are written: a second
+    /// review found the job failed but left a tracks file sealed as the original's holding the
+    /// other video's boxes, which the next run reused on the original. Now nothing is sealed for
+    /// an input that changed.
+    func testAnInputWrittenOverInPlaceLeavesNoTracksFile() throws {
+        let original = try clip("original", frames: 90)
+        let other = try clip("other", frames: 40)
+        let input = dir.appendingPathComponent("inbox/case.mp4")
+        try FileManager.default.createDirectory(at: input.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: original.url, to: input)
+        let out = dir.appendingPathComponent("out/case.mp4"), tracks = dir.appendingPathComponent("out/case.tracks.json")
+        try FileManager.default.createDirectory(at: out.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let m = dir.appendingPathComponent("inplace.json")
+        try Data(#"{"version": 1, "jobs": [{"id": "case", "input": "\#(input.path)", "output": "\#(out.path)", "tracks": "\#(tracks.path)"}]}"#.utf8).write(to: m)
+        // Truncated and written through the same inode (not a new file renamed over it).
+        func overwrite(with source: URL) throws {
+            let handle = try FileHandle(forWritingTo: input)
+            try handle.truncate(atOffset: 0)
+            try handle.write(contentsOf: try Data(contentsOf: source))
+            try handle.close()
+        }
+        let inode = try FileManager.default.attributesOfItem(atPath: input.path)[.systemFileNumber] as? NSNumber
+        // The original written back once the tracks file is there (the previous build wrote it,
+        // sealed, after decoding and before its last check) or the job has ended.
+        let p = try startWaitingOnTracksLock(manifest: m, tracks: tracks, input: input,
+                                             until: { FileManager.default.fileExists(atPath: tracks.path) }) {
+            try overwrite(with: other.url)
+        } whenWriting: {
+            try overwrite(with: original.url)
+        }
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: input.path)[.systemFileNumber] as? NSNumber, inode)
+        // It fails closed either way: on the other video's bytes (a decode error where they end
+        // mid-stream) or on the change found at the end.
+        XCTAssertEqual(p.status, 2, p.log)
+        XCTAssertTrue(p.log.contains("redact: job case failed: \(input.path): "), p.log)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: tracks.path), "a tracks file was sealed for an input that changed")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
+    }
+
+    /// The output's directory swapped, during the job, for a link into an evidence directory
+    /// holding an original of the same name: a second review's job renamed its output over the
+    /// original. The evidence rule is checked again before anything is written at a final path.
+    func testAnOutputDirectorySwappedForAnEvidenceLinkIsRefused() throws {
+        let original = try clip("original", frames: 60)
+        let evidence = dir.appendingPathComponent("evidence")
+        try FileManager.default.createDirectory(at: evidence, withIntermediateDirectories: true)
+        let kept = evidence.appendingPathComponent("case.mp4")
+        try FileManager.default.copyItem(at: original.url, to: kept)
+        let before = try FileDigest.sha256(of: kept)
+        let input = dir.appendingPathComponent("inbox/case.mp4")
+        try FileManager.default.createDirectory(at: input.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: original.url, to: input)
+        let outDir = dir.appendingPathComponent("out")
+        let out = outDir.appendingPathComponent("case.mp4"), tracks = outDir.appendingPathComponent("case.tracks.json")
+        try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
+        let m = dir.appendingPathComponent("swapdir.json")
+        try Data(#"{"version": 1, "evidence_dirs": ["\#(evidence.path)"], "jobs": [{"id": "case", "input": "\#(input.path)", "output": "\#(out.path)", "tracks": "\#(tracks.path)"}]}"#.utf8).write(to: m)
+        let p = try startWaitingOnTracksLock(manifest: m, tracks: tracks, input: input) {
+            XCTAssertEqual(rename(outDir.path, self.dir.appendingPathComponent("out.real").path), 0)
+            try FileManager.default.createSymbolicLink(at: outDir, withDestinationURL: evidence)
+        } whenWriting: {}
+        XCTAssertEqual(p.status, 2, p.log)
+        XCTAssertTrue(p.log.contains("is inside evidence directory"), p.log)
+        XCTAssertEqual(try FileDigest.sha256(of: kept), before, "the original in the evidence directory was replaced")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: evidence.path).filter { !$0.hasPrefix(".") }, ["case.mp4"])
+    }
+
+    /// Runs `redact run MANIFEST` while this process holds the lock of `tracks`, so the job waits
+    /// with its input open; then calls `meanwhile`, releases the lock, waits until `until` (by
+    /// default: the job writes its output) or the job ends, and calls `whenWriting`. Polling, no
+    /// timing assertion.
+    private func startWaitingOnTracksLock(manifest: URL, tracks: URL, input: URL, until: (() -> Bool)? = nil,
+                                          meanwhile: () throws -> Void,
+                                          whenWriting: () throws -> Void) throws -> (status: Int32, log: String) {
+        let lockURL = tracks.deletingLastPathComponent().appendingPathComponent(".\(tracks.lastPathComponent).lock")
+        let held = try XCTUnwrap(try LockFile.lock(lockURL, waiting: true, reportPath: tracks.path))
+        let p = Process()
+        p.executableURL = try Fixtures.requireBinary()
+        p.arguments = ["run", manifest.path, "--key", try key().path]
+        p.environment = ProcessInfo.processInfo.environment.merging(["REDACT_MODELS": Fixtures.modelsDirectory.path]) { $1 }
+        let log = dir.appendingPathComponent("\(manifest.lastPathComponent).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = try FileHandle(forWritingTo: log)
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let deadline = Date().addingTimeInterval(300)
+        func hasInputOpen() -> Bool {
+            let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(p.processIdentifier)/fd")) ?? []
+            return fds.contains { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(p.processIdentifier)/fd/\($0)")) == input.path }
+        }
+        while p.isRunning && Date() < deadline && !hasInputOpen() { usleep(20_000) }
+        XCTAssertTrue(p.isRunning, "the job ended before it waited on the tracks lock")
+        try meanwhile()
+        flock(held, LOCK_UN)
+        close(held)
+        let outDir = tracks.deletingLastPathComponent()
+        let writing = until ?? { Fixtures.listing(outDir).contains { $0.contains(".partial-") } }
+        while p.isRunning && Date() < deadline && !writing() { usleep(20_000) }
+        try whenWriting()
+        p.waitUntilExit()
+        return (p.terminationStatus, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
     }
 }

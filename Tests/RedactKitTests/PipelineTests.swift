@@ -652,6 +652,34 @@ final class PipelineTests: TempDirectoryTestCase {
         try Fixtures.ffmpeg(["-i", clip.url.path, "-map", "0", "-c", "copy", "-f", "mpegts", transport.path])
         try Fixtures.ffmpeg(["-i", clip.url.path, "-map", "0", "-c", "copy", "-frames:v", "\(clip.frameCount - 1)", cut.path])
         try Fixtures.ffmpeg(["-i", clip.url.path, "-map", "0", "-c", "copy", "-bsf:v", "filter_units=remove_types=6", noSEI.path])
+        // And every slice's NAL header rewritten (nal_ref_idc 3 -> 1, in place): the same pictures,
+        // other bytes, which a second review got signed when the header was compared. On an
+        // original without B-frames, so that every slice is a reference one and none is left as
+        // it was.
+        let noB = dir.appendingPathComponent("no-b-frames.mp4")
+        try Fixtures.ffmpeg(["-i", clip.url.path, "-map", "0", "-c:v", "libx264", "-bf", "0", "-c:a", "copy", noB.path])
+        let rewritten = dir.appendingPathComponent("ref-idc.mp4")
+        var bytes = try Data(contentsOf: noB)
+        let probed = try Fixtures.ffprobeJSON(["-select_streams", "v:0", "-show_entries", "packet=pos,size", noB.path])
+        var rewrittenSlices = 0
+        for p in probed["packets"] as? [[String: Any]] ?? [] {
+            guard let pos = Int(p["pos"] as? String ?? ""), let size = Int(p["size"] as? String ?? "") else { continue }
+            var at = pos
+            while at + 4 <= pos + size {
+                let length = bytes[at..<(at + 4)].reduce(0) { $0 << 8 | Int($1) }
+                let header = at + 4
+                if length > 0, header < pos + size, (1...5).contains(bytes[header] & 0x1f), bytes[header] & 0x60 != 0 {
+                    bytes[header] = (bytes[header] & 0x9f) | 0x20
+                    rewrittenSlices += 1
+                }
+                at = header + length
+            }
+        }
+        XCTAssertEqual(rewrittenSlices, clip.frameCount)
+        try bytes.write(to: rewritten)
+        r = try Fixtures.redact(["sign", rewritten.path, "--key", keyPath.path, "--input", noB.path])
+        XCTAssertEqual(r.status, 65, r.stderr)
+        XCTAssertTrue(r.stderr.contains("not a redacted output"), r.stderr)
         for fake in [copied, remuxed, transport, cut, noSEI] {
             r = try Fixtures.redact(["sign", fake.path, "--key", keyPath.path, "--input", clip.url.path])
             XCTAssertEqual(r.status, 65, r.stderr)

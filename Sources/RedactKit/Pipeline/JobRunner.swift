@@ -148,6 +148,12 @@ public final class JobRunner: @unchecked Sendable {
             // The tracks file goes in place before the output, so an output at its final path always
             // has the boxes that made it beside it.
             if let tracksURL = job.tracks, let frames = detected.frames {
+                // Sealed as this input's only if the input is still what was hashed: a file written
+                // over in place during the job (same inode, read through the pinned descriptor)
+                // left a sealed tracks file of the other video's boxes that the next run reused on
+                // the real input (found by an adversarial review's second pass here).
+                try pinned.checkUnchanged(since: inputDigest)
+                try EvidencePolicy.check(job)
                 var file = TracksFile(frames: frames, input: InputReference(path: inputPath, sha256: inputHash), geometry: detected.geometry,
                                       model: ModelReference(id: model.id, sha256: model.sha256), detector: job.config.detector,
                                       tracker: job.config.tracker)
@@ -178,6 +184,11 @@ public final class JobRunner: @unchecked Sendable {
         // progress), changed or replaced meanwhile was not the file the receipt would name. Fails
         // closed, before an earlier output is touched; the next run starts again from the whole file.
         try pinned.checkUnchanged(since: inputDigest)
+        // Checked again just before anything is written at the final paths: the output's
+        // directory swapped for a link into an evidence directory during the job made the
+        // rename replace an original (an adversarial review's second pass). A narrow window is
+        // left between this check and the rename (docs/batch.md).
+        try EvidencePolicy.check(job)
         // A job redone over an earlier output removes that output and its receipt first: the new
         // receipt must never sit beside the old output (a pair that does not verify), whatever
         // instant the process is killed at.

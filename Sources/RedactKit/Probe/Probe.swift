@@ -256,13 +256,17 @@ struct SliceFraming {
         lengthSize = nil
     }
 
-    /// The slices of one packet (for `.other`, the packet).
+    /// The slices of one packet without their NAL unit header (for `.other`, the packet). The
+    /// header is left out because bits of it can change without changing a picture: a second
+    /// review rewrote `nal_ref_idc` in every slice of an original and it was signed.
     func slices(_ packet: UnsafeRawBufferPointer) -> [UnsafeRawBufferPointer] {
         guard codec != .other else { return [packet] }
-        return nalUnits(packet).filter { nal in
-            guard let first = nal.first else { return false }
+        let header = codec == .h264 ? 1 : 2
+        return nalUnits(packet).compactMap { nal in
+            guard nal.count > header, let first = nal.first else { return nil }
             // Slice (VCL) units: H.264 types 1-5, HEVC types 0-31.
-            return codec == .h264 ? (1...5).contains(first & 0x1f) : (first >> 1) & 0x3f < 32
+            let isSlice = codec == .h264 ? (1...5).contains(first & 0x1f) : (first >> 1) & 0x3f < 32
+            return isSlice ? UnsafeRawBufferPointer(rebasing: nal[header...]) : nil
         }
     }
 
