@@ -141,43 +141,18 @@ final class InputFileTests: TempDirectoryTestCase {
         try FileManager.default.createDirectory(at: out.deletingLastPathComponent(), withIntermediateDirectories: true)
         let m = dir.appendingPathComponent("swap.json")
         try Data(#"{"version": 1, "jobs": [{"id": "case", "input": "\#(input.path)", "output": "\#(out.path)", "tracks": "\#(tracks.path)"}]}"#.utf8).write(to: m)
-        let signing = try key()
-
-        // Hold the tracks file's lock, as another job detecting into it would.
-        let lockURL = tracks.deletingLastPathComponent().appendingPathComponent(".\(tracks.lastPathComponent).lock")
-        let held = try XCTUnwrap(try LockFile.lock(lockURL, waiting: true, reportPath: tracks.path))
-        let p = Process()
-        p.executableURL = try Fixtures.requireBinary()
-        p.arguments = ["run", m.path, "--key", signing.path]
-        p.environment = ProcessInfo.processInfo.environment.merging(["REDACT_MODELS": Fixtures.modelsDirectory.path]) { $1 }
-        let log = dir.appendingPathComponent("swap.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = try FileHandle(forWritingTo: log)
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        // Polling, no timing assertion: until the job has the input open (it then waits for the lock).
-        let deadline = Date().addingTimeInterval(300)
-        func hasInputOpen() -> Bool {
-            let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(p.processIdentifier)/fd")) ?? []
-            return fds.contains { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(p.processIdentifier)/fd/\($0)")) == input.path }
+        // Moved aside and replaced while the job waits; moved back once it writes its output.
+        let p = try startWaitingOnTracksLock(manifest: m, tracks: tracks, input: input) {
+            XCTAssertEqual(rename(input.path, aside.path), 0)
+            try FileManager.default.copyItem(at: other.url, to: input)
+        } whenWriting: {
+            try FileManager.default.removeItem(at: input)
+            XCTAssertEqual(rename(aside.path, input.path), 0)
         }
-        while p.isRunning && Date() < deadline && !hasInputOpen() { usleep(20_000) }
-        XCTAssertTrue(p.isRunning, "the job ended before it could be swapped under")
-        XCTAssertEqual(rename(input.path, aside.path), 0)
-        try FileManager.default.copyItem(at: other.url, to: input)
-        flock(held, LOCK_UN)
-        close(held)
-        // Once the job writes its output it has opened what it decodes: put the original back.
-        let writing = { Fixtures.listing(out.deletingLastPathComponent()).contains { $0.hasPrefix(".case.mp4.partial-") } }
-        while p.isRunning && Date() < deadline && !writing() { usleep(20_000) }
-        try FileManager.default.removeItem(at: input)
-        XCTAssertEqual(rename(aside.path, input.path), 0)
-        p.waitUntilExit()
+        let signing = dir.appendingPathComponent("signing.key")  // made by the helper
 
-        let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-        XCTAssertEqual(p.terminationStatus, 2, text)
-        XCTAssertTrue(text.contains("\(input.path): not usable as video: changed while it was being redacted"), text)
+        XCTAssertEqual(p.status, 2, p.log)
+        XCTAssertTrue(p.log.contains("\(input.path): not usable as video: changed while it was being redacted"), p.log)
         XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
         XCTAssertFalse(FileManager.default.fileExists(atPath: tracks.path), "a tracks file was sealed for an input that changed")
 

@@ -187,7 +187,7 @@ public final class JobRunner: @unchecked Sendable {
         // Checked again just before anything is written at the final paths: the output's
         // directory swapped for a link into an evidence directory during the job made the
         // rename replace an original (an adversarial review's second pass). A narrow window is
-        // left between this check and the rename (docs/batch.md).
+        // left between this check and the rename (docs/manifest.md, `evidence_dirs`).
         try EvidencePolicy.check(job)
         // A job redone over an earlier output removes that output and its receipt first: the new
         // receipt must never sit beside the old output (a pair that does not verify), whatever
