@@ -113,6 +113,7 @@ public final class JobRunner: @unchecked Sendable {
                                                  model: nil, boxes: file.boxesByFrame(), expected: file, mute: job.mute,
                                                  analyst: analyst, cores: cores, progress: report)
                     try analyst?.finish(firstSeconds: reused.seconds.first, lastSeconds: reused.seconds.last)
+                    try pinned.checkUnchanged(since: inputDigest)
                     reused.counts.tracks = file.tracks.count
                     reused.counts.tracksReused = true
                     outcome = reused
@@ -145,14 +146,14 @@ public final class JobRunner: @unchecked Sendable {
             var detected = try Self.redact(input: inputPath, source: pinned.readPath, temporary: temporary, reportPath: job.output.path, config: job.config,
                                            model: model, boxes: nil, recordBoxes: job.tracks != nil, mute: job.mute,
                                            analyst: analyst, cores: cores, progress: report)
+            // Before the tracks file is sealed as this input's: a file written over in place during
+            // the job (same inode, read through the pinned descriptor) left a sealed tracks file of
+            // the other video's boxes that the next run reused on the real input (found by an
+            // adversarial review's second pass here).
+            try pinned.checkUnchanged(since: inputDigest)
             // The tracks file goes in place before the output, so an output at its final path always
             // has the boxes that made it beside it.
             if let tracksURL = job.tracks, let frames = detected.frames {
-                // Sealed as this input's only if the input is still what was hashed: a file written
-                // over in place during the job (same inode, read through the pinned descriptor)
-                // left a sealed tracks file of the other video's boxes that the next run reused on
-                // the real input (found by an adversarial review's second pass here).
-                try pinned.checkUnchanged(since: inputDigest)
                 try EvidencePolicy.check(job)
                 var file = TracksFile(frames: frames, input: InputReference(path: inputPath, sha256: inputHash), geometry: detected.geometry,
                                       model: ModelReference(id: model.id, sha256: model.sha256), detector: job.config.detector,
@@ -180,10 +181,11 @@ public final class JobRunner: @unchecked Sendable {
             outcome = detected
         }
         let counts = outcome!
-        // Checked again at the end: a file still being written (a cron batch picking up a copy in
-        // progress), changed or replaced meanwhile was not the file the receipt would name. Fails
-        // closed, before an earlier output is touched; the next run starts again from the whole file.
-        try pinned.checkUnchanged(since: inputDigest)
+        // The input was checked unchanged once its video was decoded, in either branch above
+        // (`PinnedInput.checkUnchanged`): a file still being written (a cron batch picking up a
+        // copy in progress), changed or replaced meanwhile was not the file the receipt would
+        // name. That failed closed before anything was written at a final path; the next run
+        // starts again from the whole file.
         // Checked again just before anything is written at the final paths: the output's
         // directory swapped for a link into an evidence directory during the job made the
         // rename replace an original (an adversarial review's second pass). A narrow window is
