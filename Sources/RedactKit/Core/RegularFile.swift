@@ -42,4 +42,41 @@ enum RegularFile {
         }
         return fd
     }
+
+    /// What `openInPlace` found at a path.
+    enum InPlace {
+        /// A regular file with this one name, open.
+        case opened(Int32)
+        /// A symbolic link: not opened.
+        case symbolicLink
+        /// Another kind of file, or a regular file with other names (a hard link): not kept open.
+        case notOwn
+        /// Removed by another process between the open and the check: not kept open.
+        case unlinked
+        /// open(2) failed with this errno.
+        case failed(Int32)
+    }
+
+    /// Opens `path`, creating it (0644), for writing into in place (`flags`: the access mode and
+    /// O_APPEND): a job's lock, whose holder's details are written over what it held, and the
+    /// journal. Never through a symbolic link (O_NOFOLLOW), and only a regular file with one
+    /// name: a link planted at a lock's name (`ln -s ../evidence/original.mp4 .OUT.mp4.lock`)
+    /// made the lock truncate the original, and a journal linked to a receipt appended to it.
+    static func openInPlace(_ path: String, flags: Int32) -> InPlace {
+        let fd = open(path, flags | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            let code = errno
+            return code == ELOOP ? .symbolicLink : .failed(code)
+        }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_nlink <= 1 else {
+            close(fd)
+            return .notOwn
+        }
+        if st.st_nlink == 0 {
+            close(fd)
+            return .unlinked
+        }
+        return .opened(fd)
+    }
 }

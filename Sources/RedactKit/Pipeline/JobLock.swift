@@ -28,26 +28,21 @@ enum LockFile {
         // A few rounds at most: each retry means another process released (unlinked) the file
         // between our open and our flock.
         for _ in 0..<16 {
-            // O_NOFOLLOW, and one name only: the holder's details are written over what the file
-            // held (`JobLock.writeHolder` truncates it), so a link planted at the lock's name
-            // (`ln -s ../evidence/original.mp4 .OUT.mp4.lock`) truncated the file it pointed at.
-            let fd = open(url.path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
-            guard fd >= 0 else {
-                let code = errno
-                if code == ELOOP {
-                    throw RedactError.output(path: reportPath, detail: "lock file \(url.lastPathComponent) is a symbolic link; redact never writes through one (remove it)")
-                }
-                throw RedactError.output(path: reportPath, detail: "cannot create lock file \(url.lastPathComponent): \(AtomicFile.errnoString(code))")
-            }
-            var opened = stat()
-            guard fstat(fd, &opened) == 0, opened.st_mode & S_IFMT == S_IFREG, opened.st_nlink <= 1 else {
-                close(fd)
-                throw RedactError.output(path: reportPath, detail: "lock file \(url.lastPathComponent) is not a file of its own (another kind of file, or a hard link to another name); redact does not write into it (remove it)")
-            }
-            if opened.st_nlink == 0 {
+            // The holder's details are written over what the file held (`JobLock.writeHolder`
+            // truncates it): never through a link (`RegularFile.openInPlace`).
+            let fd: Int32
+            switch RegularFile.openInPlace(url.path, flags: O_RDWR) {
+            case .opened(let opened):
+                fd = opened
+            case .unlinked:
                 // Released (unlinked) by its holder since our open: start over, as below.
-                close(fd)
                 continue
+            case .symbolicLink:
+                throw RedactError.output(path: reportPath, detail: "lock file \(url.lastPathComponent) is a symbolic link; redact never writes through one (remove it)")
+            case .notOwn:
+                throw RedactError.output(path: reportPath, detail: "lock file \(url.lastPathComponent) is not a file of its own (another kind of file, or a hard link to another name); redact does not write into it (remove it)")
+            case .failed(let code):
+                throw RedactError.output(path: reportPath, detail: "cannot create lock file \(url.lastPathComponent): \(AtomicFile.errnoString(code))")
             }
             var r: Int32
             repeat { r = flock(fd, waiting ? LOCK_EX : LOCK_EX | LOCK_NB) } while r != 0 && errno == EINTR

@@ -105,21 +105,18 @@ public final class Journal: @unchecked Sendable {
     public init(url: URL) throws {
         self.url = url
         let existed = FileManager.default.fileExists(atPath: url.path)
-        // Not through a link, and a file of its own: a journal linked to a receipt of another
-        // batch appended a line to it, which then no longer verified (an adversarial review's
-        // second pass); `checkPath` can only compare against this batch's files.
-        fd = open(url.path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            let code = errno
-            if code == ELOOP {
-                throw RedactError.output(path: url.path, detail: "the journal is a symbolic link; redact appends only to a journal file of its own (give its real path)")
-            }
-            throw RedactError.output(path: url.path, detail: "cannot open journal: \(AtomicFile.errnoString(code))")
-        }
-        var st = stat()
-        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_nlink == 1 else {
-            // deinit closes `fd`.
+        // Not through a link, and a file of its own (`RegularFile.openInPlace`): a journal linked
+        // to a receipt of another batch appended a line to it, which then no longer verified (an
+        // adversarial review's second pass); `checkPath` can only compare against this batch's files.
+        switch RegularFile.openInPlace(url.path, flags: O_WRONLY | O_APPEND) {
+        case .opened(let opened):
+            fd = opened
+        case .symbolicLink:
+            throw RedactError.output(path: url.path, detail: "the journal is a symbolic link; redact appends only to a journal file of its own (give its real path)")
+        case .notOwn, .unlinked:
             throw RedactError.output(path: url.path, detail: "the journal is not a file of its own (another kind of file, or a hard link to another name); redact does not append to it")
+        case .failed(let code):
+            throw RedactError.output(path: url.path, detail: "cannot open journal: \(AtomicFile.errnoString(code))")
         }
         if !existed {
             // Make the new directory entry durable too.
