@@ -178,11 +178,12 @@ struct Sign: ParsableCommand {
             let signingKey = try SigningKey(contentsOf: URL(fileURLWithPath: key))
             try Receipts.checkStandaloneOutput(URL(fileURLWithPath: output), input: URL(fileURLWithPath: input))
             let inputDigest = try FileDigest.sha256AndSize(of: URL(fileURLWithPath: input))
-            if let tracks {
-                try Receipts.checkTracksPainted(output: URL(fileURLWithPath: output), input: URL(fileURLWithPath: input),
-                                                tracks: URL(fileURLWithPath: tracks), inputSHA256: inputDigest.sha256)
-            }
+            // Read once: checked against the output, then summarised into the receipt.
             let summary = try tracks.map { try TracksSummary(url: URL(fileURLWithPath: $0)) }
+            if let tracks, let summary {
+                try Receipts.checkTracksPainted(output: URL(fileURLWithPath: output), input: URL(fileURLWithPath: input),
+                                                tracks: summary, named: URL(fileURLWithPath: tracks), inputSHA256: inputDigest.sha256)
+            }
             // This command did not make the output: what was dropped is found by comparing the
             // streams (the video stream the tracks were found on, when they are given).
             let dropped = try RedactKit.Probe.droppedStreams(input: input, output: output, videoStream: summary?.config.detector.videoStream)

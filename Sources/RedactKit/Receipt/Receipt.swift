@@ -532,8 +532,8 @@ extension Receipts {
     /// one too plain to tell is not counted). Without this check a plain re-encode of the
     /// original, signed with the tracks of a real run, got a receipt claiming every face redacted
     /// (found by an adversarial review here).
-    public static func checkTracksPainted(output: URL, input: URL, tracks: URL, inputSHA256: String) throws {
-        let file = try JSONFiles.read(TracksFile.self, from: tracks)
+    public static func checkTracksPainted(output: URL, input: URL, tracks summary: TracksSummary, named tracks: URL, inputSHA256: String) throws {
+        let file = summary.file
         guard file.input.sha256 == inputSHA256 else {
             throw RedactError.badJSON(path: tracks.path, jsonPath: "$.input.sha256",
                                       detail: "tracks were made from another file (\(file.input.sha256)); \(input.path) is \(inputSHA256)")

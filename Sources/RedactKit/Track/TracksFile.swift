@@ -127,8 +127,11 @@ public struct TracksSummary {
     public var config: JobConfig
     public var counts: StageCounts
 
+    /// The file it summarises (`Receipts.checkTracksPainted` tests its boxes).
+    let file: TracksFile
+
     public init(url: URL) throws {
-        let file = try JSONFiles.read(TracksFile.self, from: url)
+        file = try JSONFiles.read(TracksFile.self, from: url)
         models = file.model.map { [ReceiptPredicate.Model(id: $0.id, sha256: $0.sha256)] } ?? []
         config = JobConfig()
         if let d = file.detector { config.detector = d }
