@@ -103,8 +103,9 @@ final class CenterFaceDetector: ObjectDetector {
     private let secondLook: SecondLook?
     /// Output buffers of the whole-frame pass.
     private var frameOutputs = CenterFaceOutputs()
-    /// One per second-look scale: OpenCV re-plans a network whenever its input size changes
-    /// (OpenVINO compiles one per size), so each window size keeps its own copy.
+    /// One per second-look scale. OpenCV re-plans a network whenever its input size changes, so
+    /// there each window size keeps its own copy of the network; OpenVINO compiles one network
+    /// per input size anyway, so there the windows run on the whole-frame network (see `init`).
     private var windows: [SecondLookWindow] = []
     private let path: String
 
@@ -116,10 +117,16 @@ final class CenterFaceDetector: ObjectDetector {
         network = try DNNNetwork(onnx: model.url, engine: engine, precision: precision, threads: threads)
         threshold = minimumScore
         self.secondLook = secondLook
-        // Used by the second look and by windowed runs (`detect(near:)`); not read when neither
-        // runs (each network read costs its own copy of the model, about 7 MB resident).
+        // Used by the second look and by windowed runs (`detect(near:)`); not made when neither
+        // runs. On OpenVINO the windows share the whole-frame network: every input size it
+        // compiles from one read of the model shares that model's weights, where a network
+        // read per window size held a copy each (16 MB resident for the two; docs/performance.md,
+        // "Memory"). The same weights and the same compiled sizes: the same detections.
         if secondLook != nil || windowed {
-            windows = try [SecondLook.near, SecondLook.nearer].map { try SecondLookWindow(scale: $0, model: model, engine: engine, precision: precision, threads: threads) }
+            let shared = engine == .openvino ? network : nil
+            windows = try [SecondLook.near, SecondLook.nearer].map {
+                try SecondLookWindow(scale: $0, sharing: shared, model: model, engine: engine, precision: precision, threads: threads)
+            }
         }
         path = inputPath
     }
@@ -207,9 +214,13 @@ final class CenterFaceDetector: ObjectDetector {
     /// (`DetectionSchedule.sureScore`).
     var sureScore: Double { secondLook?.below ?? DetectionSchedule.defaultSureScore }
 
-    /// The window networks this detector holds: 2 (one per `SecondLook` scale) when it looks
-    /// again or runs windows, else none.
-    var windowNetworkCount: Int { windows.count }
+    /// The windows this detector holds: 2 (one per `SecondLook` scale) when it looks again or
+    /// runs windows, else none.
+    var windowCount: Int { windows.count }
+
+    /// How many of its windows read a network of their own (a copy of the model each) instead
+    /// of running on the whole-frame one.
+    var windowNetworkReads: Int { windows.filter { $0.network !== network }.count }
 
     /// How far (in region heights) from where the schedule expects a face its window still takes
     /// it to be that face.
@@ -346,16 +357,18 @@ struct SecondLook {
     }
 }
 
-/// One second-look scale's network copy and buffers.
+/// One second-look scale's network and buffers.
 struct SecondLookWindow {
     let scale: SecondLook.Scale
     let network: DNNNetwork
     var pixels: [UInt8]
     var outputs = CenterFaceOutputs()
 
-    init(scale: SecondLook.Scale, model: VerifiedModel, engine: InferenceEngine, precision: InferencePrecision, threads: Int) throws {
+    /// `sharing`: a network to run on (OpenVINO: the whole-frame one); nil reads the model again.
+    init(scale: SecondLook.Scale, sharing: DNNNetwork?, model: VerifiedModel, engine: InferenceEngine, precision: InferencePrecision,
+         threads: Int) throws {
         self.scale = scale
-        network = try DNNNetwork(onnx: model.url, engine: engine, precision: precision, threads: threads)
+        network = try sharing ?? DNNNetwork(onnx: model.url, engine: engine, precision: precision, threads: threads)
         pixels = [UInt8](repeating: 0, count: scale.side * scale.side * 3)
     }
 }
