@@ -263,6 +263,21 @@ final class ReceiptTests: TempDirectoryTestCase {
         XCTAssertEqual(String(decoding: pae, as: UTF8.self), "DSSEv1 29 http://example.com/HelloWorld 11 hello world")
     }
 
+
+    /// Receipt, journal and lock times are written without Foundation's formatter (it loads
+    /// ICU's time zone data for the whole job): the text must be what that formatter writes.
+    func testTimesAreWrittenAsISO8601DateFormatterWritesThem() {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        let times: [TimeInterval] = [0, 59.999, 951_782_400 /* 2000-02-29 */, 1_798_761_599.5 /* 2026-12-31 23:59:59.5 */,
+                                     1_798_761_600, 4_102_444_800 /* 2100-01-01 */, 1_765_000_003.25]
+        for t in times {
+            let date = Date(timeIntervalSince1970: t)
+            XCTAssertEqual(Receipts.iso8601(date), formatter.string(from: date), "\(t)")
+        }
+        XCTAssertEqual(Receipts.iso8601(Date(timeIntervalSince1970: 951_782_400)), "2000-02-29T00:00:00Z")
+    }
     /// A receipt whose output is its own input (a copy of the original signed as the redaction)
     /// fails verification whoever signed it.
     func testOutputThatIsItsInputFailsVerification() throws {

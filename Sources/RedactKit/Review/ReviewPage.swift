@@ -226,8 +226,6 @@ public enum ReviewPage {
 
     static func html(input: URL, sha256: String, tracks: URL, tracksSHA256: String, rows: [ReviewTrackRow], frames: ExtractedFrames,
                      generated: Date) -> String {
-        let date = ISO8601DateFormatter()
-        date.timeZone = TimeZone(identifier: "UTC")
         let duration = frames.durationSeconds
         let name = input.lastPathComponent
         let g = frames.geometry
@@ -256,7 +254,7 @@ public enum ReviewPage {
             <tr><td>video</td><td>\(g.displayWidth)x\(g.displayHeight) as shown\(g.quarterTurns == 0 ? "" : " (stored \(g.storedWidth)x\(g.storedHeight), turned \(["", "90° clockwise", "180°", "90° counter-clockwise"][g.quarterTurns]))"), \
             <span id="frame-count">\(frames.frameCount)</span> frames, <span id="duration">\(seconds(duration))</span> s</td></tr>
             <tr><td>tracks</td><td><span id="track-count">\(rows.count)</span></td></tr>
-            <tr><td>generated</td><td>\(escape(date.string(from: generated))) by redact \(escape(redactVersion))</td></tr>
+            <tr><td>generated</td><td>\(escape(Receipts.iso8601(generated))) by redact \(escape(redactVersion))</td></tr>
             </table>
             <p class="note">Thumbnails are crops of the <strong>original, unredacted</strong> frames (the box grown by \
             \(Int(ThumbnailExtractor.margin * 100)) % per side; the yellow outline is the box itself), for checking what each track is. \
