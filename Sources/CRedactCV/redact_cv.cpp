@@ -8,12 +8,17 @@
 #include <opencv2/video/tracking.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 
 #include <cstring>
 #include <exception>
 #include <memory>
 #include <string>
+
+#if defined(__linux__)
+#include <sys/prctl.h>
+#endif
 
 using rcv_internal::guarded;
 using rcv_internal::write_error;
@@ -168,6 +173,14 @@ extern "C" int rcv_set_num_threads(int threads, char *err, size_t err_len) {
         cv::setNumThreads(threads <= 0 ? -1 : threads);
         return RCV_OK;
     });
+}
+
+extern "C" int rcv_disable_transparent_huge_pages(void) {
+#if defined(__linux__) && defined(PR_SET_THP_DISABLE)
+    return prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) == 0 ? 0 : errno;
+#else
+    return ENOSYS;
+#endif
 }
 
 extern "C" int rcv_rotate_rgb(const uint8_t *src, int width, int height, int src_stride, uint8_t *dst,

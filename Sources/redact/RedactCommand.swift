@@ -20,10 +20,12 @@ struct Redact: ParsableCommand {
     /// job's environment) a write then fails with EFBIG, which fails the job like a full disk
     /// (73, its temporary output removed), instead of the signal killing the process mid-write.
     /// SIGPIPE likewise: a closed stdout or stderr pipe then fails that write (EPIPE) and
-    /// `Console` drops the stream, instead of the signal killing a job half-way.
+    /// `Console` drops the stream, instead of the signal killing a job half-way. Transparent huge
+    /// pages are turned off: a job's peak memory is lower for the same speed (`TransparentHugePages`).
     static func main() {
         signal(SIGXFSZ, SIG_IGN)
         signal(SIGPIPE, SIG_IGN)
+        TransparentHugePages.disable()
         main(nil)
     }
 }

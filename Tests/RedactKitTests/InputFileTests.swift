@@ -142,7 +142,7 @@ final class InputFileTests: TempDirectoryTestCase {
         let m = dir.appendingPathComponent("swap.json")
         try Data(#"{"version": 1, "jobs": [{"id": "case", "input": "\#(input.path)", "output": "\#(out.path)", "tracks": "\#(tracks.path)"}]}"#.utf8).write(to: m)
         // Moved aside and replaced while the job waits; moved back once it writes its output.
-        let p = try startWaitingOnTracksLock(manifest: m, tracks: tracks, input: input) {
+        let p = try startWaitingOnTracksLock(manifest: m, tracks: tracks, input: input) { _ in
             XCTAssertEqual(rename(input.path, aside.path), 0)
             try FileManager.default.copyItem(at: other.url, to: input)
         } whenWriting: {
@@ -191,7 +191,7 @@ final class InputFileTests: TempDirectoryTestCase {
         // The original written back once the tracks file is there (the previous build wrote it,
         // sealed, after decoding and before its last check) or the job has ended.
         let p = try startWaitingOnTracksLock(manifest: m, tracks: tracks, input: input,
-                                             until: { FileManager.default.fileExists(atPath: tracks.path) }) {
+                                             until: { FileManager.default.fileExists(atPath: tracks.path) }) { _ in
             try overwrite(with: other.url)
         } whenWriting: {
             try overwrite(with: original.url)
@@ -223,7 +223,7 @@ final class InputFileTests: TempDirectoryTestCase {
         try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
         let m = dir.appendingPathComponent("swapdir.json")
         try Data(#"{"version": 1, "evidence_dirs": ["\#(evidence.path)"], "jobs": [{"id": "case", "input": "\#(input.path)", "output": "\#(out.path)", "tracks": "\#(tracks.path)"}]}"#.utf8).write(to: m)
-        let p = try startWaitingOnTracksLock(manifest: m, tracks: tracks, input: input) {
+        let p = try startWaitingOnTracksLock(manifest: m, tracks: tracks, input: input) { _ in
             XCTAssertEqual(rename(outDir.path, self.dir.appendingPathComponent("out.real").path), 0)
             try FileManager.default.createSymbolicLink(at: outDir, withDestinationURL: evidence)
         } whenWriting: {}
@@ -233,12 +233,37 @@ final class InputFileTests: TempDirectoryTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: evidence.path).filter { !$0.hasPrefix(".") }, ["case.mp4"])
     }
 
+    /// A job runs with transparent huge pages off (`TransparentHugePages`, set in `redact`'s
+    /// main): the kernel's view of the running job, `THP_enabled` in /proc/PID/status, while it
+    /// waits on its tracks lock. The test process itself has them on, so the job did it.
+    func testAJobRunsWithoutTransparentHugePages() throws {
+        func thpEnabled(_ pid: Int32) -> String? {
+            guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+            return status.split(separator: "\n").first { $0.hasPrefix("THP_enabled:") }
+                .map { $0.dropFirst("THP_enabled:".count).trimmingCharacters(in: .whitespaces) }
+        }
+        guard let own = thpEnabled(getpid()) else { throw XCTSkip("this kernel does not report THP_enabled (Linux 5.0 and later do)") }
+        XCTAssertEqual(own, "1", "the test process must have them on for this test to show anything")
+        let input = try clip("pages", frames: 30)
+        let out = dir.appendingPathComponent("out/pages.mp4"), tracks = dir.appendingPathComponent("out/pages.tracks.json")
+        try FileManager.default.createDirectory(at: out.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let m = dir.appendingPathComponent("pages.json")
+        try Data(#"{"version": 1, "jobs": [{"id": "pages", "input": "\#(input.url.path)", "output": "\#(out.path)", "tracks": "\#(tracks.path)"}]}"#.utf8).write(to: m)
+        var job: String?
+        let p = try startWaitingOnTracksLock(manifest: m, tracks: tracks, input: input.url) { pid in
+            job = thpEnabled(pid)
+        } whenWriting: {}
+        XCTAssertEqual(p.status, 0, p.log)
+        XCTAssertEqual(job, "0", "transparent huge pages are on in the running job")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out.path))
+    }
+
     /// Runs `redact run MANIFEST` while this process holds the lock of `tracks`, so the job waits
-    /// with its input open; then calls `meanwhile`, releases the lock, waits until `until` (by
+    /// with its input open; then calls `meanwhile` with its process id, releases the lock, waits until `until` (by
     /// default: the job writes its output) or the job ends, and calls `whenWriting`. Polling, no
     /// timing assertion.
     private func startWaitingOnTracksLock(manifest: URL, tracks: URL, input: URL, until: (() -> Bool)? = nil,
-                                          meanwhile: () throws -> Void,
+                                          meanwhile: (Int32) throws -> Void,
                                           whenWriting: () throws -> Void) throws -> (status: Int32, log: String) {
         let lockURL = tracks.deletingLastPathComponent().appendingPathComponent(".\(tracks.lastPathComponent).lock")
         let held = try XCTUnwrap(try LockFile.lock(lockURL, waiting: true, reportPath: tracks.path))
@@ -259,7 +284,7 @@ final class InputFileTests: TempDirectoryTestCase {
         }
         while p.isRunning && Date() < deadline && !hasInputOpen() { usleep(20_000) }
         XCTAssertTrue(p.isRunning, "the job ended before it waited on the tracks lock")
-        try meanwhile()
+        try meanwhile(p.processIdentifier)
         flock(held, LOCK_UN)
         close(held)
         let outDir = tracks.deletingLastPathComponent()

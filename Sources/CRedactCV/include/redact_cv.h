@@ -63,6 +63,11 @@ int rcv_net_forward(rcv_net *net,
 /// Sets OpenCV's worker thread count (0: OpenCV's default).
 int rcv_set_num_threads(int threads, char *err, size_t err_len);
 
+/// Turns transparent huge pages off for this process and the processes it starts
+/// (prctl PR_SET_THP_DISABLE, Linux 3.15 and later). Returns 0, or the errno of a failure.
+/// Not OpenCV's: here because Swift cannot call prctl, a variadic C function.
+int rcv_disable_transparent_huge_pages(void);
+
 /// Rotates a packed 8-bit, 3-channel image clockwise by quarter_turns * 90 degrees
 /// into dst (which must hold the rotated image, rows of dst_stride bytes).
 int rcv_rotate_rgb(const uint8_t *src, int width, int height, int src_stride,
