@@ -504,7 +504,7 @@ public enum Receipts {
     /// internet date-time format writes). Made here from `gmtime_r`: Foundation's formatter
     /// loads ICU's time zone data, about 6 MB that then stay resident for the whole job (a lock
     /// holder's start time is written first thing).
-    public static func iso8601(_ date: Date) -> String {
+    static func iso8601(_ date: Date) -> String {
         var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
         var utc = tm()
         gmtime_r(&seconds, &utc)
