@@ -65,8 +65,8 @@ public final class JobRunner: @unchecked Sendable {
         try EvidencePolicy.check(job)
         try OutputPolicy.check(input: job.input, output: job.output)
         if let tracks = job.tracks { try OutputPolicy.check(input: job.input, output: tracks) }
-        guard FileManager.default.isReadableFile(atPath: inputPath) else { throw RedactError.inputNotFound(path: inputPath) }
-        // Opened once for the whole job (PinnedInput): hashed now, before any work (checked
+        // Opened once for the whole job (PinnedInput; a missing or unreadable input fails there
+        // as not found, a directory or FIFO as not a file): hashed now, before any work (checked
         // against the manifest and recorded in the receipt), decoded through the same open file.
         let pinned = try PinnedInput(path: inputPath)
         let inputDigest = try pinned.sha256AndSize(cancellable: true)

@@ -207,8 +207,7 @@ public enum Stages {
         // video copied out with ffmpeg): the video's slices must also not be those of the file
         // the audio comes from, which is the original this output is for.
         if !a.videoStreamIndices.isEmpty {
-            let original = try Probe.videoSliceDigests(path: audioFrom.path).values.reduce(into: Set<String>()) { $0.formUnion($1) }
-            let shared = try Probe.videoSliceDigests(path: video.path).values.reduce(0) { $0 + $1.intersection(original).count }
+            let shared = try Probe.videoSlicesShared(by: video.path, with: audioFrom.path).values.reduce(0, +)
             if shared > 0 {
                 throw RedactError.badMedia(path: video.path, detail: "\(shared) of its coded pictures' slices are bytes of \(audioFrom.path)'s video: it is that video copied, not a redaction of it; mux takes only a `redact render --no-audio` output")
             }

@@ -158,6 +158,14 @@ public enum Probe {
         return digests
     }
 
+    /// For each video stream of `path`, how many of its slices (`videoSliceDigests`) are also
+    /// slices of any video stream of `other`: a stream copied, remuxed or cut from `other` shares
+    /// them, a re-encode of it none (`Receipts.checkStandaloneOutput`, `Stages.mux`).
+    static func videoSlicesShared(by path: String, with other: String) throws -> [Int: Int] {
+        let theirs = try videoSliceDigests(path: other).values.reduce(into: Set<String>()) { $0.formUnion($1) }
+        return try videoSliceDigests(path: path).mapValues { $0.intersection(theirs).count }
+    }
+
     /// See `droppedStreams(input:output:)`; streams as the container header describes them.
     static func droppedStreams(input: [StreamReport], output: [StreamReport], videoStream: Int? = nil) -> [String] {
         var matched = Set<Int>()

@@ -271,10 +271,9 @@ public enum Receipts {
     /// or stripped of its SEI was signed (found by an adversarial review here). One slice of the
     /// input's in the output is enough to refuse it: a redacted output is re-encoded throughout.
     public static func checkStandaloneOutput(_ output: URL, input: URL) throws {
-        let inputStreams = try Probe.videoSliceDigests(path: input.path)
-        let outputSlices = try Probe.videoSliceDigests(path: output.path).values.reduce(into: Set<String>()) { $0.formUnion($1) }
-        for stream in inputStreams.keys.sorted() {
-            let shared = inputStreams[stream]!.intersection(outputSlices).count
+        let sharedByStream = try Probe.videoSlicesShared(by: input.path, with: output.path)
+        for stream in sharedByStream.keys.sorted() {
+            let shared = sharedByStream[stream]!
             if shared > 0 {
                 throw RedactError.badMedia(path: output.path, detail: "not a redacted output, so not signed: \(shared) of its coded pictures' slices are bytes of \(input.path)'s video stream \(stream) (the input, or its video copied, remuxed or cut, not re-encoded)")
             }
