@@ -149,24 +149,24 @@ final class CLITests: TempDirectoryTestCase {
         // the receipt through a link, which then no longer verified).
         let first = try Fixtures.redact(["run", manifest.path, "--key", key.path, "--journal", dir.appendingPathComponent("first.jsonl").path])
         XCTAssertEqual(first.status, 0, first.stderr)
+        // A journal named `link`, a symbolic link to `target`: refused (73) with `message`, and
+        // `target` is left as it was.
+        func refusesJournal(_ link: URL, linkedTo target: URL, saying message: String) throws {
+            let bytes = try Data(contentsOf: target)
+            try FileManager.default.createSymbolicLink(at: link, withDestinationURL: target)
+            let r = try Fixtures.redact(["run", manifest.path, "--key", key.path, "--journal", link.path])
+            XCTAssertEqual(r.status, 73, r.stderr)
+            XCTAssertTrue(r.stderr.contains(message), r.stderr)
+            XCTAssertEqual(try Data(contentsOf: target), bytes)
+        }
         let receipt = Receipts.receiptURL(for: output)
-        let receiptBytes = try Data(contentsOf: receipt)
-        let receiptLink = dir.appendingPathComponent("receipt-link.jsonl")
-        try FileManager.default.createSymbolicLink(at: receiptLink, withDestinationURL: receipt)
-        let r0 = try Fixtures.redact(["run", manifest.path, "--key", key.path, "--journal", receiptLink.path])
-        XCTAssertEqual(r0.status, 73, r0.stderr)
-        XCTAssertTrue(r0.stderr.contains("is job a's receipt (\(receipt.path))"), r0.stderr)
-        XCTAssertEqual(try Data(contentsOf: receipt), receiptBytes)
+        try refusesJournal(dir.appendingPathComponent("receipt-link.jsonl"), linkedTo: receipt, saying: "is job a's receipt (\(receipt.path))")
         // Nor, through a link, any file of another batch (a second review linked it to another
         // manifest's receipt): the journal is never a link, nor a file with another name.
         let elsewhere = dir.appendingPathComponent("other-batch.receipt.json")
-        try receiptBytes.write(to: elsewhere)
+        try Data(contentsOf: receipt).write(to: elsewhere)
         let elsewhereLink = dir.appendingPathComponent("elsewhere.jsonl")
-        try FileManager.default.createSymbolicLink(at: elsewhereLink, withDestinationURL: elsewhere)
-        let r1 = try Fixtures.redact(["run", manifest.path, "--key", key.path, "--journal", elsewhereLink.path])
-        XCTAssertEqual(r1.status, 73, r1.stderr)
-        XCTAssertTrue(r1.stderr.contains("\(elsewhereLink.path): cannot write output: the journal is a symbolic link"), r1.stderr)
-        XCTAssertEqual(try Data(contentsOf: elsewhere), receiptBytes)
+        try refusesJournal(elsewhereLink, linkedTo: elsewhere, saying: "\(elsewhereLink.path): cannot write output: the journal is a symbolic link")
         try FileManager.default.removeItem(at: output)
         try FileManager.default.removeItem(at: receipt)
         // A directory that cannot be made is reported as such, not as a file of the batch.

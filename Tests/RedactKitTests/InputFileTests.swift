@@ -33,6 +33,26 @@ final class InputFileTests: TempDirectoryTestCase {
         return (url, outputs)
     }
 
+    /// `clip` copied to inbox/case.mp4: an input the test may move, replace or write over.
+    private func inboxCopy(of clip: Fixtures.Clip) throws -> URL {
+        let input = dir.appendingPathComponent("inbox/case.mp4")
+        try FileManager.default.createDirectory(at: input.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: clip.url, to: input)
+        return input
+    }
+
+    /// The manifest `name`.json in `dir` with one job, `case`, of `input`: its output out/case.mp4
+    /// and tracks file out/case.tracks.json (out/ made), and `evidence` as its evidence directory.
+    private func trackedJob(_ name: String, input: URL, evidence: URL? = nil) throws -> (manifest: URL, out: URL, tracks: URL) {
+        let outDir = dir.appendingPathComponent("out")
+        let out = outDir.appendingPathComponent("case.mp4"), tracks = outDir.appendingPathComponent("case.tracks.json")
+        try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
+        let evidenceDirs = evidence.map { #""evidence_dirs": ["\#($0.path)"], "# } ?? ""
+        let m = dir.appendingPathComponent("\(name).json")
+        try Data(#"{"version": 1, \#(evidenceDirs)"jobs": [{"id": "case", "input": "\#(input.path)", "output": "\#(out.path)", "tracks": "\#(tracks.path)"}]}"#.utf8).write(to: m)
+        return (m, out, tracks)
+    }
+
     private func events(_ stdout: String) -> [[String: Any]] {
         stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
     }
@@ -133,14 +153,9 @@ final class InputFileTests: TempDirectoryTestCase {
     func testAnInputSwappedDuringAJobIsNotWhatIsRedacted() throws {
         let original = try clip("original", frames: 90)
         let other = try clip("other", frames: 40)
-        let input = dir.appendingPathComponent("inbox/case.mp4")
-        try FileManager.default.createDirectory(at: input.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try FileManager.default.copyItem(at: original.url, to: input)
+        let input = try inboxCopy(of: original)
         let aside = dir.appendingPathComponent("inbox/aside.mp4")
-        let out = dir.appendingPathComponent("out/case.mp4"), tracks = dir.appendingPathComponent("out/case.tracks.json")
-        try FileManager.default.createDirectory(at: out.deletingLastPathComponent(), withIntermediateDirectories: true)
-        let m = dir.appendingPathComponent("swap.json")
-        try Data(#"{"version": 1, "jobs": [{"id": "case", "input": "\#(input.path)", "output": "\#(out.path)", "tracks": "\#(tracks.path)"}]}"#.utf8).write(to: m)
+        let (m, out, tracks) = try trackedJob("swap", input: input)
         // Moved aside and replaced while the job waits; moved back once it writes its output.
         let p = try startWaitingOnTracksLock(manifest: m, tracks: tracks, input: input) { _ in
             XCTAssertEqual(rename(input.path, aside.path), 0)
@@ -173,13 +188,8 @@ final class InputFileTests: TempDirectoryTestCase {
     func testAnInputWrittenOverInPlaceLeavesNoTracksFile() throws {
         let original = try clip("original", frames: 90)
         let other = try clip("other", frames: 40)
-        let input = dir.appendingPathComponent("inbox/case.mp4")
-        try FileManager.default.createDirectory(at: input.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try FileManager.default.copyItem(at: original.url, to: input)
-        let out = dir.appendingPathComponent("out/case.mp4"), tracks = dir.appendingPathComponent("out/case.tracks.json")
-        try FileManager.default.createDirectory(at: out.deletingLastPathComponent(), withIntermediateDirectories: true)
-        let m = dir.appendingPathComponent("inplace.json")
-        try Data(#"{"version": 1, "jobs": [{"id": "case", "input": "\#(input.path)", "output": "\#(out.path)", "tracks": "\#(tracks.path)"}]}"#.utf8).write(to: m)
+        let input = try inboxCopy(of: original)
+        let (m, out, tracks) = try trackedJob("inplace", input: input)
         // Truncated and written through the same inode (not a new file renamed over it).
         func overwrite(with source: URL) throws {
             let handle = try FileHandle(forWritingTo: input)
@@ -215,14 +225,9 @@ final class InputFileTests: TempDirectoryTestCase {
         let kept = evidence.appendingPathComponent("case.mp4")
         try FileManager.default.copyItem(at: original.url, to: kept)
         let before = try FileDigest.sha256(of: kept)
-        let input = dir.appendingPathComponent("inbox/case.mp4")
-        try FileManager.default.createDirectory(at: input.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try FileManager.default.copyItem(at: original.url, to: input)
-        let outDir = dir.appendingPathComponent("out")
-        let out = outDir.appendingPathComponent("case.mp4"), tracks = outDir.appendingPathComponent("case.tracks.json")
-        try FileManager.default.createDirectory(at: outDir, withIntermediateDirectories: true)
-        let m = dir.appendingPathComponent("swapdir.json")
-        try Data(#"{"version": 1, "evidence_dirs": ["\#(evidence.path)"], "jobs": [{"id": "case", "input": "\#(input.path)", "output": "\#(out.path)", "tracks": "\#(tracks.path)"}]}"#.utf8).write(to: m)
+        let input = try inboxCopy(of: original)
+        let (m, out, tracks) = try trackedJob("swapdir", input: input, evidence: evidence)
+        let outDir = out.deletingLastPathComponent()
         let p = try startWaitingOnTracksLock(manifest: m, tracks: tracks, input: input) { _ in
             XCTAssertEqual(rename(outDir.path, self.dir.appendingPathComponent("out.real").path), 0)
             try FileManager.default.createSymbolicLink(at: outDir, withDestinationURL: evidence)
@@ -244,13 +249,10 @@ final class InputFileTests: TempDirectoryTestCase {
         }
         guard let own = thpEnabled(getpid()) else { throw XCTSkip("this kernel does not report THP_enabled (Linux 5.0 and later do)") }
         XCTAssertEqual(own, "1", "the test process must have them on for this test to show anything")
-        let input = try clip("pages", frames: 30)
-        let out = dir.appendingPathComponent("out/pages.mp4"), tracks = dir.appendingPathComponent("out/pages.tracks.json")
-        try FileManager.default.createDirectory(at: out.deletingLastPathComponent(), withIntermediateDirectories: true)
-        let m = dir.appendingPathComponent("pages.json")
-        try Data(#"{"version": 1, "jobs": [{"id": "pages", "input": "\#(input.url.path)", "output": "\#(out.path)", "tracks": "\#(tracks.path)"}]}"#.utf8).write(to: m)
+        let input = try clip("pages", frames: 30).url
+        let (m, out, tracks) = try trackedJob("pages", input: input)
         var job: String?
-        let p = try startWaitingOnTracksLock(manifest: m, tracks: tracks, input: input.url) { pid in
+        let p = try startWaitingOnTracksLock(manifest: m, tracks: tracks, input: input) { pid in
             job = thpEnabled(pid)
         } whenWriting: {}
         XCTAssertEqual(p.status, 0, p.log)
