@@ -17,6 +17,11 @@ let openVINOCompile: [String] = haveOpenVINO ? ["-I\(openVINORoot)/include", "-D
 let openVINOLink: [LinkerSetting] = haveOpenVINO
     ? [.unsafeFlags([
         "-L\(openVINORoot)/lib", "-lopenvino_c",
+        // OpenVINO's own oneTBB (2021.13, what the wheel was built with), as a direct dependency so
+        // the RUNPATH below finds it before OpenCV's dependency on Debian's older libtbb.so.12
+        // (2021.8) is resolved: one soname, so the first found serves both. oneTBB runs binaries
+        // built against an older TBB, not the reverse.
+        "-Xlinker", "--push-state", "-Xlinker", "--no-as-needed", "-l:libtbb.so.12", "-Xlinker", "--pop-state",
         "-Xlinker", "-rpath", "-Xlinker", "\(openVINORoot)/lib",
         "-Xlinker", "-rpath", "-Xlinker", "$ORIGIN/../lib/openvino",
     ])]

@@ -260,6 +260,36 @@ final class InputFileTests: TempDirectoryTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: out.path))
     }
 
+    /// A job's inference runs on the oneTBB OpenVINO's wheel was built with and ships (2021.13),
+    /// not on Debian's older libtbb.so.12 (2021.8) that OpenCV depends on: both have one soname,
+    /// so one process holds only one, and oneTBB runs binaries built against an older version of
+    /// it, not against a newer one. Read from the running job's memory map.
+    func testAJobRunsOnOpenVINOsOwnThreadingLibrary() throws {
+        func mappedFiles(_ pid: Int32) -> Set<String> {
+            // Read to the end: String(contentsOfFile:) stops at 4 KiB of a /proc file (size 0).
+            guard let bytes = try? FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/\(pid)/maps")).readToEnd() else { return [] }
+            let maps = String(decoding: bytes, as: UTF8.self)
+            // address perms offset dev inode path: the path is the rest of the line from its "/".
+            return Set(maps.split(separator: "\n").compactMap { line in
+                line.range(of: " /").map { String(line[line.index(after: $0.lowerBound)...]) }
+            })
+        }
+        let input = try clip("threads", frames: 10).url
+        let (m, _, tracks) = try trackedJob("threads", input: input)
+        var files: Set<String> = []
+        let p = try startWaitingOnTracksLock(manifest: m, tracks: tracks, input: input) { pid in
+            files = mappedFiles(pid)
+        } whenWriting: {}
+        XCTAssertEqual(p.status, 0, p.log)
+        func folders(named prefix: String) -> [String] {
+            files.filter { URL(fileURLWithPath: $0).lastPathComponent.hasPrefix(prefix) }
+                .map { URL(fileURLWithPath: $0).deletingLastPathComponent().path }.sorted()
+        }
+        let openVINO = folders(named: "libopenvino_c.so")
+        guard openVINO.count == 1 else { throw XCTSkip("this build does not link OpenVINO (\(openVINO))") }
+        XCTAssertEqual(folders(named: "libtbb.so"), openVINO, "the job's threading library is not OpenVINO's")
+    }
+
     /// Runs `redact run MANIFEST` while this process holds the lock of `tracks`, so the job waits
     /// with its input open; then calls `meanwhile` with its process id, releases the lock, waits until `until` (by
     /// default: the job writes its output) or the job ends, and calls `whenWriting`. Polling, no
