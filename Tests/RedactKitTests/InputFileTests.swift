@@ -281,6 +281,7 @@ final class InputFileTests: TempDirectoryTestCase {
             files = mappedFiles(pid)
         } whenWriting: {}
         XCTAssertEqual(p.status, 0, p.log)
+        XCTAssertFalse(files.isEmpty, "nothing read from the job's memory map")
         func folders(named prefix: String) -> [String] {
             files.filter { URL(fileURLWithPath: $0).lastPathComponent.hasPrefix(prefix) }
                 .map { URL(fileURLWithPath: $0).deletingLastPathComponent().path }.sorted()
