@@ -243,7 +243,7 @@ final class InputFileTests: TempDirectoryTestCase {
     /// waits on its tracks lock. The test process itself has them on, so the job did it.
     func testAJobRunsWithoutTransparentHugePages() throws {
         func thpEnabled(_ pid: Int32) -> String? {
-            guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+            guard let status = procFile(pid, "status") else { return nil }
             return status.split(separator: "\n").first { $0.hasPrefix("THP_enabled:") }
                 .map { $0.dropFirst("THP_enabled:".count).trimmingCharacters(in: .whitespaces) }
         }
@@ -266,9 +266,7 @@ final class InputFileTests: TempDirectoryTestCase {
     /// it, not against a newer one. Read from the running job's memory map.
     func testAJobRunsOnOpenVINOsOwnThreadingLibrary() throws {
         func mappedFiles(_ pid: Int32) -> Set<String> {
-            // Read to the end: String(contentsOfFile:) stops at 4 KiB of a /proc file (size 0).
-            guard let bytes = try? FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/\(pid)/maps")).readToEnd() else { return [] }
-            let maps = String(decoding: bytes, as: UTF8.self)
+            guard let maps = procFile(pid, "maps") else { return [] }
             // address perms offset dev inode path: the path is the rest of the line from its "/".
             return Set(maps.split(separator: "\n").compactMap { line in
                 line.range(of: " /").map { String(line[line.index(after: $0.lowerBound)...]) }
@@ -289,6 +287,14 @@ final class InputFileTests: TempDirectoryTestCase {
         let openVINO = folders(named: "libopenvino_c.so")
         guard openVINO.count == 1 else { throw XCTSkip("this build does not link OpenVINO (\(openVINO))") }
         XCTAssertEqual(folders(named: "libtbb.so"), openVINO, "the job's threading library is not OpenVINO's")
+    }
+
+    /// /proc/PID/`name` read to its end (String(contentsOfFile:) stops at 4 KiB of a /proc
+    /// file, whose size reads as 0); nil when it cannot be read.
+    private func procFile(_ pid: Int32, _ name: String) -> String? {
+        guard let handle = try? FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/\(pid)/\(name)")),
+              let bytes = try? handle.readToEnd() else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Runs `redact run MANIFEST` while this process holds the lock of `tracks`, so the job waits
