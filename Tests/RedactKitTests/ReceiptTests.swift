@@ -263,7 +263,6 @@ final class ReceiptTests: TempDirectoryTestCase {
         XCTAssertEqual(String(decoding: pae, as: UTF8.self), "DSSEv1 29 http://example.com/HelloWorld 11 hello world")
     }
 
-
     /// Receipt, journal and lock times are written without Foundation's formatter (it loads
     /// ICU's time zone data for the whole job): the text must be what that formatter writes.
     func testTimesAreWrittenAsISO8601DateFormatterWritesThem() {
@@ -278,6 +277,7 @@ final class ReceiptTests: TempDirectoryTestCase {
         }
         XCTAssertEqual(Receipts.iso8601(Date(timeIntervalSince1970: 951_782_400)), "2000-02-29T00:00:00Z")
     }
+
     /// A receipt whose output is its own input (a copy of the original signed as the redaction)
     /// fails verification whoever signed it.
     func testOutputThatIsItsInputFailsVerification() throws {

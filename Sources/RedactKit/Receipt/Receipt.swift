@@ -272,11 +272,8 @@ public enum Receipts {
     /// input's in the output is enough to refuse it: a redacted output is re-encoded throughout.
     public static func checkStandaloneOutput(_ output: URL, input: URL) throws {
         let sharedByStream = try Probe.videoSlicesShared(by: input.path, with: output.path)
-        for stream in sharedByStream.keys.sorted() {
-            let shared = sharedByStream[stream]!
-            if shared > 0 {
-                throw RedactError.badMedia(path: output.path, detail: "not a redacted output, so not signed: \(shared) of its coded pictures' slices are bytes of \(input.path)'s video stream \(stream) (the input, or its video copied, remuxed or cut, not re-encoded)")
-            }
+        for (stream, shared) in sharedByStream.sorted(by: { $0.key < $1.key }) where shared > 0 {
+            throw RedactError.badMedia(path: output.path, detail: "not a redacted output, so not signed: \(shared) of its coded pictures' slices are bytes of \(input.path)'s video stream \(stream) (the input, or its video copied, remuxed or cut, not re-encoded)")
         }
     }
 
